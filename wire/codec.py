@@ -1,0 +1,566 @@
+"""Bytes <-> envelopes, for every format, with size limits, accept sets and signatures.
+
+A :class:`Codec` is immutable configuration (accepted formats, signing keys, size limit) plus
+pure functions. Framing, chosen by the first byte of a message:
+
+* ``{`` (optionally after JSON whitespace): a JSON object, format ``json``;
+* a msgpack map header (``0x80``-``0x8f``, ``0xde``, ``0xdf``): format ``msgpack`` or ``pickle``
+  (the ``fmt`` field tells). A pickle job is a msgpack map whose arguments sit pickled in the
+  ``payload`` field, so its metadata is readable without unpickling anything.
+
+See ``SPEC.md`` for the normative description.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import pickle
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Final
+
+import cloudpickle
+import msgpack
+import orjson
+
+from .envelope import (
+    FORMATS,
+    WIRE_VERSION,
+    ErrorRecord,
+    Format,
+    JobEnvelope,
+    JobHeader,
+    ResultEnvelope,
+)
+from .errors import (
+    DecodeError,
+    EncodeError,
+    FormatNotAccepted,
+    InvalidEnvelope,
+    MalformedMessage,
+    PayloadTooLarge,
+    SignatureError,
+    UnsupportedValue,
+    UnsupportedVersion,
+)
+from .signing import sign, verify
+from .values import json_default, msgpack_default
+
+__all__ = ["DEFAULT_ACCEPT", "DEFAULT_MAX_SIZE", "Codec", "detect_framing"]
+
+#: Formats a reader accepts unless told otherwise. Pickle must always be opted into.
+DEFAULT_ACCEPT: Final[frozenset[Format]] = frozenset({"json", "msgpack"})
+#: Default limit on an encoded message, enforced when encoding and before decoding.
+DEFAULT_MAX_SIZE: Final = 1024 * 1024
+#: Longest job id or function name a reader accepts.
+MAX_NAME_LENGTH: Final = 1024
+#: Deepest error-record cause chain a reader accepts.
+MAX_CAUSE_DEPTH: Final = 32
+
+_VERSION_TEXT: Final = f"{WIRE_VERSION[0]}.{WIRE_VERSION[1]}"
+_SUPPORTED_TEXT: Final = f"{WIRE_VERSION[0]}.x"
+_VERSION_RE: Final = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
+_PICKLE_PROTOCOL: Final = 5
+_JSON_WS: Final = frozenset(b" \t\r\n")
+
+
+def detect_framing(data: bytes | bytearray | memoryview) -> str:
+    """Return ``"json"`` or ``"msgpack"`` for a message's framing, or raise MalformedMessage."""
+    if not data:
+        raise MalformedMessage("empty message")
+    b0 = data[0]
+    if b0 == 0x7B or b0 in _JSON_WS:
+        return "json"
+    if 0x80 <= b0 <= 0x8F or b0 in (0xDE, 0xDF):
+        return "msgpack"
+    raise MalformedMessage(
+        f"not a jobwire message: first byte 0x{b0:02x} starts neither a JSON object "
+        "nor a msgpack map"
+    )
+
+
+def _reject_ext(code: int, data: bytes) -> Any:
+    raise MalformedMessage(f"msgpack extension type {code} is not part of the jobwire format")
+
+
+def _unpack(data: bytes | bytearray | memoryview) -> Any:
+    # timestamp=3: the standard msgpack timestamp extension (-1) reads as an aware datetime.
+    return msgpack.unpackb(data, raw=False, strict_map_key=False, ext_hook=_reject_ext, timestamp=3)
+
+
+class Codec:
+    """Encodes and decodes jobwire messages.
+
+    ``accept``: formats the *decoder* will decode arguments / values of (pickle only if named).
+    ``signing_key``: when set, encoded messages are signed with HMAC-SHA256 and decoded
+    messages must carry a valid signature by this key or one of ``verify_keys`` (for key
+    rotation). ``max_size``: byte limit checked when encoding and before decoding.
+    """
+
+    __slots__ = ("_sign_key", "_verify_keys", "accept", "max_size")
+
+    def __init__(
+        self,
+        *,
+        accept: Iterable[Format] = DEFAULT_ACCEPT,
+        signing_key: bytes | str | None = None,
+        verify_keys: Iterable[bytes | str] = (),
+        max_size: int = DEFAULT_MAX_SIZE,
+    ) -> None:
+        accepted = frozenset(accept)
+        unknown = accepted.difference(FORMATS)
+        if unknown:
+            raise ValueError(f"unknown formats in accept: {sorted(unknown)}")
+        if max_size <= 0:
+            raise ValueError("max_size must be positive")
+        self.accept: frozenset[Format] = accepted
+        self.max_size = max_size
+        self._sign_key = _key_bytes(signing_key) if signing_key is not None else None
+        keys = [self._sign_key] if self._sign_key is not None else []
+        keys.extend(_key_bytes(k) for k in verify_keys)
+        if keys and self._sign_key is None:
+            raise ValueError("verify_keys needs a signing_key too")
+        self._verify_keys: tuple[bytes, ...] = tuple(keys)
+
+    def __repr__(self) -> str:
+        signed = "signed" if self._sign_key else "unsigned"
+        return f"Codec(accept={sorted(self.accept)}, max_size={self.max_size}, {signed})"
+
+    @property
+    def signs(self) -> bool:
+        """True when this codec signs what it encodes and requires signatures to decode."""
+        return self._sign_key is not None
+
+    # ------------------------------------------------------------------ jobs
+
+    def encode_job(self, job: JobEnvelope) -> bytes:
+        """Encode a job in its own ``job.format``; raises :class:`EncodeError` subclasses."""
+        fmt = job.format
+        fields: dict[str, Any] = {
+            "v": _VERSION_TEXT,
+            "fmt": fmt,
+            "id": job.id,
+            "function": job.function,
+            "queue": job.queue,
+            "try": job.job_try,
+            "enqueued_ms": job.enqueued_ms,
+        }
+        if job.defer_until_ms is not None:
+            fields["defer_until_ms"] = job.defer_until_ms
+        if job.expires_ms is not None:
+            fields["expires_ms"] = job.expires_ms
+        if job.headers:
+            _check_headers(job.headers)
+            fields["headers"] = job.headers
+        for key in job.kwargs:
+            if type(key) is not str:
+                raise UnsupportedValue(
+                    f"keyword argument names must be strings, not {type(key).__qualname__}",
+                    location=f"kwargs[{key!r}]",
+                    format=fmt,
+                )
+        if fmt == "pickle":
+            fields["payload"] = _pickle_args(job.args, job.kwargs)
+        else:
+            fields["args"] = job.args
+            fields["kwargs"] = job.kwargs
+        return self._finish(_encode_fields(fields, fmt, _locate_arg(job)))
+
+    def decode_job(self, data: bytes | bytearray | memoryview) -> JobEnvelope:
+        """Decode a whole job, arguments included.
+
+        Raises :class:`FormatNotAccepted` (carrying the header) for a format outside
+        ``accept``; every failure is a :class:`DecodeError`.
+        """
+        obj, fmt, version = self._open(data)
+        header = _job_header(obj, fmt, version)
+        if fmt not in self.accept:
+            raise FormatNotAccepted(fmt, self.accept, header=header)
+        if fmt == "pickle":
+            args, kwargs = _unpickle_args(obj, header)
+        else:
+            raw_args = obj.get("args", [])
+            raw_kwargs = obj.get("kwargs", {})
+            if type(raw_args) is not list:
+                raise InvalidEnvelope("field 'args' must be an array", header=header)
+            if not _is_str_map(raw_kwargs):
+                raise InvalidEnvelope(
+                    "field 'kwargs' must be an object with string keys", header=header
+                )
+            args, kwargs = tuple(raw_args), raw_kwargs
+        return JobEnvelope(
+            id=header.id,
+            function=header.function,
+            queue=header.queue,
+            enqueued_ms=header.enqueued_ms,
+            job_try=header.job_try,
+            defer_until_ms=header.defer_until_ms,
+            expires_ms=header.expires_ms,
+            format=header.format,
+            headers=header.headers,
+            version=header.version,
+            args=args,
+            kwargs=kwargs,
+        )
+
+    def read_job_header(self, data: bytes | bytearray | memoryview) -> JobHeader:
+        """Read a job's metadata without decoding its arguments (never unpickles).
+
+        Works for every known format, accepted or not; signatures are still checked.
+        """
+        obj, fmt, version = self._open(data)
+        return _job_header(obj, fmt, version)
+
+    # --------------------------------------------------------------- results
+
+    def encode_result(self, result: ResultEnvelope) -> bytes:
+        """Encode a result in ``result.format``.
+
+        A success whose value cannot be encoded raises :class:`UnsupportedValue` with
+        ``location="result"``; a worker then stores an error result instead.
+        """
+        fmt = result.format
+        if fmt not in FORMATS:
+            raise EncodeError(f"unknown format {fmt!r}")
+        fields: dict[str, Any] = {
+            "v": _VERSION_TEXT,
+            "fmt": fmt,
+            "id": result.id,
+            "function": result.function,
+            "queue": result.queue,
+            "try": result.job_try,
+            "outcome": result.outcome,
+            "enqueued_ms": result.enqueued_ms,
+            "started_ms": result.started_ms,
+            "finished_ms": result.finished_ms,
+            "worker": result.worker,
+        }
+        if result.success:
+            if fmt == "pickle":
+                fields["payload"] = _pickle_value(result.value, "result")
+            else:
+                fields["value"] = result.value
+        else:
+            error = result.error
+            if error is None:
+                raise EncodeError(f"a result with outcome {result.outcome!r} needs an error")
+            fields["error"] = _error_fields(error)
+            if fmt == "pickle" and result.exception is not None:
+                # An unpicklable exception is left out: the portable record still describes it.
+                with contextlib.suppress(UnsupportedValue):
+                    fields["payload"] = _pickle_value(result.exception, "exception")
+        return self._finish(_encode_fields(fields, fmt, lambda: "result"))
+
+    def decode_result(self, data: bytes | bytearray | memoryview) -> ResultEnvelope:
+        """Decode a result.
+
+        Error records are readable in every format; a pickled success value needs ``pickle``
+        in ``accept`` (else :class:`FormatNotAccepted`), a pickled exception is attached only
+        when pickle is accepted.
+        """
+        obj, fmt, version = self._open(data)
+        rid = _req_str(obj, "id", limit=MAX_NAME_LENGTH)
+        function = _req_str(obj, "function", limit=MAX_NAME_LENGTH)
+        queue = _opt_str(obj, "queue", "default")
+        job_try = _opt_int(obj, "try", 1, minimum=1)
+        outcome = _req_str(obj, "outcome", limit=64)
+        enqueued_ms = _req_int(obj, "enqueued_ms")
+        started_ms = _req_int(obj, "started_ms")
+        finished_ms = _req_int(obj, "finished_ms")
+        worker = _opt_str(obj, "worker", "")
+        value: Any = None
+        error: ErrorRecord | None = None
+        exception: BaseException | None = None
+        payload = obj.get("payload")
+        if fmt == "pickle" and payload is not None and type(payload) is not bytes:
+            raise InvalidEnvelope("field 'payload' must be binary")
+        if outcome == "success":
+            if fmt == "pickle":
+                if "pickle" not in self.accept:
+                    raise FormatNotAccepted(fmt, self.accept)
+                if payload is None:
+                    raise InvalidEnvelope("a pickle success result needs 'payload'")
+                value = _unpickle(payload, None)
+            else:
+                value = obj.get("value")
+        else:
+            error = _error_record(obj.get("error"), 0)
+            if fmt == "pickle" and payload is not None and "pickle" in self.accept:
+                loaded = _unpickle(payload, None)
+                if isinstance(loaded, BaseException):
+                    exception = loaded
+        return ResultEnvelope(
+            id=rid,
+            function=function,
+            queue=queue,
+            job_try=job_try,
+            outcome=outcome,
+            value=value,
+            error=error,
+            exception=exception,
+            enqueued_ms=enqueued_ms,
+            started_ms=started_ms,
+            finished_ms=finished_ms,
+            worker=worker,
+            format=fmt,
+            version=version,
+        )
+
+    # -------------------------------------------------------------- plumbing
+
+    def _finish(self, data: bytes) -> bytes:
+        if self._sign_key is not None:
+            data = sign(data, self._sign_key)
+        if len(data) > self.max_size:
+            raise PayloadTooLarge(len(data), self.max_size)
+        return data
+
+    def _open(self, data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], Format, Any]:
+        """Check size and signature, parse, and check version and format names."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise MalformedMessage(f"a message is bytes, not {type(data).__qualname__}")
+        if type(data) is not bytes:
+            data = bytes(data)
+        if len(data) > self.max_size:
+            raise PayloadTooLarge(len(data), self.max_size)
+        framing = detect_framing(data)
+        if self._verify_keys:
+            problem = verify(data, framing, self._verify_keys)
+            if problem is not None:
+                raise SignatureError(problem, header=_best_effort_header(data, framing))
+        try:
+            obj = orjson.loads(data) if framing == "json" else _unpack(data)
+        except DecodeError:
+            raise
+        except Exception as exc:
+            raise MalformedMessage(f"cannot parse {framing} message: {exc}") from None
+        if type(obj) is not dict:
+            raise MalformedMessage(f"a {framing} message must be an object/map at top level")
+        version = _check_version(obj)
+        fmt = obj.get("fmt")
+        if type(fmt) is not str:
+            raise InvalidEnvelope("field 'fmt' must be a string")
+        if fmt not in FORMATS:
+            raise FormatNotAccepted(fmt, self.accept)
+        if (framing == "json") != (fmt == "json"):
+            raise InvalidEnvelope(f"a {framing}-framed message cannot have fmt {fmt!r}")
+        return obj, fmt, version
+
+
+# ---------------------------------------------------------------- encoding
+
+
+def _key_bytes(key: bytes | str) -> bytes:
+    raw = key.encode() if isinstance(key, str) else bytes(key)
+    if not raw:
+        raise ValueError("a signing key must not be empty")
+    return raw
+
+
+def _check_headers(headers: Mapping[str, str]) -> None:
+    for k, v in headers.items():
+        if type(k) is not str or type(v) is not str:
+            raise EncodeError(f"headers must map strings to strings; got {k!r}: {v!r}")
+
+
+def _encode_fields(fields: dict[str, Any], fmt: str, locate: Callable[[], str]) -> bytes:
+    try:
+        if fmt == "json":
+            return orjson.dumps(fields, default=json_default)
+        if fmt in ("msgpack", "pickle"):
+            packed: bytes = msgpack.packb(
+                fields, default=msgpack_default, use_bin_type=True, datetime=False
+            )
+            return packed
+    except (TypeError, ValueError, OverflowError) as exc:
+        location = locate()
+        reason = exc.__cause__ if exc.__cause__ is not None else exc
+        raise UnsupportedValue(
+            f"cannot encode {location} as {fmt}: {reason}", location=location, format=fmt
+        ) from exc
+    raise EncodeError(f"unknown format {fmt!r}")
+
+
+def _locate_arg(job: JobEnvelope) -> Callable[[], str]:
+    """Return a function that finds which argument failed to encode (only called on failure)."""
+
+    def locate() -> str:
+        values = [(f"args[{i}]", v) for i, v in enumerate(job.args)]
+        values += [(f"kwargs[{k!r}]", v) for k, v in job.kwargs.items()]
+        for location, value in values:
+            if not _encodes(value, job.format):
+                return location
+        return "job metadata"
+
+    return locate
+
+
+def _encodes(value: Any, fmt: str) -> bool:
+    try:
+        if fmt == "json":
+            orjson.dumps(value, default=json_default)
+        else:
+            msgpack.packb(value, default=msgpack_default, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return True
+
+
+def _pickle_value(value: Any, location: str) -> bytes:
+    try:
+        data: bytes = cloudpickle.dumps(value, protocol=_PICKLE_PROTOCOL)
+    except Exception as exc:
+        raise UnsupportedValue(
+            f"cannot pickle {location}: {exc}", location=location, format="pickle"
+        ) from exc
+    return data
+
+
+def _pickle_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    try:
+        data: bytes = cloudpickle.dumps((tuple(args), kwargs), protocol=_PICKLE_PROTOCOL)
+    except Exception:
+        pass  # find the argument to blame below
+    else:
+        return data
+    for i, value in enumerate(args):
+        _pickle_value(value, f"args[{i}]")
+    for k, value in kwargs.items():
+        _pickle_value(value, f"kwargs[{k!r}]")
+    return _pickle_value((tuple(args), kwargs), "arguments")
+
+
+def _error_fields(error: ErrorRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": error.type,
+        "message": error.message,
+        "traceback": error.traceback,
+    }
+    if error.cause is not None:
+        out["cause"] = _error_fields(error.cause)
+    return out
+
+
+def _best_effort_header(data: bytes, framing: str) -> JobHeader | None:
+    """Parse a header for error reports (e.g. a bad signature); never unpickles."""
+    try:
+        obj = orjson.loads(data) if framing == "json" else _unpack(data)
+        if type(obj) is not dict:
+            return None
+        fmt = obj.get("fmt")
+        if fmt not in FORMATS:
+            return None
+        return _job_header(obj, fmt, _check_version(obj))
+    except Exception:
+        return None
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def _check_version(obj: dict[str, Any]) -> tuple[int, int]:
+    v = obj.get("v")
+    if type(v) is not str:
+        raise InvalidEnvelope("field 'v' (wire version, e.g. \"1.0\") is missing or not a string")
+    m = _VERSION_RE.fullmatch(v)
+    if m is None:
+        raise InvalidEnvelope(f"field 'v' must look like MAJOR.MINOR, got {v[:20]!r}")
+    major, minor = int(m.group(1)), int(m.group(2))
+    if major != WIRE_VERSION[0]:
+        raise UnsupportedVersion(v, _SUPPORTED_TEXT)
+    return major, minor
+
+
+def _job_header(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> JobHeader:
+    headers = obj.get("headers", {})
+    if headers is None:
+        headers = {}
+    if not _is_str_map(headers) or not all(type(v) is str for v in headers.values()):
+        raise InvalidEnvelope("field 'headers' must be an object of string values")
+    return JobHeader(
+        id=_req_str(obj, "id", limit=MAX_NAME_LENGTH),
+        function=_req_str(obj, "function", limit=MAX_NAME_LENGTH),
+        queue=_opt_str(obj, "queue", "default"),
+        enqueued_ms=_req_int(obj, "enqueued_ms"),
+        job_try=_opt_int(obj, "try", 1, minimum=1),
+        defer_until_ms=_opt_int(obj, "defer_until_ms", None),
+        expires_ms=_opt_int(obj, "expires_ms", None),
+        format=fmt,
+        headers=headers,
+        version=version,
+    )
+
+
+def _is_str_map(value: Any) -> bool:
+    return type(value) is dict and all(type(k) is str for k in value)
+
+
+def _req_str(obj: dict[str, Any], name: str, *, limit: int) -> str:
+    value = obj.get(name)
+    if type(value) is not str or not value:
+        raise InvalidEnvelope(f"field {name!r} must be a non-empty string")
+    if len(value) > limit:
+        raise InvalidEnvelope(f"field {name!r} is longer than {limit} characters")
+    return value
+
+
+def _opt_str(obj: dict[str, Any], name: str, default: str) -> str:
+    value = obj.get(name)
+    if value is None:
+        return default
+    if type(value) is not str:
+        raise InvalidEnvelope(f"field {name!r} must be a string")
+    return value
+
+
+def _req_int(obj: dict[str, Any], name: str) -> int:
+    value = obj.get(name)
+    if type(value) is not int or value < 0:
+        raise InvalidEnvelope(f"field {name!r} must be a non-negative integer")
+    return value
+
+
+def _opt_int(obj: dict[str, Any], name: str, default: Any, *, minimum: int = 0) -> Any:
+    value = obj.get(name)
+    if value is None:
+        return default
+    if type(value) is not int or value < minimum:
+        raise InvalidEnvelope(f"field {name!r} must be an integer >= {minimum} (or absent)")
+    return value
+
+
+def _unpickle(payload: bytes, header: JobHeader | None) -> Any:
+    try:
+        return pickle.loads(payload)
+    except Exception as exc:
+        raise MalformedMessage(f"pickle payload cannot be loaded: {exc!r}", header=header) from None
+
+
+def _unpickle_args(
+    obj: dict[str, Any], header: JobHeader
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    payload = obj.get("payload")
+    if type(payload) is not bytes:
+        raise InvalidEnvelope("a pickle job needs a binary 'payload' field", header=header)
+    loaded = _unpickle(payload, header)
+    if (
+        type(loaded) is not tuple
+        or len(loaded) != 2
+        or type(loaded[0]) not in (tuple, list)
+        or not _is_str_map(loaded[1])
+    ):
+        raise InvalidEnvelope("pickle payload must hold (args, kwargs)", header=header)
+    return tuple(loaded[0]), loaded[1]
+
+
+def _error_record(raw: Any, depth: int) -> ErrorRecord:
+    if depth > MAX_CAUSE_DEPTH:
+        raise InvalidEnvelope(f"error cause chain deeper than {MAX_CAUSE_DEPTH}")
+    if type(raw) is not dict:
+        raise InvalidEnvelope("a failed result needs an 'error' object")
+    etype, message, tb = raw.get("type"), raw.get("message"), raw.get("traceback", "")
+    if type(etype) is not str or type(message) is not str or type(tb) is not str:
+        raise InvalidEnvelope("error 'type', 'message' and 'traceback' must be strings")
+    cause_raw = raw.get("cause")
+    cause = None if cause_raw is None else _error_record(cause_raw, depth + 1)
+    return ErrorRecord(type=etype, message=message, traceback=tb, cause=cause)

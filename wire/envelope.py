@@ -1,0 +1,155 @@
+"""The values that cross Redis: job and result envelopes and the portable error record.
+
+These are plain frozen dataclasses. Turning them into bytes and back is the job of
+:class:`jobwire.wire.Codec`; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import traceback as _traceback
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+__all__ = [
+    "FORMATS",
+    "OUTCOMES",
+    "WIRE_VERSION",
+    "ErrorRecord",
+    "Format",
+    "JobEnvelope",
+    "JobHeader",
+    "Outcome",
+    "ResultEnvelope",
+]
+
+#: The version this code writes: ``(major, minor)``. Readers accept every minor of their major.
+WIRE_VERSION: Final = (1, 0)
+
+Format = Literal["json", "msgpack", "pickle"]
+#: Every format name this version knows, in the order of preference for documentation.
+FORMATS: Final[tuple[Format, ...]] = ("json", "msgpack", "pickle")
+
+Outcome = Literal["success", "error", "timeout", "aborted"]
+#: Outcomes defined by wire 1.0. Readers treat any other outcome as a failure.
+OUTCOMES: Final[tuple[Outcome, ...]] = ("success", "error", "timeout", "aborted")
+
+_MAX_CAUSE_DEPTH: Final = 8
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobHeader:
+    """A job's metadata: everything but its arguments.
+
+    A header can always be read without decoding (or unpickling) the arguments.
+    """
+
+    id: str
+    function: str
+    queue: str = "default"
+    enqueued_ms: int
+    job_try: int = 1
+    defer_until_ms: int | None = None
+    expires_ms: int | None = None
+    format: Format = "json"
+    headers: dict[str, str] = field(default_factory=dict)
+    version: tuple[int, int] = WIRE_VERSION
+
+    def header(self) -> JobHeader:
+        """Return the metadata alone (a plain :class:`JobHeader`)."""
+        return JobHeader(
+            id=self.id,
+            function=self.function,
+            queue=self.queue,
+            enqueued_ms=self.enqueued_ms,
+            job_try=self.job_try,
+            defer_until_ms=self.defer_until_ms,
+            expires_ms=self.expires_ms,
+            format=self.format,
+            headers=self.headers,
+            version=self.version,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JobEnvelope(JobHeader):
+    """A job as it is queued: its metadata plus positional and keyword arguments."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorRecord:
+    """A portable description of an exception, readable in every format and language.
+
+    ``type`` is ``module.QualName`` of the exception class (``builtins.ValueError``).
+    ``cause`` is the explicit ``raise ... from`` cause or the implicit context, if any.
+    """
+
+    type: str
+    message: str
+    traceback: str = ""
+    cause: ErrorRecord | None = None
+
+    @classmethod
+    def from_exception(
+        cls, exc: BaseException, *, with_traceback: bool = True, _depth: int = 0
+    ) -> ErrorRecord:
+        """Describe ``exc`` (and up to 8 levels of its cause chain) as a record."""
+        tp = type(exc)
+        tb = ""
+        if with_traceback and exc.__traceback__ is not None:
+            tb = "".join(_traceback.format_exception(tp, exc, exc.__traceback__, chain=False))
+        # Same rule as Python's own traceback printing: an explicit cause wins, an implicit
+        # context counts unless it was suppressed with ``raise ... from None``.
+        nested = exc.__cause__
+        if nested is None and not exc.__suppress_context__:
+            nested = exc.__context__
+        cause = None
+        if nested is not None and _depth < _MAX_CAUSE_DEPTH:
+            cause = cls.from_exception(nested, with_traceback=with_traceback, _depth=_depth + 1)
+        return cls(
+            type=f"{tp.__module__}.{tp.__qualname__}", message=str(exc), traceback=tb, cause=cause
+        )
+
+    def chain(self) -> list[ErrorRecord]:
+        """Return this record followed by its causes, outermost first."""
+        out: list[ErrorRecord] = []
+        rec: ErrorRecord | None = self
+        while rec is not None:
+            out.append(rec)
+            rec = rec.cause
+        return out
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ResultEnvelope:
+    """What a worker stores when a job execution ends.
+
+    On success ``value`` holds the return value. Otherwise ``error`` describes what happened;
+    for pickle jobs ``exception`` may hold the original exception object (only when the reader
+    accepts pickle).
+    """
+
+    id: str
+    function: str
+    queue: str = "default"
+    job_try: int = 1
+    outcome: Outcome | str = "success"
+    value: Any = None
+    error: ErrorRecord | None = None
+    exception: BaseException | None = None
+    enqueued_ms: int
+    started_ms: int
+    finished_ms: int
+    worker: str = ""
+    format: Format = "json"
+    version: tuple[int, int] = WIRE_VERSION
+
+    @property
+    def success(self) -> bool:
+        """True when the job returned normally."""
+        return self.outcome == "success"

@@ -1,0 +1,1 @@
+"""jobwire's worker: runs queued jobs (``jobwire worker dotted.path.Settings``)."""
