@@ -5,8 +5,7 @@
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
-
+from ._version import __version__
 from .errors import (
     DecodeError,
     EncodeError,
@@ -20,11 +19,6 @@ from .errors import (
     UnsupportedVersion,
     WireError,
 )
-
-try:
-    __version__ = version("jobwire")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without metadata
-    __version__ = "0+unknown"
 
 __all__ = [
     "DecodeError",

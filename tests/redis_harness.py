@@ -1,0 +1,222 @@
+"""Throwaway redis-server processes for tests.
+
+Each :class:`RedisServer` owns one ``redis-server`` on a free loopback port (never 6379), with
+no persistence unless asked (``appendonly=True`` for AOF). Tests can ``stop()`` it (SIGTERM),
+``kill()`` it (SIGKILL) and ``restart()`` it on the same port and data directory.
+
+Every process is killed when the test session ends however it ends: fixture teardown, an
+``atexit`` hook (Ctrl-C, failures) and, on Linux, a parent-death signal so that even a
+SIGKILLed pytest takes its servers with it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+REDIS_SERVER = shutil.which("redis-server")
+MISSING_MESSAGE = (
+    "redis-server was not found on PATH. jobwire's tests start their own throwaway Redis "
+    "servers; install it with `apt-get install redis-server` (Debian/Ubuntu), "
+    "`brew install redis` (macOS) or from https://redis.io/download."
+)
+FORBIDDEN_PORT = 6379  # a developer's own Redis may live there; tests never touch it
+
+_live: set[RedisServer] = set()
+
+
+def _set_parent_death_signal() -> None:  # runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def free_port() -> int:
+    """Return a loopback TCP port that is free right now (never 6379)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port != FORBIDDEN_PORT:
+            return port
+
+
+class RedisServerError(RuntimeError):
+    """The harness could not start or reach its redis-server."""
+
+
+class RedisServer:
+    """One redis-server process owned by the test session."""
+
+    def __init__(
+        self,
+        *,
+        appendonly: bool = False,
+        appendfsync: str = "everysec",
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        if REDIS_SERVER is None:
+            raise RedisServerError(MISSING_MESSAGE)
+        self.appendonly = appendonly
+        self.appendfsync = appendfsync
+        self.extra_args = list(extra_args)
+        self.dir = Path(tempfile.mkdtemp(prefix="jobwire-redis-"))
+        self.port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        """``redis://127.0.0.1:PORT/0``."""
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self.proc.pid if self.proc is not None else None
+
+    @property
+    def running(self) -> bool:
+        """True while the process is alive."""
+        return self.proc is not None and self.proc.poll() is None
+
+    def start(self, *, timeout: float = 10.0) -> RedisServer:
+        """Start on a fresh free port (retrying if another process grabs it first)."""
+        last = ""
+        for _ in range(5):
+            self.port = free_port()
+            try:
+                self._spawn(timeout)
+                return self
+            except RedisServerError as exc:
+                last = str(exc)
+        raise RedisServerError(f"could not start redis-server: {last}")
+
+    def restart(self, *, timeout: float = 10.0) -> None:
+        """Start again on the same port and data directory (after stop or kill)."""
+        if self.running:
+            self.stop()
+        self._spawn(timeout)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        """Stop gracefully (SIGTERM) and wait for the process to exit."""
+        self._signal(signal.SIGTERM, timeout)
+
+    def kill(self) -> None:
+        """Kill at once (SIGKILL), as a crash or an OOM kill would."""
+        self._signal(signal.SIGKILL, 10.0)
+
+    def close(self) -> None:
+        """Kill the process if it runs and delete its data directory."""
+        self.kill()
+        _live.discard(self)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ----------------------------------------------------------------- internals
+
+    def _command(self) -> list[str]:
+        assert REDIS_SERVER is not None
+        return [
+            REDIS_SERVER,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--dir", str(self.dir),
+            "--save", "",
+            "--appendonly", "yes" if self.appendonly else "no",
+            "--appendfsync", self.appendfsync,
+            "--daemonize", "no",
+            "--logfile", str(self.dir / "redis.log"),
+            *self.extra_args,
+        ]  # fmt: skip
+
+    def _spawn(self, timeout: float) -> None:
+        self.proc = subprocess.Popen(
+            self._command(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_set_parent_death_signal if sys.platform == "linux" else None,
+        )
+        _live.add(self)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RedisServerError(f"redis-server exited at start: {self._log_tail()}")
+            if self._ping():
+                return
+            time.sleep(0.01)  # start-up wait in the harness, not a code path under test
+        self.kill()
+        raise RedisServerError(f"redis-server did not answer within {timeout}s")
+
+    def _ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+                s.sendall(b"PING\r\n")
+                return s.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _signal(self, sig: int, timeout: float) -> None:
+        proc = self.proc
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def _log_tail(self) -> str:
+        try:
+            return (self.dir / "redis.log").read_text()[-500:]
+        except OSError:
+            return "(no log)"
+
+
+def close_all() -> None:
+    """Kill every server this process started (atexit and session teardown)."""
+    for server in list(_live):
+        server.close()
+
+
+atexit.register(close_all)
+
+
+@contextlib.contextmanager
+def redis_server(**options: object) -> Iterator[RedisServer]:
+    """Context manager: a started server, closed on exit."""
+    server = RedisServer(**options)  # type: ignore[arg-type]
+    try:
+        yield server.start()
+    finally:
+        server.close()
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+    except OSError:
+        return True
+    return state != "Z"
