@@ -127,3 +127,11 @@ def test_servers_die_with_the_process_that_started_them(sig: signal.Signals) -> 
     finally:
         child.kill()
         child.wait()
+
+
+def test_missing_redis_server_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis_harness
+
+    monkeypatch.setattr(redis_harness, "REDIS_SERVER", None)
+    with pytest.raises(redis_harness.RedisServerError, match="apt-get install redis-server"):
+        redis_harness.RedisServer()

@@ -191,3 +191,17 @@ SCHEMA_REASONS = {"invalid_envelope", "unsupported_version", "format_refused"}
 def test_schema_rejects_structurally_invalid_json(v: dict[str, Any]) -> None:
     doc = json.loads(v["encoded"])
     assert not SCHEMAS[v["kind"]].is_valid(doc)
+
+
+def test_spec_lists_every_reason_code_with_its_error() -> None:
+    spec = (WIRE_DIR / "SPEC.md").read_text(encoding="utf-8")
+    errors = [
+        getattr(wire, name)
+        for name in wire.__all__
+        if isinstance(getattr(wire, name), type)
+        and issubclass(getattr(wire, name), wire.DecodeError)
+    ]
+    for error in errors:
+        if error is wire.DecodeError:
+            continue
+        assert f"| `{error.reason}`" in spec and f"`{error.__name__}`" in spec, error
