@@ -1,0 +1,190 @@
+"""The asyncio client, for aiohttp, FastAPI, Starlette: a thin shell over the protocol core.
+
+Same methods and signatures as :class:`jobwire.Client`, as coroutines; every one is a line
+that runs the core's generator with :func:`~jobwire.protocol.run_async`. Never blocks the
+loop; safe for any number of concurrent tasks on one loop (connections come from a bounded
+pool). Create one per application at startup and ``await client.close()`` at shutdown.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import redis.asyncio
+from typing_extensions import Self, Unpack
+
+from .core import ClientOptions, Core, JobRef, make_core, specs_from
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, params_of
+from .protocol import Gen, run_async
+from .settings import RedisSettings
+
+__all__ = ["AsyncClient", "AsyncJob"]
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """Asyncio jobwire client.
+
+    >>> client = await AsyncClient.connect("redis://localhost:6379/0")  # doctest: +SKIP
+    >>> job = await client.enqueue("send_email", user_id=42)  # doctest: +SKIP
+    >>> await job.result(timeout=10)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.asyncio.Redis | None = None,
+        *,
+        settings: RedisSettings | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        self.settings = settings or RedisSettings()
+        self.redis = redis_client if redis_client is not None else self.settings.async_client()
+        self._owns_redis = redis_client is None
+        self._core: Core = make_core(self.settings.socket_timeout, options)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
+        """A client for the Redis at ``url``; connects lazily, on first use."""
+        return cls(settings=RedisSettings.from_url(url), **options)
+
+    @classmethod
+    async def connect(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
+        """A client for the Redis at ``url``, checked with a PING (raises if unreachable)."""
+        client = cls.from_url(url, **options)
+        try:
+            await client.ping()
+        except BaseException:
+            await client.close()
+            raise
+        return client
+
+    async def _run(self, gen: Gen[T]) -> T:
+        return await run_async(self.redis, gen)
+
+    def _job(self, ref: JobRef | None) -> AsyncJob | None:
+        return None if ref is None else AsyncJob(self, *ref)
+
+    @property
+    def queue_name(self) -> str:
+        """The default queue of this client."""
+        return self._core.queue_name
+
+    async def close(self) -> None:
+        """Close the connection pool (if this client created it)."""
+        if self._owns_redis:
+            await self.redis.aclose()
+            await self.redis.connection_pool.disconnect()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def __repr__(self) -> str:
+        return f"AsyncClient({self.settings.safe_url()}, queue={self.queue_name!r})"
+
+    @params_of(JobSpec)
+    async def enqueue(self, *args: Any, **kwargs: Any) -> AsyncJob | None:
+        """Enqueue ``function(*args, **kwargs)``; None if ``_job_id`` is taken.
+
+        The options are those of :meth:`jobwire.Client.enqueue`.
+        """
+        return self._job(await self._run(self._core.enqueue(JobSpec(*args, **kwargs))))
+
+    async def enqueue_many(
+        self, jobs: Sequence[JobSpec | str | Callable[..., Any]]
+    ) -> list[AsyncJob | None]:
+        """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
+        return [self._job(r) for r in await self._run(self._core.enqueue_many(specs_from(jobs)))]
+
+    def job(self, job_id: str, queue_name: str | None = None) -> AsyncJob:
+        """The handle of a job by id (no Redis call; the job may not exist)."""
+        return AsyncJob(self, job_id, queue_name or self._core.queue_name)
+
+    async def queued_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
+        """Jobs waiting in a queue: queued ones in order, then deferred ones by start time."""
+        return await self._run(self._core.queued_jobs(queue_name, limit))
+
+    async def queue_size(self, queue_name: str | None = None) -> int:
+        """How many jobs wait in a queue (queued plus deferred; not the running ones)."""
+        return await self._run(self._core.queue_size(queue_name))
+
+    async def all_job_results(self) -> list[JobResult]:
+        """The latest kept result of every job in every queue, newest first."""
+        return await self._run(self._core.all_job_results())
+
+    async def dead_letters(
+        self, queue_name: str | None = None, limit: int = 100
+    ) -> list[DeadLetter]:
+        """Messages a worker could not run, with the reason, newest first."""
+        return await self._run(self._core.dead_letters(queue_name, limit))
+
+    async def requeue_dead_letter(
+        self, entry_id: str, queue_name: str | None = None
+    ) -> AsyncJob | None:
+        """Enqueue a dead-lettered message again as it was; None if its job id is taken."""
+        return self._job(await self._run(self._core.requeue_dead_letter(entry_id, queue_name)))
+
+    async def delete_dead_letter(self, entry_id: str, queue_name: str | None = None) -> bool:
+        """Delete a dead-letter entry; False if there was none."""
+        return await self._run(self._core.delete_dead_letter(entry_id, queue_name))
+
+    async def queues(self) -> list[str]:
+        """Names of the queues jobs have been enqueued to."""
+        return await self._run(self._core.known_queues())
+
+    async def ping(self) -> bool:
+        """True when Redis answers; raises RedisUnavailable when it does not."""
+        return await self._run(self._core.ping())
+
+
+class AsyncJob:
+    """Handle of one job, for an :class:`AsyncClient`."""
+
+    __slots__ = ("_client", "job_id", "queue_name")
+
+    def __init__(self, client: AsyncClient, job_id: str, queue_name: str) -> None:
+        self._client = client
+        self.job_id = job_id
+        self.queue_name = queue_name
+
+    def __repr__(self) -> str:
+        return f"<AsyncJob {self.job_id} on {self.queue_name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AsyncJob) and (other.job_id, other.queue_name) == (
+            self.job_id, self.queue_name
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash((self.job_id, self.queue_name))
+
+    async def status(self) -> JobStatus:
+        """deferred, queued, in_progress, complete or not_found."""
+        return await self._client._run(self._client._core.status(self.job_id, self.queue_name))
+
+    async def info(self) -> JobInfo | None:
+        """The job as stored while it waits or runs; None once it has finished."""
+        return await self._client._run(self._client._core.info(self.job_id, self.queue_name))
+
+    async def result(self, timeout: float | None = None) -> Any:
+        """Wait for the job's final result and return its value (see ``Job.result``)."""
+        core = self._client._core
+        return await self._client._run(core.result(self.job_id, self.queue_name, timeout))
+
+    async def result_info(self) -> JobResult | None:
+        """The latest execution's result (success or not), without waiting."""
+        core = self._client._core
+        return await self._client._run(core.result_info(self.job_id, self.queue_name))
+
+    async def results(self) -> list[JobResult]:
+        """Results of the latest executions (at most 10), newest first."""
+        return await self._client._run(self._client._core.results(self.job_id, self.queue_name))
+
+    async def abort(self, timeout: float | None = None) -> bool:
+        """Abort the job (see ``Job.abort``); True when it ended aborted."""
+        core = self._client._core
+        return await self._client._run(core.abort(self.job_id, self.queue_name, timeout))

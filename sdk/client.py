@@ -1,0 +1,186 @@
+"""The blocking client, for Django, Flask, scripts: a thin shell over the protocol core.
+
+Every method is one line: it asks :class:`~jobwire.core.Core` for the operation's generator
+and runs it with :func:`~jobwire.protocol.run_sync`. No event loop is involved. One
+``Client`` is meant to be shared by all the threads of a process: its connection pool is
+thread-safe and bounded (``RedisSettings.max_connections``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import redis
+from typing_extensions import Self, Unpack
+
+from .core import ClientOptions, Core, JobRef, make_core, specs_from
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, params_of
+from .protocol import Gen, run_sync
+from .settings import RedisSettings
+
+__all__ = ["Client", "Job"]
+
+T = TypeVar("T")
+
+
+class Client:
+    """Blocking jobwire client.
+
+    >>> client = Client.from_url("redis://localhost:6379/0")  # doctest: +SKIP
+    >>> job = client.enqueue("send_email", user_id=42)  # doctest: +SKIP
+    >>> job.result(timeout=10)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        redis_client: redis.Redis | None = None,
+        *,
+        settings: RedisSettings | None = None,
+        **options: Unpack[ClientOptions],
+    ) -> None:
+        self.settings = settings or RedisSettings()
+        self.redis = redis_client if redis_client is not None else self.settings.sync_client()
+        self._owns_redis = redis_client is None
+        self._core: Core = make_core(self.settings.socket_timeout, options)
+
+    @classmethod
+    def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
+        """A client for the Redis at ``url``.
+
+        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://``.
+        """
+        return cls(settings=RedisSettings.from_url(url), **options)
+
+    def _run(self, gen: Gen[T]) -> T:
+        return run_sync(self.redis, gen)
+
+    def _job(self, ref: JobRef | None) -> Job | None:
+        return None if ref is None else Job(self, *ref)
+
+    @property
+    def queue_name(self) -> str:
+        """The default queue of this client."""
+        return self._core.queue_name
+
+    def close(self) -> None:
+        """Close the connection pool (if this client created it)."""
+        if self._owns_redis:
+            self.redis.close()
+            self.redis.connection_pool.disconnect()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Client({self.settings.safe_url()}, queue={self.queue_name!r})"
+
+    @params_of(JobSpec)
+    def enqueue(self, *args: Any, **kwargs: Any) -> Job | None:
+        """Enqueue ``function(*args, **kwargs)``; None if ``_job_id`` is taken.
+
+        Options (all optional): ``_job_id``, ``_queue_name``, ``_defer_until`` (datetime),
+        ``_defer_by`` (seconds or timedelta), ``_expires`` (duration or datetime after which
+        the job must not start), ``_job_try``, ``_serializer`` (``json``/``msgpack``/
+        ``pickle``), ``_headers`` (string map passed to the job). ``client.job(job_id)``
+        returns the handle of an existing job.
+        """
+        return self._job(self._run(self._core.enqueue(JobSpec(*args, **kwargs))))
+
+    def enqueue_many(self, jobs: Sequence[JobSpec | str | Callable[..., Any]]) -> list[Job | None]:
+        """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
+        return [self._job(r) for r in self._run(self._core.enqueue_many(specs_from(jobs)))]
+
+    def job(self, job_id: str, queue_name: str | None = None) -> Job:
+        """The handle of a job by id (no Redis call; the job may not exist)."""
+        return Job(self, job_id, queue_name or self._core.queue_name)
+
+    def queued_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
+        """Jobs waiting in a queue: queued ones in order, then deferred ones by start time."""
+        return self._run(self._core.queued_jobs(queue_name, limit))
+
+    def queue_size(self, queue_name: str | None = None) -> int:
+        """How many jobs wait in a queue (queued plus deferred; not the running ones)."""
+        return self._run(self._core.queue_size(queue_name))
+
+    def all_job_results(self) -> list[JobResult]:
+        """The latest kept result of every job in every queue, newest first."""
+        return self._run(self._core.all_job_results())
+
+    def dead_letters(self, queue_name: str | None = None, limit: int = 100) -> list[DeadLetter]:
+        """Messages a worker could not run, with the reason, newest first."""
+        return self._run(self._core.dead_letters(queue_name, limit))
+
+    def requeue_dead_letter(self, entry_id: str, queue_name: str | None = None) -> Job | None:
+        """Enqueue a dead-lettered message again as it was; None if its job id is taken."""
+        return self._job(self._run(self._core.requeue_dead_letter(entry_id, queue_name)))
+
+    def delete_dead_letter(self, entry_id: str, queue_name: str | None = None) -> bool:
+        """Delete a dead-letter entry; False if there was none."""
+        return self._run(self._core.delete_dead_letter(entry_id, queue_name))
+
+    def queues(self) -> list[str]:
+        """Names of the queues jobs have been enqueued to."""
+        return self._run(self._core.known_queues())
+
+    def ping(self) -> bool:
+        """True when Redis answers; raises RedisUnavailable when it does not."""
+        return self._run(self._core.ping())
+
+
+class Job:
+    """Handle of one job, for a blocking :class:`Client`."""
+
+    __slots__ = ("_client", "job_id", "queue_name")
+
+    def __init__(self, client: Client, job_id: str, queue_name: str) -> None:
+        self._client = client
+        self.job_id = job_id
+        self.queue_name = queue_name
+
+    def __repr__(self) -> str:
+        return f"<Job {self.job_id} on {self.queue_name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Job) and (other.job_id, other.queue_name) == (
+            self.job_id, self.queue_name
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash((self.job_id, self.queue_name))
+
+    def status(self) -> JobStatus:
+        """deferred, queued, in_progress, complete or not_found."""
+        return self._client._run(self._client._core.status(self.job_id, self.queue_name))
+
+    def info(self) -> JobInfo | None:
+        """The job as stored while it waits or runs; None once it has finished."""
+        return self._client._run(self._client._core.info(self.job_id, self.queue_name))
+
+    def result(self, timeout: float | None = None) -> Any:
+        """Wait for the job's final result and return its value.
+
+        Raises JobFailed (or the job's own exception, for pickle jobs read with pickle
+        accepted), JobAborted, JobTimeout after ``timeout`` seconds, or ResultNotFound when
+        the job is gone without a kept result.
+        """
+        return self._client._run(self._client._core.result(self.job_id, self.queue_name, timeout))
+
+    def result_info(self) -> JobResult | None:
+        """The latest execution's result (success or not), without waiting."""
+        return self._client._run(self._client._core.result_info(self.job_id, self.queue_name))
+
+    def results(self) -> list[JobResult]:
+        """Results of the latest executions (at most 10), newest first."""
+        return self._client._run(self._client._core.results(self.job_id, self.queue_name))
+
+    def abort(self, timeout: float | None = None) -> bool:
+        """Abort the job; True when it ended aborted.
+
+        A waiting job is removed at once; a running one is asked to stop and waited for up
+        to ``timeout`` seconds (JobTimeout after that).
+        """
+        return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))

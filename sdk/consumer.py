@@ -1,0 +1,212 @@
+"""The consumer side of the protocol: what a worker says to Redis, written once.
+
+A :class:`Consumer` is one worker's identity on one queue. Its generators fetch batches of
+jobs (taking a lease on each), renew leases, record results, retry, promote deferred jobs,
+reclaim jobs whose lease ran out, and dead-letter what cannot run. The worker drives them
+with the async driver; tests can drive them with either.
+
+Leases are the stream's pending-entries list: a delivered entry stays pending, owned by the
+consumer, until it is acknowledged. A consumer renews its entries' idle time (``renew``);
+any consumer may claim entries idle for longer than the lease (``reclaim``), and the job
+runs again with its try number increased.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+from jobwire.wire import ResultEnvelope
+
+from .core import Core, now_ms
+from .errors import RedisCommandError
+from .keys import CONSUMER_GROUP, QueueKeys
+from .models import Delivery
+from .protocol import Command, Gen, call_script, pipeline, script_command
+from .scripts import DEAD_LETTER, FETCH, FINISH, PROMOTE, RECLAIM, RENEW, RETRY, START
+
+__all__ = ["DEFAULT_DEAD_LETTER_CAP", "DEFAULT_LEASE", "Consumer"]
+
+#: Seconds a delivered job stays leased without renewal before another worker may take it.
+DEFAULT_LEASE: Final = 10.0
+#: Most dead-letter entries kept per queue; older ones are trimmed.
+DEFAULT_DEAD_LETTER_CAP: Final = 10_000
+
+RENEWED: Final = 1
+ABORT_REQUESTED: Final = 2
+LOST: Final = 0
+
+
+class Consumer:
+    """One worker's consumer name on one queue, with the generators it runs."""
+
+    def __init__(
+        self,
+        core: Core,
+        name: str,
+        queue_name: str | None = None,
+        *,
+        lease: float = DEFAULT_LEASE,
+        dead_letter_cap: int = DEFAULT_DEAD_LETTER_CAP,
+    ) -> None:
+        self.core = core
+        self.name = name
+        self.keys: QueueKeys = core.keys(queue_name)
+        self.lease_ms = int(lease * 1000)
+        self.dead_letter_cap = dead_letter_cap
+
+    def _deliveries(self, rows: Sequence[Any]) -> list[Delivery]:
+        queue = self.keys.queue
+        return [
+            Delivery(entry.decode(), jid.decode(), data, int(tries), queue)
+            for entry, jid, data, tries in rows
+        ]
+
+    def ensure_group(self) -> Gen[None]:
+        """Create the queue's stream and consumer group if they do not exist yet."""
+        for stream in (self.keys.stream, self.keys.wake):
+            try:
+                yield Command(("XGROUP", "CREATE", stream, CONSUMER_GROUP, "0", "MKSTREAM"))
+            except RedisCommandError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def fetch(self, count: int) -> Gen[list[Delivery]]:
+        """Take up to ``count`` ready jobs at once, without blocking (one round trip)."""
+        rows = yield from call_script(
+            FETCH, (self.keys.stream,), (CONSUMER_GROUP, self.name, self.keys.base, now_ms(), count)
+        )
+        return self._deliveries(rows)
+
+    def read(self, count: int, block: float) -> Gen[list[Delivery]]:
+        """Wait up to ``block`` seconds for ready jobs (or a deferred-job wake-up), take them.
+
+        Returns an empty list on time-out or when only a wake-up marker arrived: the caller
+        then promotes deferred jobs and reads again.
+        """
+        keys = self.keys
+        reply = yield Command(
+            (
+                "XREADGROUP", "GROUP", CONSUMER_GROUP, self.name, "COUNT", count,
+                "BLOCK", max(1, int(block * 1000)), "STREAMS", keys.stream, keys.wake, ">", ">",
+            )
+        )  # fmt: skip
+        if not reply:
+            return []
+        jobs: list[Any] = []
+        wakes: list[Any] = []
+        for stream, entries in reply:
+            target = jobs if stream in (keys.stream, keys.stream.encode()) else wakes
+            target.extend(entries)
+        commands = [
+            Command(("XACK", keys.wake, CONSUMER_GROUP, *[e for e, _ in wakes])),
+            Command(("XDEL", keys.wake, *[e for e, _ in wakes])),
+        ] if wakes else []  # fmt: skip
+        if jobs:
+            argv: list[Any] = [CONSUMER_GROUP, self.name, keys.base, now_ms()]
+            for entry, fields in jobs:
+                argv += [entry, (fields or {}).get(b"job", b"")]
+            commands.append(script_command(START, (keys.stream,), argv))
+        if not commands:
+            return []
+        replies = yield from pipeline(commands)
+        return self._deliveries(replies[-1]) if jobs else []
+
+    def renew(self, deliveries: Sequence[Delivery]) -> Gen[list[int]]:
+        """Renew the leases of running jobs, in one round trip.
+
+        Returns per delivery: ``RENEWED``, ``ABORT_REQUESTED`` (renewed, but a client asked
+        to abort it) or ``LOST`` (the lease ran out and another consumer took the job).
+        """
+        if not deliveries:
+            return []
+        argv: list[Any] = [CONSUMER_GROUP, self.name, self.keys.base]
+        for d in deliveries:
+            argv += [d.entry_id, d.job_id]
+        replies = yield from call_script(RENEW, (self.keys.stream,), argv)
+        return [int(r) for r in replies]
+
+    def finish(
+        self, delivery: Delivery, result: ResultEnvelope, keep_result: float | None
+    ) -> Gen[None]:
+        """Record a final result: acknowledge, store it in the history, wake waiters."""
+        yield from call_script(
+            FINISH,
+            (self.keys.stream,),
+            (CONSUMER_GROUP, self.keys.base, delivery.job_id, delivery.entry_id,
+             self.core.codec.encode_result(result), _keep_ms(keep_result)),
+        )  # fmt: skip
+
+    def retry(
+        self,
+        delivery: Delivery,
+        result: ResultEnvelope,
+        keep_result: float | None,
+        defer: float | None,
+    ) -> Gen[bool]:
+        """Record a failed attempt in the history and queue the job again.
+
+        It waits ``defer`` seconds first, if given. False when the job is no longer this
+        delivery's to retry (it was aborted, or re-enqueued by someone else).
+        """
+        due = "" if not defer else now_ms() + int(defer * 1000)
+        keys = self.keys
+        reply = yield from call_script(
+            RETRY,
+            (keys.stream, keys.deferred, keys.wake),
+            (CONSUMER_GROUP, keys.base, delivery.job_id, delivery.entry_id,
+             self.core.codec.encode_result(result), _keep_ms(keep_result), due),
+        )  # fmt: skip
+        return bool(reply)
+
+    def promote(self, limit: int = 1000) -> Gen[tuple[int, int | None]]:
+        """Move due deferred jobs to the ready stream.
+
+        Returns how many moved and when the next deferred job is due (ms), or None.
+        """
+        moved, next_due = yield from call_script(
+            PROMOTE, (self.keys.stream, self.keys.deferred), (self.keys.base, now_ms(), limit)
+        )
+        nxt = int(float(next_due))
+        return int(moved), (None if nxt < 0 else nxt)
+
+    def reclaim(self, count: int) -> Gen[list[Delivery]]:
+        """Take over jobs whose lease ran out (their worker died or hung); they start again."""
+        rows = yield from call_script(
+            RECLAIM,
+            (self.keys.stream,),
+            (CONSUMER_GROUP, self.name, self.keys.base, now_ms(), self.lease_ms, count),
+        )
+        return self._deliveries(rows)
+
+    def dead_letter(
+        self,
+        *,
+        reason: str,
+        message: str,
+        data: bytes,
+        delivery: Delivery | None = None,
+        job_id: str | None = None,
+        result: ResultEnvelope | None = None,
+        keep_result: float | None = 3600,
+    ) -> Gen[str]:
+        """Move a message that cannot run to the dead-letter stream, with the reason.
+
+        When the job id is known its state is removed and, with ``result``, a failed result
+        is stored so that a client waiting for it learns why. Returns the entry id.
+        """
+        keys = self.keys
+        encoded = b"" if result is None else self.core.codec.encode_result(result)
+        entry = yield from call_script(
+            DEAD_LETTER,
+            (keys.stream, keys.dead),
+            (CONSUMER_GROUP, keys.base, delivery.entry_id if delivery else "",
+             job_id or (delivery.job_id if delivery else ""), reason, message, data, now_ms(),
+             self.dead_letter_cap, encoded, _keep_ms(keep_result)),
+        )  # fmt: skip
+        return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+
+def _keep_ms(keep_result: float | None) -> int:
+    """None keeps results forever (-1 to the scripts); 0 keeps none."""
+    return -1 if keep_result is None else int(keep_result * 1000)

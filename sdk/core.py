@@ -1,0 +1,499 @@
+"""The producer side of the protocol: every client operation, written once as a generator.
+
+:class:`Core` holds a client's configuration and builds the Redis conversation of each
+operation; it never touches a socket (see :mod:`jobwire.protocol`). ``Client`` and
+``AsyncClient`` drive these generators with their own driver and wrap the values they
+return in handles.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Final, TypedDict
+
+from jobwire.wire import (
+    DEFAULT_ACCEPT,
+    DEFAULT_MAX_SIZE,
+    Codec,
+    DecodeError,
+    ErrorRecord,
+    Format,
+    FormatNotAccepted,
+    JobEnvelope,
+    JobHeader,
+    ResultEnvelope,
+)
+
+from .errors import (
+    InvalidArgument,
+    JobAborted,
+    JobFailed,
+    JobNotFound,
+    JobTimeout,
+    RedisCommandError,
+    ResultNotFound,
+)
+from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name
+from .protocol import Command, Gen, call, call_script, pipeline, script_command
+from .scripts import ABORT, ENQUEUE, LIST_JOBS, QUEUE_SIZE
+
+__all__ = ["DEFAULT_QUEUE", "ClientOptions", "Core", "JobRef", "make_core", "now_ms", "unwrap"]
+
+DEFAULT_QUEUE: Final = "default"
+#: (job id, queue name): what an enqueue returns before the client wraps it in a handle.
+JobRef = tuple[str, str]
+
+_STATES: Final = {
+    b"deferred": JobStatus.DEFERRED,
+    b"queued": JobStatus.QUEUED,
+    b"active": JobStatus.IN_PROGRESS,
+}
+_NO_TIMEOUT: Final = float("inf")
+
+
+def now_ms() -> int:
+    """Milliseconds since the Unix epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _epoch_ms(value: datetime) -> int:
+    return int(value.timestamp() * 1000)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class Core:
+    """Configuration plus the generator of every producer-side operation."""
+
+    def __init__(
+        self,
+        *,
+        codec: Codec,
+        prefix: str = DEFAULT_PREFIX,
+        queue_name: str = DEFAULT_QUEUE,
+        serializer: Format = "json",
+        keep_result: float = 3600,
+        unique_while_result_kept: bool = False,
+        max_block: float = 4.0,
+    ) -> None:
+        self.codec = codec
+        self.prefix = check_name("prefix", prefix)
+        self.queue_name = check_name("queue name", queue_name)
+        if serializer not in ("json", "msgpack", "pickle"):
+            raise InvalidArgument(f"unknown serializer {serializer!r}")
+        self.serializer: Format = serializer
+        self.keep_result_ms = int(keep_result * 1000)
+        self.unique_while_result_kept = unique_while_result_kept
+        # longest server-side block of one command; stays under the socket timeout
+        self.max_block = max_block
+        self._keys: dict[str, QueueKeys] = {}
+        self._registered: set[str] = set()
+
+    def keys(self, queue_name: str | None = None) -> QueueKeys:
+        """Key names of a queue (the default queue when None)."""
+        name = queue_name or self.queue_name
+        keys = self._keys.get(name)
+        if keys is None:
+            keys = self._keys[name] = QueueKeys(self.prefix, name)
+        return keys
+
+    # ----------------------------------------------------------------- enqueue
+
+    def build(self, spec: JobSpec, now: int) -> tuple[JobRef, Command]:
+        """Encode one job and the script call that enqueues it."""
+        opts = spec.options
+        if opts["defer_until"] is not None and opts["defer_by"] is not None:
+            raise InvalidArgument("use _defer_until or _defer_by, not both")
+        keys = self.keys(opts["queue_name"])
+        job_id = opts["job_id"] or uuid.uuid4().hex
+        if not isinstance(job_id, str):
+            raise InvalidArgument("_job_id must be a string")
+        due: int | None = None
+        if opts["defer_until"] is not None:
+            due = _epoch_ms(opts["defer_until"])
+        elif opts["defer_by"] is not None:
+            due = now + int(_seconds(opts["defer_by"]) * 1000)
+        expires = self._expiry(opts["expires"], due or now, now)
+        if expires is not None and due is not None and due >= expires:
+            raise InvalidArgument("the job would expire before its deferred start")
+        job_try = opts["job_try"] or 1
+        if not isinstance(job_try, int) or job_try < 1:
+            raise InvalidArgument("_job_try must be an integer >= 1")
+        envelope = JobEnvelope(
+            id=job_id,
+            function=function_name(spec.function),
+            queue=keys.queue,
+            enqueued_ms=now,
+            job_try=job_try,
+            defer_until_ms=due,
+            expires_ms=expires,
+            format=opts["serializer"] or self.serializer,
+            headers=dict(opts["headers"]) if opts["headers"] else {},
+            args=spec.args,
+            kwargs=spec.kwargs,
+        )
+        data = self.codec.encode_job(envelope)
+        command = self._enqueue_command(keys, job_id, data, due if due and due > now else None,
+                                        expires)  # fmt: skip
+        return (job_id, keys.queue), command
+
+    def _enqueue_command(
+        self, keys: QueueKeys, job_id: str, data: bytes, due: int | None, expires: int | None
+    ) -> Command:
+        return script_command(
+            ENQUEUE,
+            (keys.job(job_id), keys.stream, keys.deferred, keys.wake, keys.results(job_id),
+             keys.done(job_id)),
+            (job_id, data, "" if due is None else due, "" if expires is None else expires,
+             "1" if self.unique_while_result_kept else "0"),
+        )  # fmt: skip
+
+    @staticmethod
+    def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
+        if value is None:
+            return None
+        at = (
+            _epoch_ms(value) if isinstance(value, datetime) else start + int(_seconds(value) * 1000)
+        )
+        if at <= now:
+            raise InvalidArgument("_expires is in the past")
+        return at
+
+    def _registration(self, queues: Iterable[str]) -> list[Command]:
+        """SADD of queue names this client has not registered yet (for listings)."""
+        new = sorted(set(queues) - self._registered)
+        if not new:
+            return []
+        self._registered.update(new)
+        return [Command(("SADD", queues_key(self.prefix), *new))]
+
+    def enqueue(self, spec: JobSpec) -> Gen[JobRef | None]:
+        """Enqueue one job; None when its id is taken."""
+        ref, command = self.build(spec, now_ms())
+        register = self._registration((ref[1],))
+        if register:
+            reply = (yield from pipeline([*register, command]))[-1]
+        else:
+            reply = yield from call(command)
+        return ref if reply else None
+
+    def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
+        """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
+        now = now_ms()
+        built = [self.build(spec, now) for spec in specs]
+        if not built:
+            return []
+        register = self._registration(ref[1] for ref, _ in built)
+        replies = yield from pipeline([*register, *(command for _, command in built)])
+        replies = replies[len(register) :]
+        return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
+
+    # ------------------------------------------------------------ job state
+
+    def status(self, job_id: str, queue_name: str) -> Gen[JobStatus]:
+        """Where the job is in its life."""
+        keys = self.keys(queue_name)
+        state, has_result = yield from pipeline(
+            [
+                Command(("HGET", keys.job(job_id), "state")),
+                Command(("EXISTS", keys.results(job_id))),
+            ]
+        )
+        if state in _STATES:
+            return _STATES[state]
+        return JobStatus.COMPLETE if has_result else JobStatus.NOT_FOUND
+
+    def info(self, job_id: str, queue_name: str) -> Gen[JobInfo | None]:
+        """The job as stored while deferred, queued or running; None otherwise."""
+        keys = self.keys(queue_name)
+        data, state, tries, worker, started = yield Command(
+            ("HMGET", keys.job(job_id), "data", "state", "tries", "worker", "started_ms")
+        )
+        if data is None or state not in _STATES:
+            return None
+        return JobInfo.from_stored(
+            self._decode_job(data),
+            _STATES[state],
+            tries=int(tries or 0),
+            worker=_text(worker) if worker else None,
+            started_ms=int(started) if started else None,
+        )
+
+    def _decode_job(self, data: bytes) -> JobHeader:
+        """The whole job when its format is accepted here, else its metadata only."""
+        try:
+            return self.codec.decode_job(data)
+        except FormatNotAccepted as exc:
+            if exc.header is None:
+                raise
+            return exc.header
+
+    def result_info(self, job_id: str, queue_name: str) -> Gen[JobResult | None]:
+        """The latest execution's result, if kept."""
+        latest = yield Command(("LINDEX", self.keys(queue_name).results(job_id), 0))
+        return None if latest is None else self._decode_result(latest)
+
+    def results(self, job_id: str, queue_name: str) -> Gen[list[JobResult]]:
+        """Results of the latest executions (up to 10), newest first."""
+        entries = yield Command(("LRANGE", self.keys(queue_name).results(job_id), 0, 9))
+        return [self._decode_result(e) for e in entries]
+
+    def _decode_result(self, data: bytes) -> JobResult:
+        return JobResult.from_envelope(self.codec.decode_result(data))
+
+    def wait_final(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[JobResult]:
+        """Block until the job has a final result and return it.
+
+        No polling: the worker pushes a token onto the job's ``done`` list when it writes the
+        final result, and the waiter blocks on that list with BLMOVE (a rotation, so every
+        waiter wakes and the token stays for the next one).
+        """
+        keys = self.keys(queue_name)
+        job_key, results_key, done_key = keys.job(job_id), keys.results(job_id), keys.done(job_id)
+        deadline = _NO_TIMEOUT if timeout is None else time.monotonic() + timeout
+        while True:
+            exists, latest = yield from pipeline(
+                [Command(("EXISTS", job_key)), Command(("LINDEX", results_key, 0))]
+            )
+            if not exists:
+                if latest is None:
+                    raise ResultNotFound(
+                        f"job {job_id!r} is not queued or running and no result of it is kept",
+                        job_id=job_id,
+                    )
+                return self._decode_result(latest)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise JobTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
+            block = max(0.01, min(remaining, self.max_block))
+            yield Command(("BLMOVE", done_key, done_key, "RIGHT", "LEFT", round(block, 3)))
+
+    def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
+        """The job's return value, waiting for it; raises JobFailed when it did not succeed."""
+        return unwrap((yield from self.wait_final(job_id, queue_name, timeout)))
+
+    def abort(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[bool]:
+        """Abort a job: a waiting one is removed, a running one is asked to stop.
+
+        Returns True when the job ends aborted, False when it was not found or finished
+        another way first; raises JobTimeout if a running job has not stopped in time.
+        """
+        keys = self.keys(queue_name)
+        data = yield Command(("HGET", keys.job(job_id), "data"))
+        if data is None:
+            return False
+        result = self.codec.encode_result(self._aborted_result(job_id, keys.queue, data))
+        reply = yield from call_script(
+            ABORT,
+            (keys.job(job_id), keys.stream, keys.deferred),
+            (CONSUMER_GROUP, keys.base, job_id, result, self.keep_result_ms),
+        )
+        if reply == 0:
+            return False
+        if reply == 1:
+            return True
+        final = yield from self.wait_final(job_id, queue_name, timeout)
+        return final.outcome == "aborted"
+
+    def _aborted_result(self, job_id: str, queue: str, data: bytes) -> ResultEnvelope:
+        try:
+            header = self.codec.read_job_header(data)
+            function, fmt, enqueued, job_try = (
+                header.function, header.format, header.enqueued_ms, header.job_try
+            )  # fmt: skip
+        except DecodeError:
+            function, fmt, enqueued, job_try = "unknown", "json", 0, 1
+        now = now_ms()
+        return ResultEnvelope(
+            id=job_id,
+            function=function,
+            queue=queue,
+            job_try=job_try,
+            outcome="aborted",
+            error=ErrorRecord("jobwire.JobAborted", "aborted before it started"),
+            enqueued_ms=enqueued,
+            started_ms=now,
+            finished_ms=now,
+            format=fmt,
+        )
+
+    # ------------------------------------------------------------- listings
+
+    def queued_jobs(self, queue_name: str | None, limit: int) -> Gen[list[JobInfo]]:
+        """Jobs waiting in a queue (queued first, in order, then deferred by start time)."""
+        keys = self.keys(queue_name)
+        rows = yield from call_script(
+            LIST_JOBS, (keys.stream, keys.deferred), (CONSUMER_GROUP, keys.base, limit)
+        )
+        return [JobInfo.from_stored(self._decode_job(data), _STATES[state]) for state, data in rows]
+
+    def queue_size(self, queue_name: str | None) -> Gen[int]:
+        """Number of jobs waiting in a queue (queued and deferred; not running)."""
+        keys = self.keys(queue_name)
+        queued, deferred, _running = yield from call_script(
+            QUEUE_SIZE, (keys.stream, keys.deferred), (CONSUMER_GROUP,)
+        )
+        return int(queued) + int(deferred)
+
+    def all_job_results(self) -> Gen[list[JobResult]]:
+        """The latest result of every job with a kept result, in every queue, newest first.
+
+        Scans the keyspace (SCAN, O(number of keys)); results whose value this client cannot
+        decode (pickle not accepted) are left out.
+        """
+        pattern = f"{_glob_escape(self.prefix)}:{{*}}:results:*"
+        cursor: int | bytes = 0
+        found: list[bytes] = []
+        while True:
+            cursor, batch = yield Command(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
+            found.extend(batch)
+            if int(cursor) == 0:
+                break
+        out: list[JobResult] = []
+        for start in range(0, len(found), 500):
+            chunk = found[start : start + 500]
+            latest = yield from pipeline([Command(("LINDEX", key, 0)) for key in chunk])
+            for data in latest:
+                if data is None:
+                    continue
+                try:
+                    out.append(self._decode_result(data))
+                except DecodeError:
+                    continue
+        out.sort(key=lambda r: r.finish_time, reverse=True)
+        return out
+
+    # -------------------------------------------------------------- dead letters
+
+    def dead_letters(self, queue_name: str | None, limit: int) -> Gen[list[DeadLetter]]:
+        """Dead-letter entries of a queue, newest first."""
+        keys = self.keys(queue_name)
+        entries = yield Command(("XREVRANGE", keys.dead, "+", "-", "COUNT", limit))
+        return [_dead_letter(keys.queue, entry_id, fields) for entry_id, fields in entries]
+
+    def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[JobRef | None]:
+        """Enqueue a dead-lettered message again, unchanged (its bytes, id and signature).
+
+        Returns None when a job with its id exists already; raises JobNotFound for an
+        unknown entry and a DecodeError when the message has no readable job id.
+        """
+        keys = self.keys(queue_name)
+        entries = yield Command(("XRANGE", keys.dead, entry_id, entry_id))
+        if not entries:
+            raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {keys.queue!r}")
+        data = entries[0][1][b"data"]
+        job_id = self.codec.read_job_header(data).id
+        reply = yield from call(self._enqueue_command(keys, job_id, data, None, None))
+        if not reply:
+            return None
+        yield Command(("XDEL", keys.dead, entry_id))
+        return (job_id, keys.queue)
+
+    def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[bool]:
+        """Delete one dead-letter entry; False if it did not exist."""
+        removed = yield Command(("XDEL", self.keys(queue_name).dead, entry_id))
+        return bool(removed)
+
+    def known_queues(self) -> Gen[list[str]]:
+        """Names of the queues that have been enqueued to."""
+        names = yield Command(("SMEMBERS", queues_key(self.prefix)))
+        return sorted(_text(n) for n in names)
+
+    def ping(self) -> Gen[bool]:
+        """Check that Redis answers."""
+        reply = yield Command(("PING",))
+        if not reply:
+            raise RedisCommandError("Redis did not answer PING")
+        return True
+
+
+def unwrap(result: JobResult) -> Any:
+    """Return a successful result's value, or raise what its failure calls for.
+
+    With pickle, the original exception is raised when the reader accepted it; otherwise
+    :class:`JobAborted` for aborted jobs and :class:`JobFailed` for every other failure.
+    """
+    if result.success:
+        return result.value
+    if result.exception is not None:
+        raise result.exception from JobFailed(result)
+    if result.outcome == "aborted":
+        raise JobAborted(result)
+    raise JobFailed(result)
+
+
+def _glob_escape(text: str) -> str:
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
+
+
+def _dead_letter(queue: str, entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> DeadLetter:
+    at_ms = int(fields.get(b"at_ms", b"0") or 0)
+    job_id = _text(fields.get(b"job_id", b""))
+    return DeadLetter(
+        entry_id=_text(entry_id),
+        queue_name=queue,
+        job_id=job_id or None,
+        reason=_text(fields.get(b"reason", b"")),
+        message=_text(fields.get(b"message", b"")),
+        data=fields.get(b"data", b""),
+        time=datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc),
+    )
+
+
+def specs_from(items: Sequence[JobSpec | str | Callable[..., Any]]) -> list[JobSpec]:
+    """Accept JobSpecs, or bare function names/callables meaning a call without arguments."""
+    return [item if isinstance(item, JobSpec) else JobSpec(item) for item in items]
+
+
+class ClientOptions(TypedDict, total=False):
+    """Keyword options of ``Client``, ``AsyncClient`` and their ``from_url``.
+
+    queue_name: default queue (``"default"``). prefix: key prefix (``"jobwire"``).
+    serializer: default format of new jobs (``"json"``). accept: formats whose arguments and
+    results this client decodes (json + msgpack; add ``"pickle"`` only for trusted Redis).
+    signing_key / verify_keys: HMAC signing (see wire/SPEC.md). max_size: message size limit.
+    keep_result: seconds to keep the result of a job aborted before it started.
+    unique_while_result_kept: a job id stays taken while its result is kept, not only while
+    the job is queued or running.
+    """
+
+    queue_name: str
+    prefix: str
+    serializer: Format
+    accept: Iterable[Format]
+    signing_key: bytes | str | None
+    verify_keys: Iterable[bytes | str]
+    max_size: int
+    keep_result: float
+    unique_while_result_kept: bool
+
+
+def make_core(socket_timeout: float | None, options: ClientOptions) -> Core:
+    """Build a client's protocol core from its options."""
+    codec = Codec(
+        accept=options.get("accept", DEFAULT_ACCEPT),
+        signing_key=options.get("signing_key"),
+        verify_keys=options.get("verify_keys", ()),
+        max_size=options.get("max_size", DEFAULT_MAX_SIZE),
+    )
+    # a blocking command must come back before the socket times out
+    max_block = 4.0 if socket_timeout is None else max(0.2, socket_timeout - 1.0)
+    return Core(
+        codec=codec,
+        prefix=options.get("prefix", DEFAULT_PREFIX),
+        queue_name=options.get("queue_name", DEFAULT_QUEUE),
+        serializer=options.get("serializer", "json"),
+        keep_result=options.get("keep_result", 3600),
+        unique_while_result_kept=options.get("unique_while_result_kept", False),
+        max_block=max_block,
+    )

@@ -1,0 +1,72 @@
+"""Redis key names: the single place they are spelled (mirrored in wire/SPEC.md, section 12).
+
+Every key of a queue shares the hash tag ``{queue}``, so one queue lives in one Redis Cluster
+slot and every Lua script touches a single slot.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = ["CONSUMER_GROUP", "DEFAULT_PREFIX", "QueueKeys", "check_name", "queues_key"]
+
+DEFAULT_PREFIX: Final = "jobwire"
+#: The consumer group every worker of a queue reads the stream with.
+CONSUMER_GROUP: Final = "workers"
+
+
+def check_name(kind: str, name: str) -> str:
+    """Return ``name`` if it can be part of a key, else raise ValueError."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"{kind} must be a non-empty string")
+    if "{" in name or "}" in name:
+        raise ValueError(f"{kind} {name!r} must not contain '{{' or '}}' (used for hash tags)")
+    return name
+
+
+def queues_key(prefix: str) -> str:
+    """Set of the names of every queue that has been enqueued to (advisory, for listings)."""
+    return f"{prefix}:queues"
+
+
+class QueueKeys:
+    """Key names of one queue under one prefix.
+
+    ==================  =======  ======================================================
+    key                 type     holds
+    ==================  =======  ======================================================
+    P:{Q}:job:ID        hash     ``data`` (envelope), ``state``, ``entry``, ``tries``,
+                                 ``worker``, ``started_ms``, ``abort``
+    P:{Q}:stream        stream   one entry ``job ID`` per ready job; group ``workers``
+    P:{Q}:wake          stream   ``wake DUE_MS`` markers: a deferred job became earliest
+    P:{Q}:deferred      zset     ID scored by the time it may start (ms)
+    P:{Q}:results:ID    list     result envelopes of the latest 10 executions, newest first
+    P:{Q}:done:ID       list     one token once the job has a final result (waiters block)
+    P:{Q}:dead          stream   dead-letter entries, capped
+    P:{Q}:events        channel  ``abort ID`` notices for workers
+    ==================  =======  ======================================================
+    """
+
+    __slots__ = ("base", "dead", "deferred", "events", "queue", "stream", "wake")
+
+    def __init__(self, prefix: str, queue: str) -> None:
+        check_name("prefix", prefix)
+        self.queue = check_name("queue name", queue)
+        self.base = f"{prefix}:{{{queue}}}:"
+        self.stream = self.base + "stream"
+        self.wake = self.base + "wake"
+        self.deferred = self.base + "deferred"
+        self.dead = self.base + "dead"
+        self.events = self.base + "events"
+
+    def job(self, job_id: str) -> str:
+        """The job's state hash."""
+        return self.base + "job:" + job_id
+
+    def results(self, job_id: str) -> str:
+        """The job's result history list."""
+        return self.base + "results:" + job_id
+
+    def done(self, job_id: str) -> str:
+        """The job's completion token list."""
+        return self.base + "done:" + job_id

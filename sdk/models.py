@@ -1,0 +1,247 @@
+"""Values the clients return: job status, job info, results, dead letters, enqueue specs."""
+
+from __future__ import annotations
+
+import enum
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from jobwire.wire import ErrorRecord, Format, JobEnvelope, JobHeader, ResultEnvelope
+
+__all__ = [
+    "DeadLetter",
+    "Delivery",
+    "JobInfo",
+    "JobResult",
+    "JobSpec",
+    "JobStatus",
+    "function_name",
+    "params_of",
+]
+
+S = TypeVar("S")
+R = TypeVar("R")
+P = ParamSpec("P")
+
+
+class JobStatus(str, enum.Enum):
+    """Where a job is in its life."""
+
+    DEFERRED = "deferred"
+    """Waiting for its start time."""
+    QUEUED = "queued"
+    """Ready; waiting for a worker."""
+    IN_PROGRESS = "in_progress"
+    """A worker is running it (or retrying it soon)."""
+    COMPLETE = "complete"
+    """Finished; its result is kept."""
+    NOT_FOUND = "not_found"
+    """Unknown, expired, or finished with its result no longer kept."""
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def function_name(function: str | Callable[..., Any]) -> str:
+    """The registered name a job is enqueued under.
+
+    A string is used as is; a function registered with ``jobwire.worker.func`` carries its
+    ``name``; any other callable is known by its ``__name__``.
+    """
+    if isinstance(function, str):
+        return function
+    name = getattr(function, "name", None)
+    if isinstance(name, str):
+        return name
+    return str(getattr(function, "__name__", function))
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A job that is deferred, queued or in progress, as stored in Redis.
+
+    ``args`` and ``kwargs`` are None when the job's format is not accepted by this client
+    (a pickle job read by a client that does not accept pickle): its metadata is still here.
+    """
+
+    job_id: str
+    function: str
+    args: tuple[Any, ...] | None
+    kwargs: dict[str, Any] | None
+    queue_name: str
+    status: JobStatus
+    job_try: int
+    enqueue_time: datetime
+    defer_until: datetime | None = None
+    expires: datetime | None = None
+    format: Format = "json"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    worker: str | None = None
+    start_time: datetime | None = None
+
+    @classmethod
+    def from_stored(
+        cls,
+        header: JobHeader,
+        status: JobStatus,
+        *,
+        tries: int = 0,
+        worker: str | None = None,
+        started_ms: int | None = None,
+    ) -> JobInfo:
+        """Build from a decoded envelope or header plus the job's Redis state."""
+        # ``tries`` counts the starts so far: a running job is on its latest start, a waiting
+        # one will be on the next.
+        running = 1 if status is JobStatus.IN_PROGRESS and tries else 0
+        return cls(
+            job_id=header.id,
+            function=header.function,
+            args=header.args if isinstance(header, JobEnvelope) else None,
+            kwargs=header.kwargs if isinstance(header, JobEnvelope) else None,
+            queue_name=header.queue,
+            status=status,
+            job_try=header.job_try + tries - running,
+            enqueue_time=datetime.fromtimestamp(header.enqueued_ms / 1000, tz=timezone.utc),
+            defer_until=_dt(header.defer_until_ms),
+            expires=_dt(header.expires_ms),
+            format=header.format,
+            headers=header.headers,
+            worker=worker or None,
+            start_time=_dt(started_ms),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """The outcome of one execution of a job."""
+
+    job_id: str
+    function: str
+    queue_name: str
+    job_try: int
+    outcome: str
+    value: Any
+    error: ErrorRecord | None
+    exception: BaseException | None
+    enqueue_time: datetime
+    start_time: datetime
+    finish_time: datetime
+    worker: str
+    format: Format
+
+    @property
+    def success(self) -> bool:
+        """True when the job returned normally."""
+        return self.outcome == "success"
+
+    @property
+    def duration(self) -> timedelta:
+        """How long the execution took."""
+        return self.finish_time - self.start_time
+
+    @classmethod
+    def from_envelope(cls, env: ResultEnvelope) -> JobResult:
+        """Build from a decoded result envelope."""
+        return cls(
+            job_id=env.id,
+            function=env.function,
+            queue_name=env.queue,
+            job_try=env.job_try,
+            outcome=str(env.outcome),
+            value=env.value,
+            error=env.error,
+            exception=env.exception,
+            enqueue_time=_dt(env.enqueued_ms),  # type: ignore[arg-type]
+            start_time=_dt(env.started_ms),  # type: ignore[arg-type]
+            finish_time=_dt(env.finished_ms),  # type: ignore[arg-type]
+            worker=env.worker,
+            format=env.format,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message a worker could not run, kept with the reason and its raw bytes."""
+
+    entry_id: str
+    queue_name: str
+    job_id: str | None
+    reason: str
+    message: str
+    data: bytes
+    time: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A job handed to a consumer: what the worker runs. ``tries`` counts starts so far."""
+
+    entry_id: str
+    job_id: str
+    data: bytes
+    tries: int
+    queue_name: str
+
+
+class JobSpec:
+    """One job for :meth:`Client.enqueue_many`: the same arguments as ``enqueue``.
+
+    >>> JobSpec("send_email", 42, _queue_name="emails", subject="hi")  # doctest: +SKIP
+    """
+
+    __slots__ = ("args", "function", "kwargs", "options")
+
+    def __init__(
+        self,
+        function: str | Callable[..., Any],
+        *args: Any,
+        _job_id: str | None = None,
+        _queue_name: str | None = None,
+        _defer_until: datetime | None = None,
+        _defer_by: float | timedelta | None = None,
+        _expires: float | timedelta | datetime | None = None,
+        _job_try: int | None = None,
+        _serializer: Format | None = None,
+        _headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        self.function = function
+        self.args = args
+        self.kwargs = kwargs
+        self.options: dict[str, Any] = {
+            "job_id": _job_id,
+            "queue_name": _queue_name,
+            "defer_until": _defer_until,
+            "defer_by": _defer_by,
+            "expires": _expires,
+            "job_try": _job_try,
+            "serializer": _serializer,
+            "headers": _headers,
+        }
+
+    def __repr__(self) -> str:
+        return f"JobSpec({function_name(self.function)!r}, args={self.args!r})"
+
+
+def params_of(
+    source: Callable[P, Any],
+) -> Callable[[Callable[Concatenate[S, ...], R]], Callable[Concatenate[S, P], R]]:
+    """Give a method the parameters of ``source`` (for type checkers and ``inspect``).
+
+    ``Client.enqueue`` and ``AsyncClient.enqueue`` take exactly :class:`JobSpec`'s
+    parameters; with this their long signature is written once, in ``JobSpec``.
+    """
+    params = list(inspect.signature(source).parameters.values())
+
+    def apply(method: Callable[Concatenate[S, ...], R]) -> Callable[Concatenate[S, P], R]:
+        self_param = next(iter(inspect.signature(method).parameters.values()))
+        method.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
+            [self_param, *params], return_annotation=inspect.signature(method).return_annotation
+        )
+        return method
+
+    return apply

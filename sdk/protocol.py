@@ -1,0 +1,168 @@
+"""How the protocol core talks to Redis without doing I/O itself.
+
+Every operation of jobwire (enqueue, wait for a result, fetch a batch, ...) is a generator
+that *yields* what it wants sent to Redis, a :class:`Command` or a :class:`Pipeline`, and
+receives the reply through ``send()`` or an error through ``throw()``. Two small drivers run
+such a generator: :func:`run_sync` over ``redis.Redis`` and :func:`run_async` over
+``redis.asyncio.Redis``. The conversation is written once; the drivers are its only
+sync/async difference (the same shape as psycopg 3's generators and waiting functions).
+
+Errors reach the generator already translated into jobwire's own types, so recovery logic,
+such as loading a script after NOSCRIPT, is written once in :func:`call_script`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import redis
+import redis.asyncio
+
+from .errors import RedisCommandError, RedisUnavailable, ScriptMissing
+from .scripts import Script
+
+__all__ = [
+    "Command",
+    "Gen",
+    "Pipeline",
+    "call",
+    "call_script",
+    "pipeline",
+    "run_async",
+    "run_sync",
+    "script_command",
+    "translate_error",
+]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One Redis command. ``script`` is set for EVALSHA, so NOSCRIPT can be recovered."""
+
+    args: tuple[Any, ...]
+    script: Script | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Pipeline:
+    """Commands sent in one round trip (not a transaction).
+
+    Replies come back as a list in which a failed command's slot holds its (translated)
+    exception instead of raising.
+    """
+
+    commands: tuple[Command, ...]
+
+
+Op = Command | Pipeline
+#: A protocol operation: yields ops, receives replies, returns a ``T``.
+Gen = Generator[Op, Any, T]
+
+
+def script_command(script: Script, keys: Sequence[str], argv: Sequence[Any]) -> Command:
+    """The EVALSHA command that runs ``script``."""
+    return Command(("EVALSHA", script.sha, len(keys), *keys, *argv), script)
+
+
+def call(command: Command) -> Gen[Any]:
+    """Send one command; for a script the server does not have, load it once and retry."""
+    try:
+        return (yield command)
+    except ScriptMissing:
+        if command.script is None:
+            raise
+        yield Command(("SCRIPT", "LOAD", command.script.source))
+        return (yield command)
+
+
+def call_script(script: Script, keys: Sequence[str], argv: Sequence[Any]) -> Gen[Any]:
+    """Run ``script`` (see :func:`call`)."""
+    return (yield from call(script_command(script, keys, argv)))
+
+
+def pipeline(commands: Sequence[Command]) -> Gen[list[Any]]:
+    """Send ``commands`` in one round trip and return their replies.
+
+    A script missing on the server is loaded and its command re-sent alone (EVALSHA that
+    failed with NOSCRIPT had no effect, so this is safe); any other error is raised.
+    """
+    replies: list[Any] = list((yield Pipeline(tuple(commands))))
+    for i, reply in enumerate(replies):
+        if isinstance(reply, ScriptMissing) and commands[i].script is not None:
+            script = commands[i].script
+            assert script is not None
+            yield Command(("SCRIPT", "LOAD", script.source))
+            replies[i] = yield commands[i]
+        elif isinstance(reply, BaseException):
+            raise reply
+    return replies
+
+
+def translate_error(exc: BaseException) -> BaseException:
+    """Map a redis-py exception to jobwire's error tree (other exceptions pass through)."""
+    if isinstance(exc, redis.exceptions.NoScriptError):
+        return ScriptMissing(str(exc))
+    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        error: BaseException = RedisUnavailable(f"Redis is unavailable: {exc}")
+    elif isinstance(exc, redis.exceptions.RedisError):
+        error = RedisCommandError(f"Redis refused a command: {exc}")
+    else:
+        return exc
+    error.__cause__ = exc
+    return error
+
+
+def _replies(results: list[Any]) -> list[Any]:
+    return [translate_error(r) if isinstance(r, BaseException) else r for r in results]
+
+
+def run_sync(conn: redis.Redis, gen: Gen[T]) -> T:
+    """Drive a protocol generator over a blocking redis-py client."""
+    execute: Any = conn.execute_command  # redis-py leaves it untyped
+    try:
+        op = next(gen)
+        while True:
+            try:
+                if isinstance(op, Command):
+                    reply = execute(*op.args)
+                else:
+                    pipe: Any = conn.pipeline(transaction=False)
+                    for command in op.commands:
+                        pipe.execute_command(*command.args)
+                    reply = _replies(pipe.execute(raise_on_error=False))
+            except redis.exceptions.RedisError as exc:
+                op = gen.throw(translate_error(exc))
+            else:
+                op = gen.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()
+
+
+async def run_async(conn: redis.asyncio.Redis, gen: Gen[T]) -> T:
+    """Drive a protocol generator over an asyncio redis-py client (cancellation-safe)."""
+    execute: Any = conn.execute_command  # redis-py leaves it untyped
+    try:
+        op = next(gen)
+        while True:
+            try:
+                if isinstance(op, Command):
+                    reply = await execute(*op.args)
+                else:
+                    pipe: Any = conn.pipeline(transaction=False)
+                    for command in op.commands:
+                        pipe.execute_command(*command.args)
+                    reply = _replies(await pipe.execute(raise_on_error=False))
+            except redis.exceptions.RedisError as exc:
+                op = gen.throw(translate_error(exc))
+            else:
+                op = gen.send(reply)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()
