@@ -91,7 +91,7 @@ end
 ENQUEUE = Script(
     "enqueue",
     keys=("job", "stream", "deferred", "wake", "results", "done"),
-    argv=("job_id", "data", "defer_until_ms or ''", "expires_ms or ''", "unique_results 1|0"),
+    argv=("job_id", "data", "defer_until_ms or ''", "expires_ms or ''", "unique_results (1 or 0)"),
     source=_WAKE
     + """
 local job, stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]

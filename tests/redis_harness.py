@@ -65,12 +65,14 @@ class RedisServer:
         appendonly: bool = False,
         appendfsync: str = "everysec",
         extra_args: Sequence[str] = (),
+        sentinel_for: RedisServer | None = None,
     ) -> None:
         if REDIS_SERVER is None:
             raise RedisServerError(MISSING_MESSAGE)
         self.appendonly = appendonly
         self.appendfsync = appendfsync
         self.extra_args = list(extra_args)
+        self.sentinel_for = sentinel_for  # run as a Sentinel monitoring that server
         self.dir = Path(tempfile.mkdtemp(prefix="jobwire-redis-"))
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
@@ -132,6 +134,13 @@ class RedisServer:
 
     def _command(self) -> list[str]:
         assert REDIS_SERVER is not None
+        if self.sentinel_for is not None:
+            conf = self.dir / "sentinel.conf"
+            conf.write_text(
+                f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
+                f"sentinel monitor mymaster 127.0.0.1 {self.sentinel_for.port} 1\n"
+            )
+            return [REDIS_SERVER, str(conf), "--sentinel", "--logfile", str(self.dir / "redis.log")]
         return [
             REDIS_SERVER,
             "--port", str(self.port),
