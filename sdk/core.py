@@ -8,6 +8,7 @@ return in handles.
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -155,7 +156,7 @@ class Core:
             (keys.job(job_id), keys.stream, keys.deferred, keys.wake, keys.results(job_id),
              keys.done(job_id)),
             (job_id, data, "" if due is None else due, "" if expires is None else expires,
-             "1" if self.unique_while_result_kept else "0"),
+             "1" if self.unique_while_result_kept else "0", os.urandom(8).hex()),
         )  # fmt: skip
 
     @staticmethod

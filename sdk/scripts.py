@@ -91,14 +91,22 @@ end
 ENQUEUE = Script(
     "enqueue",
     keys=("job", "stream", "deferred", "wake", "results", "done"),
-    argv=("job_id", "data", "defer_until_ms or ''", "expires_ms or ''", "unique_results (1 or 0)"),
+    argv=(
+        "job_id",
+        "data",
+        "defer_until_ms or ''",
+        "expires_ms or ''",
+        "unique_results (1 or 0)",
+        "call_token",
+    ),
     source=_WAKE
     + """
 local job, stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local results, done = KEYS[5], KEYS[6]
 local jid, data, due, expires, unique_results = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local token = ARGV[6]
 if redis.call('EXISTS', job) == 1 then
-  if redis.call('HGET', job, 'data') == data then return 3 end
+  if token ~= '' and redis.call('HGET', job, 'token') == token then return 3 end
   return 0
 end
 if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
@@ -107,11 +115,12 @@ local outcome
 if due ~= '' then
   wake_if_earliest(deferred, wake, due)
   redis.call('ZADD', deferred, due, jid)
-  redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0)
+  redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0, 'token', token)
   outcome = 2
 else
   local entry = redis.call('XADD', stream, '*', 'job', jid)
-  redis.call('HSET', job, 'data', data, 'state', 'queued', 'entry', entry, 'tries', 0)
+  redis.call('HSET', job, 'data', data, 'state', 'queued', 'entry', entry, 'tries', 0,
+             'token', token)
   outcome = 1
 end
 if expires ~= '' then redis.call('PEXPIREAT', job, expires) end

@@ -87,7 +87,9 @@ ClientFactory = Callable[..., Any]
 
 
 @pytest.fixture(params=["sync", "async"])
-def make_client(request: pytest.FixtureRequest, redis_url: str, loop_thread: LoopThread) -> Iterator[ClientFactory]:
+def make_client(
+    request: pytest.FixtureRequest, redis_url: str, loop_thread: LoopThread
+) -> Iterator[ClientFactory]:
     """Build clients of the parametrized kind; all are closed after the test."""
     kind: str = request.param
     made: list[Any] = []
@@ -171,7 +173,9 @@ class Worker:
         self.run(self.consumer.finish(d, self.result_for(d, outcome, exc=exc), 60))
 
     def retry(self, d: Delivery, exc: BaseException, defer: float | None = None) -> bool:
-        result: bool = self.run(self.consumer.retry(d, self.result_for(d, "error", exc=exc), 60, defer))
+        result: bool = self.run(
+            self.consumer.retry(d, self.result_for(d, "error", exc=exc), 60, defer)
+        )
         return result
 
     def close(self) -> None:

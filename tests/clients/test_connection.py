@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import redis
+from redis_harness import RedisServer
 
 import jobwire
 from jobwire import JobStatus, RedisSettings
-from redis_harness import RedisServer
 
 
 def test_redis_down_raises_a_typed_error_then_recovers(
@@ -66,7 +66,7 @@ def test_acl_user_and_password(make_client: Any, redis_factory: Callable[..., Re
     client = make_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0")
     assert client.enqueue("f").status() is JobStatus.QUEUED
     wrong = make_client(f"redis://app:nope@127.0.0.1:{server.port}/0")
-    with pytest.raises(jobwire.RedisUnavailable, match="(?i)auth|password"):
+    with pytest.raises(jobwire.RedisUnavailable, match=r"(?i)auth|password"):
         wrong.enqueue("f")
     outside = make_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0", prefix="other")
     with pytest.raises(jobwire.RedisCommandError):

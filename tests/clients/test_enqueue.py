@@ -25,7 +25,11 @@ def test_enqueue_returns_a_handle_and_stores_the_job(client: Any) -> None:
     assert job is not None and len(job.job_id) == 32
     assert job.status() is JobStatus.QUEUED
     info = job.info()
-    assert (info.function, info.args, info.kwargs) == ("send_email", ("a@example.com",), {"subject": "hi"})
+    assert (info.function, info.args, info.kwargs) == (
+        "send_email",
+        ("a@example.com",),
+        {"subject": "hi"},
+    )
     assert info.queue_name == "default" and info.job_try == 1 and info.format == "json"
     assert abs(info.enqueue_time - datetime.now(timezone.utc)) < timedelta(seconds=30)
     assert client.queue_size() == 1
@@ -61,9 +65,14 @@ def test_ids_can_stay_taken_while_the_result_is_kept(make_client: Any, worker: W
 def test_a_retried_enqueue_of_the_same_bytes_is_not_reported_as_taken(redis_url: str) -> None:
     # a reply lost to a connection error makes redis-py send the script again
     with jobwire.Client.from_url(redis_url) as client:
-        ref, command = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
+        _, command = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
         assert run_sync(client.redis, call(command)) == 1
-        assert run_sync(client.redis, call(command)) == 3  # same data: success, not "taken"
+        assert run_sync(client.redis, call(command)) == 3  # same call: success, not "taken"
+        # a *different* call with byte-identical data (same id, args and millisecond) is a
+        # duplicate and must be refused
+        _, other = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
+        assert other.args[4:9] == command.args[4:9]  # ids, keys and envelope bytes all equal
+        assert run_sync(client.redis, call(other)) == 0
         assert client.queue_size() == 1
 
 

@@ -35,7 +35,7 @@ def test_queued_jobs_lists_queued_then_deferred(client: Any, worker: Worker) -> 
 def test_queue_size_excludes_running_and_finished_jobs(client: Any, worker: Worker) -> None:
     for i in range(5):
         client.enqueue("f", i)
-    first, second = worker.take(2)
+    first, _ = worker.take(2)
     worker.succeed(first, 1)
     assert client.queue_size() == 3
     assert client.queue_size("empty-queue") == 0

@@ -1,0 +1,54 @@
+"""An aiohttp app that enqueues jobs with jobwire's AsyncClient.
+
+The client is created once in a ``cleanup_ctx`` (startup) and closed there (shutdown).
+Run: ``REDIS_URL=redis://localhost:6379/0 python app.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+import jobwire
+
+CLIENT = web.AppKey("jobwire", jobwire.AsyncClient)
+
+
+def jobwire_ctx(redis_url: str):  # type: ignore[no-untyped-def]
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        app[CLIENT] = await jobwire.AsyncClient.connect(redis_url)
+        yield
+        await app[CLIENT].close()
+
+    return ctx
+
+
+async def resize(request: web.Request) -> web.Response:
+    body = await request.json()
+    job = await request.app[CLIENT].enqueue(
+        "resize_image", body["url"], width=body.get("width", 256)
+    )
+    assert job is not None
+    return web.json_response({"job_id": job.job_id}, status=202)
+
+
+async def job_status(request: web.Request) -> web.Response:
+    job = request.app[CLIENT].job(request.match_info["job_id"])
+    status = await job.status()
+    return web.json_response({"job_id": job.job_id, "status": status.value})
+
+
+def create_app(redis_url: str | None = None) -> web.Application:
+    app = web.Application()
+    app.cleanup_ctx.append(
+        jobwire_ctx(redis_url or os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
+    )
+    app.router.add_post("/resize", resize)
+    app.router.add_get("/jobs/{job_id}", job_status)
+    return app
+
+
+if __name__ == "__main__":
+    web.run_app(create_app())

@@ -1,0 +1,46 @@
+"""examples/django_app: a view enqueues with the blocking client (Django's test client)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import pytest
+
+import jobwire
+from jobwire import JobStatus
+
+from .conftest import EXAMPLES, need
+
+
+@pytest.fixture
+def django_client(redis_url: str) -> Any:
+    need("django")
+    os.environ["REDIS_URL"] = redis_url
+    os.environ["DJANGO_SETTINGS_MODULE"] = "shop.settings"
+    sys.path.insert(0, str(EXAMPLES / "django_app"))
+    import django
+    from django.conf import settings
+    from django.test import Client
+
+    django.setup()
+    assert redis_url == settings.REDIS_URL  # the session's Redis, set before first import
+    return Client()
+
+
+def test_view_enqueues_a_job(django_client: Any, redis_url: str) -> None:
+    response = django_client.post(
+        "/orders", data=json.dumps({"order_id": 7, "email": "a@example.com"}),
+        content_type="application/json",
+    )  # fmt: skip
+    assert response.status_code == 202
+    job_id = response.json()["job_id"]
+    with jobwire.Client.from_url(redis_url) as client:
+        info = client.job(job_id).info()
+        assert (info.function, info.args, info.kwargs) == (
+            "send_receipt", (7,), {"email": "a@example.com"}
+        )  # fmt: skip
+    status = django_client.get(f"/jobs/{job_id}").json()
+    assert status == {"job_id": job_id, "status": JobStatus.QUEUED.value}
