@@ -120,6 +120,14 @@ def _replies(results: list[Any]) -> list[Any]:
     return [translate_error(r) if isinstance(r, BaseException) else r for r in results]
 
 
+def _pipeline(conn: redis.Redis | redis.asyncio.Redis, op: Pipeline) -> Any:
+    """A redis-py pipeline (sync or async alike) holding ``op``'s commands, not yet sent."""
+    pipe: Any = conn.pipeline(transaction=False)
+    for command in op.commands:
+        pipe.execute_command(*command.args)
+    return pipe
+
+
 def run_sync(conn: redis.Redis, gen: Gen[T]) -> T:
     """Drive a protocol generator over a blocking redis-py client."""
     execute: Any = conn.execute_command  # redis-py leaves it untyped
@@ -130,10 +138,7 @@ def run_sync(conn: redis.Redis, gen: Gen[T]) -> T:
                 if isinstance(op, Command):
                     reply = execute(*op.args)
                 else:
-                    pipe: Any = conn.pipeline(transaction=False)
-                    for command in op.commands:
-                        pipe.execute_command(*command.args)
-                    reply = _replies(pipe.execute(raise_on_error=False))
+                    reply = _replies(_pipeline(conn, op).execute(raise_on_error=False))
             except redis.exceptions.RedisError as exc:
                 op = gen.throw(translate_error(exc))
             else:
@@ -154,10 +159,7 @@ async def run_async(conn: redis.asyncio.Redis, gen: Gen[T]) -> T:
                 if isinstance(op, Command):
                     reply = await execute(*op.args)
                 else:
-                    pipe: Any = conn.pipeline(transaction=False)
-                    for command in op.commands:
-                        pipe.execute_command(*command.args)
-                    reply = _replies(await pipe.execute(raise_on_error=False))
+                    reply = _replies(await _pipeline(conn, op).execute(raise_on_error=False))
             except redis.exceptions.RedisError as exc:
                 op = gen.throw(translate_error(exc))
             else:

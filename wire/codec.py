@@ -188,20 +188,7 @@ class Codec:
                     "field 'kwargs' must be an object with string keys", header=header
                 )
             args, kwargs = tuple(raw_args), raw_kwargs
-        return JobEnvelope(
-            id=header.id,
-            function=header.function,
-            queue=header.queue,
-            enqueued_ms=header.enqueued_ms,
-            job_try=header.job_try,
-            defer_until_ms=header.defer_until_ms,
-            expires_ms=header.expires_ms,
-            format=header.format,
-            headers=header.headers,
-            version=header.version,
-            args=args,
-            kwargs=kwargs,
-        )
+        return JobEnvelope(**header.header_fields(), args=args, kwargs=kwargs)
 
     def read_job_header(self, data: bytes | bytearray | memoryview) -> JobHeader:
         """Read a job's metadata without decoding its arguments (never unpickles).

@@ -7,7 +7,7 @@ These are plain frozen dataclasses. Turning them into bytes and back is the job 
 from __future__ import annotations
 
 import traceback as _traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal
 
 __all__ = [
@@ -56,18 +56,14 @@ class JobHeader:
 
     def header(self) -> JobHeader:
         """Return the metadata alone (a plain :class:`JobHeader`)."""
-        return JobHeader(
-            id=self.id,
-            function=self.function,
-            queue=self.queue,
-            enqueued_ms=self.enqueued_ms,
-            job_try=self.job_try,
-            defer_until_ms=self.defer_until_ms,
-            expires_ms=self.expires_ms,
-            format=self.format,
-            headers=self.headers,
-            version=self.version,
-        )
+        return JobHeader(**self.header_fields())
+
+    def header_fields(self) -> dict[str, Any]:
+        """The metadata as keyword arguments of :class:`JobHeader`."""
+        return {name: getattr(self, name) for name in _HEADER_FIELDS}
+
+
+_HEADER_FIELDS: Final = tuple(f.name for f in fields(JobHeader))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
