@@ -1,0 +1,138 @@
+"""The consumer side of the protocol core (what the worker drives), over both drivers."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+import jobwire
+from jobwire.consumer import ABORT_REQUESTED, LOST, RENEWED, Consumer
+from jobwire.protocol import Gen, run_async, run_sync
+
+from .conftest import LoopThread, Worker
+
+Drive = Callable[[Gen[Any]], Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def drive(
+    request: pytest.FixtureRequest, redis_url: str, loop_thread: LoopThread
+) -> Iterator[Drive]:
+    """Run a protocol generator with the sync or the async driver."""
+    if request.param == "sync":
+        client = jobwire.Client.from_url(redis_url)
+        yield lambda gen: run_sync(client.redis, gen)
+        client.close()
+    else:
+        settings = jobwire.RedisSettings.from_url(redis_url)
+
+        async def make() -> Any:
+            return settings.async_client()
+
+        conn = loop_thread.run(make())
+        yield lambda gen: loop_thread.run(run_async(conn, gen))
+        loop_thread.run(conn.aclose())
+
+
+@pytest.fixture
+def producer(redis_url: str) -> Iterator[jobwire.Client]:
+    with jobwire.Client.from_url(redis_url) as client:
+        yield client
+
+
+def consumer(producer: jobwire.Client, name: str, lease: float = 10.0) -> Consumer:
+    return Consumer(producer._core, name, lease=lease)
+
+
+def test_fetch_takes_a_batch_in_order(producer: jobwire.Client, drive: Drive) -> None:
+    jobs = [producer.enqueue("f", i) for i in range(7)]
+    c = consumer(producer, "c1")
+    drive(c.ensure_group())
+    drive(c.ensure_group())  # idempotent
+    batch = drive(c.fetch(5))
+    assert [d.job_id for d in batch] == [j.job_id for j in jobs[:5]]
+    assert all(d.tries == 1 for d in batch)
+    assert [d.job_id for d in drive(c.fetch(5))] == [j.job_id for j in jobs[5:]]
+    assert drive(c.fetch(5)) == []
+
+
+def test_blocking_read_waits_for_a_job(producer: jobwire.Client, drive: Drive) -> None:
+    c = consumer(producer, "c1")
+    drive(c.ensure_group())
+    started = time.monotonic()
+    assert drive(c.read(10, block=0.3)) == []
+    assert time.monotonic() - started >= 0.25
+    job = producer.enqueue("f")
+    (d,) = drive(c.read(10, block=5))
+    assert d.job_id == job.job_id and job.status() is jobwire.JobStatus.IN_PROGRESS
+
+
+def test_an_earlier_deferred_job_wakes_a_blocked_reader(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    c = consumer(producer, "c1")
+    drive(c.ensure_group())
+    producer.enqueue("f", _defer_by=3600)
+    job = producer.enqueue("f", _defer_by=0.2)  # earlier than anything deferred: a wake entry
+    started = time.monotonic()
+    assert drive(c.read(10, block=5)) == []  # woken by the marker, not by the timeout
+    assert time.monotonic() - started < 4
+    moved, next_due = drive(c.promote())
+    assert next_due is not None
+    time.sleep(0.25)
+    moved, _ = drive(c.promote())
+    assert moved == 1
+    (d,) = drive(c.read(10, block=5))
+    assert d.job_id == job.job_id
+
+
+def test_lost_lease_is_reclaimed_with_the_next_try(producer: jobwire.Client, drive: Drive) -> None:
+    job = producer.enqueue("f")
+    a, b = consumer(producer, "a", lease=0.3), consumer(producer, "b", lease=0.3)
+    drive(a.ensure_group())
+    (d,) = drive(a.fetch(1))
+    assert drive(b.reclaim(10)) == []  # lease still valid
+    time.sleep(0.5)  # worker a "died": no renewal
+    (again,) = drive(b.reclaim(10))
+    assert again.job_id == job.job_id and again.tries == 2
+    assert job.info().worker == "b" and job.info().job_try == 2
+    assert drive(a.renew([d])) == [LOST]  # a learns it lost the job
+    assert drive(b.renew([again])) == [RENEWED]
+
+
+def test_renewal_keeps_a_job_leased(producer: jobwire.Client, drive: Drive) -> None:
+    producer.enqueue("f")
+    a, b = consumer(producer, "a", lease=0.5), consumer(producer, "b", lease=0.5)
+    drive(a.ensure_group())
+    (d,) = drive(a.fetch(1))
+    for _ in range(4):
+        time.sleep(0.2)
+        assert drive(a.renew([d])) == [RENEWED]
+        assert drive(b.reclaim(10)) == []
+
+
+def test_renew_reports_abort_requests(producer: jobwire.Client, drive: Drive) -> None:
+    job = producer.enqueue("f")
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    (d,) = drive(c.fetch(1))
+    with pytest.raises(jobwire.JobTimeout):
+        job.abort(timeout=0.1)
+    assert drive(c.renew([d])) == [ABORT_REQUESTED]
+
+
+def test_dead_letter_with_a_result_tells_the_waiting_client(redis_url: str) -> None:
+    w = Worker(redis_url)
+    with jobwire.Client.from_url(redis_url) as client:
+        job = client.enqueue("no_such_function")
+        (d,) = w.take()
+        failure = w.result_for(d, "error", exc=LookupError("unknown function 'no_such_function'"))
+        w.run(w.consumer.dead_letter(reason="unknown_function", message="no such function",
+                                     data=d.data, delivery=d, result=failure))  # fmt: skip
+        with pytest.raises(jobwire.JobFailed, match="unknown function"):
+            job.result(timeout=5)
+        assert client.dead_letters()[0].reason == "unknown_function"
+    w.close()
