@@ -23,7 +23,17 @@ from .errors import RedisCommandError
 from .keys import CONSUMER_GROUP, QueueKeys
 from .models import Delivery
 from .protocol import Command, Gen, call_script, pipeline, script_command
-from .scripts import DEAD_LETTER, FETCH, FINISH, PROMOTE, RECLAIM, RENEW, RETRY, START
+from .scripts import (
+    DEAD_LETTER,
+    FETCH,
+    FINISH,
+    PROMOTE,
+    RECLAIM,
+    RENEW,
+    REQUEUE,
+    RETRY,
+    START,
+)
 
 __all__ = ["DEFAULT_DEAD_LETTER_CAP", "DEFAULT_LEASE", "Consumer"]
 
@@ -158,6 +168,23 @@ class Consumer:
              self.core.codec.encode_result(result), _keep_ms(keep_result), due),
         )  # fmt: skip
         return bool(reply)
+
+    def requeue(self, delivery: Delivery) -> Gen[bool]:
+        """Put a job that has not finished back on the queue (graceful shutdown).
+
+        The interrupted start is not counted as a try. False if the job is no longer this
+        delivery's (its lease was lost, or it was aborted).
+        """
+        reply = yield from call_script(
+            REQUEUE,
+            (self.keys.stream,),
+            (CONSUMER_GROUP, self.keys.base, delivery.job_id, delivery.entry_id),
+        )
+        return bool(reply)
+
+    def write_health(self, record: bytes, ttl: float) -> Gen[None]:
+        """Store this worker's health record, expiring after ``ttl`` seconds."""
+        yield Command(("SET", self.keys.health(self.name), record, "PX", max(1, int(ttl * 1000))))
 
     def promote(self, limit: int = 1000) -> Gen[tuple[int, int | None]]:
         """Move due deferred jobs to the ready stream.

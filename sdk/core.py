@@ -40,7 +40,7 @@ from .errors import (
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
-from .scripts import ABORT, ENQUEUE, LIST_JOBS, QUEUE_SIZE
+from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 
 __all__ = ["DEFAULT_QUEUE", "ClientOptions", "Core", "JobRef", "make_core", "now_ms", "unwrap"]
 
@@ -110,8 +110,14 @@ class Core:
 
     # ----------------------------------------------------------------- enqueue
 
-    def build(self, spec: JobSpec, now: int) -> tuple[JobRef, Command]:
-        """Encode one job and the script call that enqueues it."""
+    def build(
+        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
+    ) -> tuple[JobRef, Command]:
+        """Encode one job and the script call that enqueues it.
+
+        ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
+        (one cron run per scheduled time, whatever the number of workers).
+        """
         opts = spec.options
         if opts["defer_until"] is not None and opts["defer_by"] is not None:
             raise InvalidArgument("use _defer_until or _defer_by, not both")
@@ -144,20 +150,33 @@ class Core:
             kwargs=spec.kwargs,
         )
         data = self.codec.encode_job(envelope)
-        command = self._enqueue_command(keys, job_id, data, due if due and due > now else None,
-                                        expires)  # fmt: skip
+        command = self._enqueue_command(
+            keys, job_id, data, due if due and due > now else None, expires, once
+        )
         return (job_id, keys.queue), command
 
     def _enqueue_command(
-        self, keys: QueueKeys, job_id: str, data: bytes, due: int | None, expires: int | None
+        self,
+        keys: QueueKeys,
+        job_id: str,
+        data: bytes,
+        due: int | None,
+        expires: int | None,
+        once: tuple[str, int] | None = None,
     ) -> Command:
-        return script_command(
-            ENQUEUE,
-            (keys.job(job_id), keys.stream, keys.deferred, keys.wake, keys.results(job_id),
-             keys.done(job_id)),
-            (job_id, data, "" if due is None else due, "" if expires is None else expires,
-             "1" if self.unique_while_result_kept else "0", os.urandom(8).hex()),
-        )  # fmt: skip
+        job_keys = [keys.job(job_id), keys.stream, keys.deferred, keys.wake,
+                    keys.results(job_id), keys.done(job_id)]  # fmt: skip
+        argv: list[Any] = [
+            job_id,
+            data,
+            "" if due is None else due,
+            "" if expires is None else expires,
+            "1" if self.unique_while_result_kept else "0",
+            os.urandom(8).hex(),
+        ]
+        if once is None:
+            return script_command(ENQUEUE, job_keys, argv)
+        return script_command(ENQUEUE_ONCE, [*job_keys, keys.once(once[0])], [*argv, once[1]])
 
     @staticmethod
     def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
@@ -178,9 +197,9 @@ class Core:
         self._registered.update(new)
         return [Command(("SADD", queues_key(self.prefix), *new))]
 
-    def enqueue(self, spec: JobSpec) -> Gen[JobRef | None]:
-        """Enqueue one job; None when its id is taken."""
-        ref, command = self.build(spec, now_ms())
+    def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
+        """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
+        ref, command = self.build(spec, now_ms(), once)
         register = self._registration((ref[1],))
         if register:
             reply = (yield from pipeline([*register, command]))[-1]
@@ -404,6 +423,28 @@ class Core:
         """Delete one dead-letter entry; False if it did not exist."""
         removed = yield Command(("XDEL", self.keys(queue_name).dead, entry_id))
         return bool(removed)
+
+    def health_records(self, queue_name: str | None) -> Gen[dict[str, bytes]]:
+        """Health records of the live workers of a queue, by worker name."""
+        keys = self.keys(queue_name)
+        prefix = keys.health("")
+        found: list[bytes] = []
+        cursor: int | bytes = 0
+        while True:
+            cursor, batch = yield Command(
+                ("SCAN", cursor, "MATCH", _glob_escape(prefix) + "*", "COUNT", 1000)
+            )
+            found.extend(batch)
+            if int(cursor) == 0:
+                break
+        if not found:
+            return {}
+        values = yield Command(("MGET", *found))
+        return {
+            _text(key)[len(prefix) :]: value
+            for key, value in zip(found, values, strict=True)
+            if value is not None
+        }
 
     def known_queues(self) -> Gen[list[str]]:
         """Names of the queues that have been enqueued to."""

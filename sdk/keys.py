@@ -44,6 +44,8 @@ class QueueKeys:
     P:{Q}:done:ID       list     one token once the job has a final result (waiters block)
     P:{Q}:dead          stream   dead-letter entries, capped
     P:{Q}:events        channel  ``abort ID`` notices for workers
+    P:{Q}:once:NAME     string   marker of an ``enqueue_once`` (a cron run), expiring
+    P:{Q}:health:W      string   worker W's health record (JSON), expiring
     ==================  =======  ======================================================
     """
 
@@ -70,3 +72,11 @@ class QueueKeys:
     def done(self, job_id: str) -> str:
         """The job's completion token list."""
         return self.base + "done:" + job_id
+
+    def once(self, name: str) -> str:
+        """Marker of one ``enqueue_once`` call."""
+        return self.base + "once:" + name
+
+    def health(self, worker: str) -> str:
+        """A worker's health record."""
+        return self.base + "health:" + worker

@@ -88,43 +88,82 @@ local function start_job(stream, group, consumer, base, now, entry, jid, out)
 end
 """
 
+_ENQUEUE_FN: Final = (
+    _WAKE
+    + """
+local function enqueue_job(keys, argv)
+  local job, stream, deferred, wake = keys[1], keys[2], keys[3], keys[4]
+  local results, done = keys[5], keys[6]
+  local jid, data, due, expires, unique_results = argv[1], argv[2], argv[3], argv[4], argv[5]
+  local token = argv[6]
+  if redis.call('EXISTS', job) == 1 then
+    if token ~= '' and redis.call('HGET', job, 'token') == token then return 3 end
+    return 0
+  end
+  if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
+  redis.call('DEL', done)
+  local outcome
+  if due ~= '' then
+    wake_if_earliest(deferred, wake, due)
+    redis.call('ZADD', deferred, due, jid)
+    redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0, 'token', token)
+    outcome = 2
+  else
+    local entry = redis.call('XADD', stream, '*', 'job', jid)
+    redis.call('HSET', job, 'data', data, 'state', 'queued', 'entry', entry, 'tries', 0,
+               'token', token)
+    outcome = 1
+  end
+  if expires ~= '' then redis.call('PEXPIREAT', job, expires) end
+  return outcome
+end
+"""
+)
+_ENQUEUE_KEYS: Final = ("job", "stream", "deferred", "wake", "results", "done")
+_ENQUEUE_ARGV: Final = (
+    "job_id",
+    "data",
+    "defer_until_ms or ''",
+    "expires_ms or ''",
+    "unique_results (1 or 0)",
+    "call_token",
+)
+
 ENQUEUE = Script(
     "enqueue",
-    keys=("job", "stream", "deferred", "wake", "results", "done"),
-    argv=(
-        "job_id",
-        "data",
-        "defer_until_ms or ''",
-        "expires_ms or ''",
-        "unique_results (1 or 0)",
-        "call_token",
-    ),
-    source=_WAKE
+    keys=_ENQUEUE_KEYS,
+    argv=_ENQUEUE_ARGV,
+    source=_ENQUEUE_FN + "\nreturn enqueue_job(KEYS, ARGV)\n",
+)
+
+ENQUEUE_ONCE = Script(
+    "enqueue_once",
+    keys=(*_ENQUEUE_KEYS, "once"),
+    argv=(*_ENQUEUE_ARGV, "once_ttl_ms"),
+    source=_ENQUEUE_FN
     + """
-local job, stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local results, done = KEYS[5], KEYS[6]
-local jid, data, due, expires, unique_results = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local token = ARGV[6]
-if redis.call('EXISTS', job) == 1 then
-  if token ~= '' and redis.call('HGET', job, 'token') == token then return 3 end
-  return 0
-end
-if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
-redis.call('DEL', done)
-local outcome
-if due ~= '' then
-  wake_if_earliest(deferred, wake, due)
-  redis.call('ZADD', deferred, due, jid)
-  redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0, 'token', token)
-  outcome = 2
-else
-  local entry = redis.call('XADD', stream, '*', 'job', jid)
-  redis.call('HSET', job, 'data', data, 'state', 'queued', 'entry', entry, 'tries', 0,
-             'token', token)
-  outcome = 1
-end
-if expires ~= '' then redis.call('PEXPIREAT', job, expires) end
-return outcome
+-- the marker makes one enqueue per marker key (e.g. one cron run per scheduled time)
+if not redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[7]) then return 0 end
+return enqueue_job(KEYS, ARGV)
+""",
+)
+
+REQUEUE = Script(
+    "requeue",
+    keys=("stream",),
+    argv=("group", "base", "job_id", "entry_id"),
+    source="""
+local stream = KEYS[1]
+local group, base, jid, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local job = base .. 'job:' .. jid
+redis.call('XACK', stream, group, entry)
+redis.call('XDEL', stream, entry)
+if redis.call('HGET', job, 'entry') ~= entry then return 0 end
+local new = redis.call('XADD', stream, '*', 'job', jid)
+redis.call('HSET', job, 'state', 'queued', 'entry', new)
+redis.call('HDEL', job, 'worker', 'started_ms')
+redis.call('HINCRBY', job, 'tries', -1)
+return 1
 """,
 )
 
@@ -399,5 +438,7 @@ return out
 )
 
 #: Every script by name.
-_ALL: Final = (ENQUEUE, FETCH, START, RECLAIM, RENEW, FINISH, RETRY, PROMOTE, ABORT)
-SCRIPTS: Final[dict[str, Script]] = {s.name: s for s in (*_ALL, DEAD_LETTER, QUEUE_SIZE, LIST_JOBS)}
+_ALL: Final = (ENQUEUE, ENQUEUE_ONCE, FETCH, START, RECLAIM, RENEW, FINISH, RETRY, REQUEUE)
+SCRIPTS: Final[dict[str, Script]] = {
+    s.name: s for s in (*_ALL, PROMOTE, ABORT, DEAD_LETTER, QUEUE_SIZE, LIST_JOBS)
+}
