@@ -1,1 +1,10 @@
-"""jobwire's worker: runs queued jobs (``jobwire worker dotted.path.Settings``)."""
+"""jobwire's worker: runs queued jobs (``jobwire worker dotted.path.WorkerSettings``).
+
+>>> from jobwire.worker import Worker, func, cron, Retry  # doctest: +SKIP
+"""
+
+from .cron import CronJob, cron
+from .functions import Executor, Function, Retry, func
+from .runner import Worker
+
+__all__ = ["CronJob", "Executor", "Function", "Retry", "Worker", "cron", "func"]

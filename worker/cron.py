@@ -1,0 +1,124 @@
+"""Cron jobs: functions enqueued by the workers themselves on a schedule.
+
+With ``unique=True`` (the default) each scheduled time is enqueued once, however many
+workers run the schedule: every worker computes the same times and enqueues with
+``enqueue_once`` under a marker named after the time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from .functions import Function, func
+
+__all__ = ["CronJob", "cron", "next_run"]
+
+_WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+Field = int | Iterable[int] | None
+
+
+def _field(
+    value: Field | str | Iterable[str], name: str, low: int, high: int
+) -> frozenset[int] | None:
+    if value is None:
+        return None
+    raw: Iterable[Any] = [value] if isinstance(value, (int, str)) else value
+    out = set()
+    for item in raw:
+        number = _WEEKDAYS[item.lower()[:3]] if isinstance(item, str) else int(item)
+        if not low <= number <= high:
+            raise ValueError(f"cron {name} {number} is out of range {low}..{high}")
+        out.add(number)
+    return frozenset(out)
+
+
+@dataclass(frozen=True, slots=True)
+class CronJob:
+    """A schedule and the function it runs (see :func:`cron`)."""
+
+    name: str
+    function: Function
+    month: frozenset[int] | None
+    day: frozenset[int] | None
+    weekday: frozenset[int] | None
+    hour: frozenset[int] | None
+    minute: frozenset[int] | None
+    second: frozenset[int] | None
+    run_at_startup: bool
+    unique: bool
+    job_id: str | None
+
+    def next_run(self, after: datetime) -> datetime:
+        """The first scheduled time strictly after ``after``."""
+        return next_run(self, after)
+
+
+def cron(
+    coroutine: Callable[..., Any] | Function,
+    *,
+    name: str | None = None,
+    month: Field = None,
+    day: Field = None,
+    weekday: Field | str | Iterable[str] = None,
+    hour: Field = None,
+    minute: Field = None,
+    second: Field = 0,
+    run_at_startup: bool = False,
+    unique: bool = True,
+    job_id: str | None = None,
+    timeout: float | timedelta | None = None,
+    max_tries: int | None = 1,
+    keep_result: float | timedelta | None = None,
+    executor: Any = None,
+) -> CronJob:
+    """Schedule ``coroutine``: each field is a value or a set of values; None means any.
+
+    ``weekday`` is 0 (Monday) to 6, or ``"mon"``..``"sun"``. ``second`` defaults to 0, so
+    ``cron(f, minute={0, 30})`` runs on the hour and the half hour. ``unique``: one run per
+    scheduled time across all workers. ``job_id``: a fixed id (then a run is skipped while
+    the previous one is still queued or running).
+    """
+    function = func(
+        coroutine, name=name, timeout=timeout, max_tries=max_tries, keep_result=keep_result,
+        executor=executor,
+    )  # fmt: skip
+    return CronJob(
+        name=function.name,
+        function=function,
+        month=_field(month, "month", 1, 12),
+        day=_field(day, "day", 1, 31),
+        weekday=_field(weekday, "weekday", 0, 6),
+        hour=_field(hour, "hour", 0, 23),
+        minute=_field(minute, "minute", 0, 59),
+        second=_field(second, "second", 0, 59),
+        run_at_startup=run_at_startup,
+        unique=unique,
+        job_id=job_id,
+    )
+
+
+def _ok(allowed: frozenset[int] | None, value: int) -> bool:
+    return allowed is None or value in allowed
+
+
+def next_run(job: CronJob, after: datetime) -> datetime:
+    """The first time after ``after`` matching every field (jumping whole units)."""
+    t = after.replace(microsecond=0) + timedelta(seconds=1)
+    for _ in range(100_000):
+        if not _ok(job.month, t.month):
+            year, month = (t.year + 1, 1) if t.month == 12 else (t.year, t.month + 1)
+            t = t.replace(year=year, month=month, day=1, hour=0, minute=0, second=0)
+        elif not (_ok(job.day, t.day) and _ok(job.weekday, t.weekday())):
+            t = (t + timedelta(days=1)).replace(hour=0, minute=0, second=0)
+        elif not _ok(job.hour, t.hour):
+            t = (t + timedelta(hours=1)).replace(minute=0, second=0)
+        elif not _ok(job.minute, t.minute):
+            t = (t + timedelta(minutes=1)).replace(second=0)
+        elif not _ok(job.second, t.second):
+            t += timedelta(seconds=1)
+        else:
+            return t
+    raise ValueError(f"cron job {job.name!r} never runs (impossible schedule)")

@@ -1,0 +1,176 @@
+"""Where ``def`` jobs run: a thread runner and a process pool, both stoppable per job.
+
+Both are driven from the event loop and are cancellable: cancelling ``run()`` is how the
+worker applies a timeout or an abort.
+
+* Threads cannot be killed. A cancelled thread job is *abandoned*: its slot is released at
+  once (so a new job can start), the cooperative ``abort`` event in its context is set, and a
+  warning is logged; the thread ends whenever the function returns.
+* Processes can. A cancelled process job kills its child process, which is replaced.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import struct
+import sys
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import cloudpickle
+
+from jobwire.wire import ErrorRecord
+
+__all__ = ["ProcessJobError", "ProcessPool", "ThreadRunner"]
+
+logger = logging.getLogger("jobwire.worker")
+_HEADER = struct.Struct(">I")
+
+
+class ThreadRunner:
+    """Runs blocking functions in threads, ``size`` at a time."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._slots: asyncio.Semaphore | None = None
+        self.abandoned = 0
+
+    async def run(self, call: Callable[[], Any], abort: threading.Event, name: str) -> Any:
+        """Run ``call()`` in a thread; if cancelled, abandon the thread (see module doc)."""
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.size)
+        async with self._slots:
+            loop = asyncio.get_running_loop()
+            done: asyncio.Future[Any] = loop.create_future()
+
+            def settle(value: Any, error: BaseException | None) -> None:
+                if done.cancelled():
+                    return
+                if error is None:
+                    done.set_result(value)
+                else:
+                    done.set_exception(error)
+
+            def target() -> None:
+                try:
+                    value = call()
+                except BaseException as exc:
+                    loop.call_soon_threadsafe(settle, None, exc)
+                else:
+                    loop.call_soon_threadsafe(settle, value, None)
+
+            thread = threading.Thread(target=target, name=f"jobwire:{name}", daemon=True)
+            thread.start()
+            try:
+                return await done
+            except asyncio.CancelledError:
+                abort.set()
+                if thread.is_alive():
+                    self.abandoned += 1
+                    logger.warning(
+                        "thread running %s abandoned (it cannot be killed); its slot is "
+                        "free again and its context's abort flag is set",
+                        name,
+                    )
+                raise
+
+
+class ProcessJobError(Exception):
+    """A process job raised an exception that could not be sent back as itself."""
+
+    def __init__(self, record: ErrorRecord) -> None:
+        super().__init__(f"{record.type}: {record.message}")
+        self.record = record
+
+
+class _Child:
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+
+    async def call(self, payload: bytes) -> bytes:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
+        await self.proc.stdin.drain()
+        (size,) = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))
+        return await self.proc.stdout.readexactly(size)
+
+    def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+
+
+class ProcessPool:
+    """``size`` child interpreters running one job each; a stopped job's child is replaced."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._idle: asyncio.Queue[_Child] | None = None
+        self._children: set[_Child] = set()
+        self.replaced = 0
+
+    async def start(self) -> None:
+        """Start the children (in parallel)."""
+        self._idle = asyncio.Queue()
+        for child in await asyncio.gather(*(self._spawn() for _ in range(self.size))):
+            self._idle.put_nowait(child)
+
+    async def _spawn(self) -> _Child:
+        # the child imports job functions by reference: give it this process's import path
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "jobwire.worker._child",
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+        )  # fmt: skip
+        child = _Child(proc)
+        self._children.add(child)
+        return child
+
+    async def run(
+        self, function: Callable[..., Any], ctx: dict[str, Any], args: Any, kwargs: Any
+    ) -> Any:
+        """Run ``function(ctx, *args, **kwargs)`` in a child; if cancelled, kill that child."""
+        if self._idle is None:
+            await self.start()
+        assert self._idle is not None
+        payload = cloudpickle.dumps((function, ctx, tuple(args), dict(kwargs)))
+        child = await self._idle.get()
+        healthy = False
+        try:
+            reply = await child.call(payload)
+            healthy = True
+        except asyncio.CancelledError:
+            raise
+        except (asyncio.IncompleteReadError, ConnectionError) as exc:
+            raise RuntimeError(f"process pool child died while running a job: {exc}") from exc
+        finally:
+            if healthy:
+                self._idle.put_nowait(child)
+            else:
+                child.kill()
+                self._children.discard(child)
+                self.replaced += 1
+                asyncio.get_running_loop().create_task(self._replace())
+        ok, value, error = cloudpickle.loads(reply)
+        if ok:
+            return value
+        if isinstance(value, BaseException):
+            raise value
+        etype, message, tb = error
+        raise ProcessJobError(ErrorRecord(etype, message, tb))
+
+    async def _replace(self) -> None:
+        assert self._idle is not None
+        self._idle.put_nowait(await self._spawn())
+
+    async def close(self) -> None:
+        """Stop every child."""
+        for child in list(self._children):
+            if child.proc.stdin is not None:
+                child.proc.stdin.close()
+            child.kill()
+            await child.proc.wait()
+        self._children.clear()

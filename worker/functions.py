@@ -1,0 +1,97 @@
+"""What a worker runs: registered functions, their options, and ``Retry``."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, Literal
+
+__all__ = ["Executor", "Function", "Retry", "func"]
+
+Executor = Literal["loop", "thread", "process"]
+_EXECUTORS = ("loop", "thread", "process")
+
+
+class Retry(Exception):
+    """Raise inside a job to run it again later.
+
+    ``defer`` is the delay (seconds or timedelta); without it the worker backs off by try
+    number (``retry_backoff`` seconds times the try). ``max_tries`` still applies.
+    """
+
+    def __init__(self, defer: float | timedelta | None = None) -> None:
+        seconds = defer.total_seconds() if isinstance(defer, timedelta) else defer
+        super().__init__(f"retry requested (defer={seconds})")
+        self.defer = seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Function:
+    """A job function registered with a worker, with its per-function options.
+
+    ``None`` options fall back to the worker's settings.
+    """
+
+    name: str
+    coroutine: Callable[..., Any]
+    timeout: float | None = None
+    max_tries: int | None = None
+    keep_result: float | None = None
+    keep_result_forever: bool | None = None
+    executor: Executor = "loop"
+
+    @property
+    def is_async(self) -> bool:
+        """True for ``async def`` functions."""
+        return inspect.iscoroutinefunction(self.coroutine)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function itself (handy in tests)."""
+        return self.coroutine(*args, **kwargs)
+
+
+def _seconds(value: float | timedelta | None) -> float | None:
+    return value.total_seconds() if isinstance(value, timedelta) else value
+
+
+def func(
+    coroutine: Callable[..., Any] | Function,
+    *,
+    name: str | None = None,
+    timeout: float | timedelta | None = None,
+    max_tries: int | None = None,
+    keep_result: float | timedelta | None = None,
+    keep_result_forever: bool | None = None,
+    executor: Executor | None = None,
+) -> Function:
+    """Register a job function with options.
+
+    ``executor``: ``"loop"`` runs an ``async def`` on the worker's event loop (the default
+    for coroutines); ``"thread"`` runs a ``def`` in the worker's thread pool (the default
+    for plain functions); ``"process"`` runs a ``def`` in a process of the worker's pool,
+    for CPU-bound work (the function, its arguments and its result must be picklable with
+    cloudpickle). Every function receives the job context first, as in arq.
+    """
+    if isinstance(coroutine, Function):
+        coroutine = coroutine.coroutine
+    is_async = inspect.iscoroutinefunction(coroutine)
+    chosen: Executor = executor or ("loop" if is_async else "thread")
+    if chosen not in _EXECUTORS:
+        raise ValueError(f"executor must be one of {_EXECUTORS}, not {chosen!r}")
+    if chosen == "loop" and not is_async:
+        raise ValueError(f"{coroutine!r} is not async: use executor='thread' or 'process'")
+    if chosen != "loop" and is_async:
+        raise ValueError(f"{coroutine!r} is async: it runs on the loop (executor='loop')")
+    if max_tries is not None and max_tries < 1:
+        raise ValueError("max_tries must be at least 1")
+    return Function(
+        name=name or coroutine.__name__,
+        coroutine=coroutine,
+        timeout=_seconds(timeout),
+        max_tries=max_tries,
+        keep_result=_seconds(keep_result),
+        keep_result_forever=keep_result_forever,
+        executor=chosen,
+    )

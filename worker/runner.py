@@ -1,0 +1,764 @@
+"""The worker: takes jobs from Redis, runs them, records their results.
+
+It drives the same protocol core as the clients (``jobwire.consumer``) with the async
+driver. One asyncio task per queue reads jobs in batches (a non-blocking ``fetch``, then a
+blocking ``XREADGROUP`` when the queue is empty); each job runs in its own task, on the loop,
+in a thread or in a process. Other tasks renew the leases of running jobs, reclaim jobs whose
+lease ran out, listen for abort requests, run cron schedules and write the health record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+import signal
+import socket
+import threading
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from functools import partial
+from typing import Any
+
+import orjson
+import redis.asyncio
+
+from jobwire.consumer import ABORT_REQUESTED, LOST, Consumer
+from jobwire.core import Core, make_core, now_ms
+from jobwire.errors import RedisError, RedisUnavailable
+from jobwire.models import Delivery, JobSpec
+from jobwire.protocol import Gen, run_async
+from jobwire.settings import RedisSettings
+from jobwire.wire import (
+    DEFAULT_ACCEPT,
+    DEFAULT_MAX_SIZE,
+    DecodeError,
+    ErrorRecord,
+    Format,
+    JobEnvelope,
+    JobHeader,
+    ResultEnvelope,
+    UnsupportedValue,
+)
+
+from .cron import CronJob
+from .executors import ProcessJobError, ProcessPool, ThreadRunner
+from .functions import Function, Retry, func
+
+__all__ = ["Worker"]
+
+logger = logging.getLogger("jobwire.worker")
+Hook = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+_PROCESS_CTX_KEYS = ("job_id", "job_try", "enqueue_time", "queue_name", "function", "headers")
+
+
+@dataclass(eq=False)
+class _Running:
+    """A job this worker is running."""
+
+    delivery: Delivery
+    queue: _Queue
+    task: asyncio.Task[Any] | None = None
+    execution: asyncio.Task[Any] | None = None
+    abort_event: threading.Event = field(default_factory=threading.Event)
+    aborted: bool = False
+    lost: bool = False
+
+
+@dataclass(eq=False)
+class _Queue:
+    name: str
+    consumer: Consumer
+    next_due: int | None = None
+
+
+@dataclass
+class _Stats:
+    complete: int = 0
+    failed: int = 0
+    retried: int = 0
+    aborted: int = 0
+    dead_lettered: int = 0
+
+
+class Worker:
+    """Runs jobs. Construct it directly or from an arq-style settings class.
+
+    >>> Worker([send_email, func(train, executor="process")], redis_settings=...)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        functions: Sequence[Function | Callable[..., Any]] = (),
+        *,
+        queue_name: str = "default",
+        queue_names: Sequence[str] | None = None,
+        cron_jobs: Sequence[CronJob] = (),
+        redis_settings: RedisSettings | str | None = None,
+        prefix: str = "jobwire",
+        burst: bool = False,
+        max_burst_jobs: int = -1,
+        max_jobs: int = 10,
+        job_timeout: float | timedelta = 300,
+        keep_result: float | timedelta = 3600,
+        keep_result_forever: bool = False,
+        max_tries: int = 5,
+        retry_backoff: float = 1.0,
+        allow_abort_jobs: bool = False,
+        job_completion_wait: float = 0,
+        health_check_interval: float = 60,
+        lease: float = 10.0,
+        accept: Iterable[Format] = DEFAULT_ACCEPT,
+        signing_key: bytes | str | None = None,
+        verify_keys: Iterable[bytes | str] = (),
+        max_size: int = DEFAULT_MAX_SIZE,
+        thread_workers: int | None = None,
+        process_workers: int | None = None,
+        on_startup: Hook | None = None,
+        on_shutdown: Hook | None = None,
+        on_job_start: Hook | None = None,
+        on_job_end: Hook | None = None,
+        after_job_end: Hook | None = None,
+        ctx: dict[str, Any] | None = None,
+        handle_signals: bool = True,
+        name: str | None = None,
+        dead_letter_cap: int = 10_000,
+        timezone: timezone = timezone.utc,
+    ) -> None:
+        if max_jobs < 1:
+            raise ValueError("max_jobs must be at least 1")
+        self.functions: dict[str, Function] = {}
+        for item in functions:
+            function = item if isinstance(item, Function) else func(item)
+            self.functions[function.name] = function
+        self.cron_jobs = list(cron_jobs)
+        for job in self.cron_jobs:
+            self.functions.setdefault(job.name, job.function)
+        if isinstance(redis_settings, str):
+            redis_settings = RedisSettings.from_url(redis_settings)
+        self.redis_settings = redis_settings or RedisSettings.from_url(
+            os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+        )
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self.core: Core = make_core(
+            self.redis_settings.socket_timeout,
+            {"prefix": prefix, "queue_name": queue_name, "accept": accept,
+             "signing_key": signing_key, "verify_keys": verify_keys, "max_size": max_size,
+             "keep_result": _seconds(keep_result)},
+        )  # fmt: skip
+        names = list(queue_names) if queue_names else [queue_name]
+        self.queues = [
+            _Queue(
+                q, Consumer(self.core, self.name, q, lease=lease, dead_letter_cap=dead_letter_cap)
+            )
+            for q in names
+        ]
+        self.burst = burst
+        self.max_burst_jobs = max_burst_jobs
+        self.max_jobs = max_jobs
+        self.job_timeout = _seconds(job_timeout)
+        self.keep_result = _seconds(keep_result)
+        self.keep_result_forever = keep_result_forever
+        self.max_tries = max_tries
+        self.retry_backoff = retry_backoff
+        self.allow_abort_jobs = allow_abort_jobs
+        self.job_completion_wait = job_completion_wait
+        self.health_check_interval = health_check_interval
+        self.lease = lease
+        self.hooks = {
+            "on_startup": on_startup, "on_shutdown": on_shutdown, "on_job_start": on_job_start,
+            "on_job_end": on_job_end, "after_job_end": after_job_end,
+        }  # fmt: skip
+        self.ctx: dict[str, Any] = dict(ctx or {})
+        self.handle_signals = handle_signals
+        self.timezone = timezone
+        self.threads = ThreadRunner(thread_workers or min(32, (os.cpu_count() or 1) + 4))
+        uses_processes = any(f.executor == "process" for f in self.functions.values())
+        self.processes = (
+            ProcessPool(process_workers or os.cpu_count() or 1) if uses_processes else None
+        )
+        self.stats = _Stats()
+        self.jobs_started = 0
+        self._running: dict[str, _Running] = {}
+        self._capacity = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self._redis: redis.asyncio.Redis | None = None
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._signals = 0
+        self._fetchers = 0
+        self._ended = 0
+
+    @classmethod
+    def from_settings(cls, settings: Any, **overrides: Any) -> Worker:
+        """Build from an arq-style settings class (or object).
+
+        Its attributes are the keyword arguments of ``Worker``; ``overrides`` win.
+        """
+        params = inspect.signature(cls.__init__).parameters
+        options = {
+            name: getattr(settings, name)
+            for name in params
+            if name != "self" and hasattr(settings, name)
+        }
+        options.update(overrides)
+        return cls(**options)
+
+    # ------------------------------------------------------------ life cycle
+
+    def run(self) -> None:
+        """Run until stopped (SIGTERM/SIGINT) or, in burst mode, until the queues are empty."""
+        asyncio.run(self.main())
+
+    async def main(self) -> None:
+        """The worker's whole life, for callers that already run an event loop."""
+        await self.startup()
+        try:
+            await self._stop.wait()
+        finally:
+            await self.shutdown()
+
+    async def startup(self) -> None:
+        """Connect, create the consumer groups, run ``on_startup``, start the tasks."""
+        self._stop = asyncio.Event()
+        self._capacity = asyncio.Event()
+        self._redis = self.redis_settings.async_client()
+        for q in self.queues:
+            await self._retrying(q.consumer.ensure_group(), "create consumer group")
+        self.ctx.update(redis=self._redis, worker=self.name)
+        await self._hook("on_startup", self.ctx)
+        if self.processes is not None:
+            await self.processes.start()
+        if self.handle_signals:
+            self._install_signals()
+        loop_tasks = [self._fetch_loop(q) for q in self.queues]
+        loop_tasks += [self._renew_loop(), self._reclaim_loop(), self._health_loop()]
+        if self.allow_abort_jobs:
+            loop_tasks.append(self._abort_listener())
+        if self.cron_jobs:
+            loop_tasks.append(self._cron_loop())
+        self._fetchers = len(self.queues)
+        self._tasks = [asyncio.ensure_future(t) for t in loop_tasks]
+        logger.info(
+            "worker %s started: queues %s, %d functions, max_jobs=%d, redis %s",
+            self.name, ", ".join(q.name for q in self.queues), len(self.functions),
+            self.max_jobs, self.redis_settings.safe_url(),
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        """Ask the worker to stop gracefully (what SIGTERM does)."""
+        self._stopping = True
+        self._stop.set()
+        self._capacity.set()
+
+    async def shutdown(self) -> None:
+        """Stop taking jobs and finish.
+
+        Running jobs get ``job_completion_wait`` seconds; the rest are re-queued. Then
+        ``on_shutdown`` runs and the connections close.
+        """
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        running = [r.task for r in self._running.values() if r.task is not None]
+        if running and self.job_completion_wait > 0:
+            await asyncio.wait(running, timeout=self.job_completion_wait)
+        leftover = list(self._running.values())
+        for r in leftover:
+            if r.task is not None:
+                r.task.cancel()
+        await asyncio.gather(*(r.task for r in leftover if r.task), return_exceptions=True)
+        for r in leftover:
+            with contextlib.suppress(RedisError):
+                await self._run(r.queue.consumer.requeue(r.delivery))
+        if leftover:
+            logger.info("re-queued %d unfinished jobs", len(leftover))
+        await self._hook("on_shutdown", self.ctx)
+        if self.processes is not None:
+            await self.processes.close()
+        if self._redis is not None:
+            await self._redis.aclose()
+        logger.info(
+            "worker %s stopped: %d complete, %d failed, %d retried",
+            self.name, self.stats.complete, self.stats.failed, self.stats.retried,
+        )  # fmt: skip
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int) -> None:
+            self._signals += 1
+            if self._signals > 1:  # a second signal: leave now, leases cover the rest
+                logger.warning("second %s: exiting at once", signal.Signals(signum).name)
+                os._exit(1)
+            logger.info("%s: stopping gracefully", signal.Signals(signum).name)
+            self.stop()
+
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, on_signal, signum)
+
+    # ----------------------------------------------------------------- Redis
+
+    async def _run(self, gen: Gen[Any]) -> Any:
+        assert self._redis is not None
+        return await run_async(self._redis, gen)
+
+    async def _retrying(self, gen_factory: Gen[Any] | Callable[[], Gen[Any]], what: str) -> Any:
+        """Run a protocol step until Redis answers (logging, with backoff)."""
+        delay = 0.1
+        while True:
+            gen = gen_factory() if callable(gen_factory) else gen_factory
+            try:
+                return await self._run(gen)
+            except RedisUnavailable as exc:
+                if not callable(gen_factory):
+                    raise
+                logger.warning("Redis unavailable (%s), retrying in %.1fs: %s", what, delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    # -------------------------------------------------------------- fetching
+
+    def _free(self) -> int:
+        return self.max_jobs - len(self._running)
+
+    async def _wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds; re-checked whenever a job ends or we stop."""
+        while not condition():
+            self._capacity.clear()
+            if condition():
+                return
+            await self._capacity.wait()
+
+    async def _fetch_loop(self, q: _Queue) -> None:
+        delay = 0.1
+        while not self._stopping:
+            await self._wait_for(lambda: self._free() > 0 or self._stopping)
+            if self._stopped():
+                return
+            if self._burst_done():
+                break
+            try:
+                got = await self._take(q)
+                delay = 0.1
+            except RedisError as exc:
+                logger.warning("Redis unavailable while fetching from %s, retrying in %.1fs: %s",
+                               q.name, delay, exc)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            for d in got:
+                self._start(d, q)
+            if self.burst and not got:
+                if not self._running:
+                    break  # nothing ready and nothing running: this queue is drained
+                # a running job may retry: look again when one ends
+                await self._wait_for(partial(self._ended_since, self._ended))
+        # burst mode: the last queue to finish stops the worker once running jobs are done
+        self._fetchers -= 1
+        if self._fetchers == 0:
+            await self._wait_for(lambda: not self._running)
+            self.stop()
+
+    async def _take(self, q: _Queue) -> list[Delivery]:
+        now = now_ms()
+        if q.next_due is None or q.next_due <= now:
+            _, q.next_due = await self._run(q.consumer.promote())
+        got: list[Delivery] = await self._run(q.consumer.fetch(self._free()))
+        if got or self.burst:
+            return got
+        block = self.core.max_block
+        if q.next_due is not None:
+            block = max(0.001, min(block, (q.next_due - now_ms()) / 1000))
+        got = await self._run(q.consumer.read(self._free(), block))
+        if not got:
+            q.next_due = None  # woken by a deferred job, or timed out: promote next round
+        return got
+
+    def _ended_since(self, count: int) -> bool:
+        return self._ended != count or self._stopping
+
+    def _stopped(self) -> bool:
+        return self._stopping
+
+    def _burst_done(self) -> bool:
+        return self.burst and 0 <= self.max_burst_jobs <= self.jobs_started
+
+    def _start(self, d: Delivery, q: _Queue) -> None:
+        self.jobs_started += 1
+        running = _Running(d, q)
+        self._running[d.job_id] = running
+        running.task = asyncio.ensure_future(self._job(running))
+
+    # ------------------------------------------------------------- executing
+
+    async def _job(self, r: _Running) -> None:
+        d = r.delivery
+        try:
+            try:
+                job = self.core.codec.decode_job(d.data)
+            except DecodeError as exc:
+                await self._dead_letter(r, exc.reason, str(exc), exc.header)
+                return
+            function = self.functions.get(job.function)
+            if function is None:
+                message = f"no function {job.function!r} is registered"
+                await self._dead_letter(r, "unknown_function", message, job)
+                return
+            await self._execute(r, job, function)
+        except asyncio.CancelledError:
+            # shutdown: stop the function too (a thread is abandoned, a process killed);
+            # the caller re-queues the job
+            if r.execution is not None and not r.execution.done():
+                r.execution.cancel()
+                with contextlib.suppress(BaseException):
+                    await r.execution
+            raise
+        except Exception:
+            logger.exception(
+                "internal error while handling job %s; its lease will expire", d.job_id
+            )
+        finally:
+            self._running.pop(d.job_id, None)
+            self._ended += 1
+            self._capacity.set()
+
+    def _context(self, job: JobEnvelope, job_try: int, r: _Running) -> dict[str, Any]:
+        ctx = dict(self.ctx)
+        ctx.update(
+            job_id=job.id,
+            job_try=job_try,
+            enqueue_time=datetime.fromtimestamp(job.enqueued_ms / 1000, tz=timezone.utc),
+            queue_name=job.queue,
+            function=job.function,
+            headers=dict(job.headers),
+            aborted=r.abort_event,
+        )
+        return ctx
+
+    async def _execute(self, r: _Running, job: JobEnvelope, function: Function) -> None:
+        d = r.delivery
+        job_try = job.job_try + d.tries - 1
+        max_tries = function.max_tries or self.max_tries
+        started = now_ms()
+        if job_try > max_tries:
+            error = ErrorRecord("jobwire.MaxTriesExceeded",
+                                f"job reached its maximum of {max_tries} tries")  # fmt: skip
+            await self._finish(r, job, function, started, "error", None, error, None)
+            return
+        if job.expires_ms is not None and started > job.expires_ms:
+            error = ErrorRecord("jobwire.JobExpired", "the job expired before it could start")
+            await self._finish(r, job, function, started, "error", None, error, None)
+            return
+        ctx = self._context(job, job_try, r)
+        ctx.update(args=job.args, kwargs=job.kwargs)
+        await self._hook("on_job_start", ctx)
+        timeout = function.timeout if function.timeout is not None else self.job_timeout
+        log = logger.isEnabledFor(logging.INFO)
+        if log:
+            logger.info("→ %s %s(%s) try=%d", d.job_id, job.function, _args(job), job_try)
+        r.execution = asyncio.ensure_future(self._call(function, ctx, job))
+        done, _ = await asyncio.wait({r.execution}, timeout=timeout)
+        value: Any = None
+        exc: BaseException | None = None
+        record: ErrorRecord | None = None
+        if not done:
+            r.execution.cancel()
+            with contextlib.suppress(BaseException):
+                await r.execution
+            outcome = "timeout"
+            record = ErrorRecord("jobwire.JobTimedOut", f"job exceeded its timeout of {timeout}s")
+        elif r.execution.cancelled():
+            outcome = "aborted"
+        else:
+            exc = r.execution.exception()
+            outcome = "success" if exc is None else "error"
+            value = r.execution.result() if exc is None else None
+        if r.aborted and outcome != "success":
+            outcome, exc = "aborted", None
+            record = ErrorRecord("jobwire.JobAborted", "aborted while running")
+        retry_defer: float | None = None
+        if isinstance(exc, Retry):
+            if job_try < max_tries:
+                retry_defer = exc.defer if exc.defer is not None else self.retry_backoff * job_try
+            else:
+                exc = RuntimeError(f"Retry requested but the job reached max_tries={max_tries}")
+        ctx.update(outcome="retry" if retry_defer is not None else outcome,
+                   result=value if exc is None else exc, success=outcome == "success")  # fmt: skip
+        await self._hook("on_job_end", ctx)
+        if exc is not None:
+            record = _record(exc)
+        if retry_defer is not None:
+            await self._retry(r, job, function, started, record, retry_defer)
+        else:
+            await self._finish(r, job, function, started, outcome, value, record, exc)
+        if log:
+            logger.info("← %s %s %s in %.3fs", d.job_id, job.function,
+                        ctx["outcome"], (now_ms() - started) / 1000)  # fmt: skip
+        await self._hook("after_job_end", ctx)
+
+    async def _call(self, function: Function, ctx: dict[str, Any], job: JobEnvelope) -> Any:
+        if function.executor == "loop":
+            return await function.coroutine(ctx, *job.args, **job.kwargs)
+        if function.executor == "thread":
+            fn = function.coroutine
+            return await self.threads.run(lambda: fn(ctx, *job.args, **job.kwargs),
+                                          ctx["aborted"], function.name)  # fmt: skip
+        assert self.processes is not None
+        small = {k: ctx[k] for k in _PROCESS_CTX_KEYS}
+        return await self.processes.run(function.coroutine, small, job.args, job.kwargs)
+
+    def _keep(self, function: Function) -> float | None:
+        forever = function.keep_result_forever
+        if forever or (forever is None and self.keep_result_forever):
+            return None
+        return function.keep_result if function.keep_result is not None else self.keep_result
+
+    def _result(
+        self,
+        job: JobHeader,
+        function: str,
+        started: int,
+        outcome: str,
+        value: Any,
+        error: ErrorRecord | None,
+        exc: BaseException | None,
+        job_try: int,
+    ) -> ResultEnvelope:
+        return ResultEnvelope(
+            id=job.id, function=function, queue=job.queue, job_try=job_try, outcome=outcome,
+            value=value, error=error, exception=exc, enqueued_ms=job.enqueued_ms,
+            started_ms=started, finished_ms=now_ms(), worker=self.name, format=job.format,
+        )  # fmt: skip
+
+    async def _finish(
+        self,
+        r: _Running,
+        job: JobEnvelope,
+        function: Function,
+        started: int,
+        outcome: str,
+        value: Any,
+        error: ErrorRecord | None,
+        exc: BaseException | None,
+    ) -> None:
+        job_try = job.job_try + r.delivery.tries - 1
+        result = self._result(job, function.name, started, outcome, value, error, exc, job_try)
+        keep = self._keep(function)
+        try:
+            await self._retrying(
+                lambda: r.queue.consumer.finish(r.delivery, result, keep), "finish"
+            )
+        except UnsupportedValue as bad:  # the return value has no encoding in the job's format
+            result = self._result(job, function.name, started, "error", None, _record(bad), None,
+                                  job_try)  # fmt: skip
+            await self._retrying(
+                lambda: r.queue.consumer.finish(r.delivery, result, keep), "finish"
+            )
+        if result.outcome == "success":
+            self.stats.complete += 1
+        elif result.outcome == "aborted":
+            self.stats.aborted += 1
+        else:
+            self.stats.failed += 1
+
+    async def _retry(
+        self,
+        r: _Running,
+        job: JobEnvelope,
+        function: Function,
+        started: int,
+        error: ErrorRecord | None,
+        defer: float,
+    ) -> None:
+        job_try = job.job_try + r.delivery.tries - 1
+        result = self._result(job, function.name, started, "error", None, error, None, job_try)
+        self.stats.retried += 1
+        keep = self._keep(function)
+        await self._retrying(
+            lambda: r.queue.consumer.retry(r.delivery, result, keep, defer), "retry"
+        )
+
+    async def _dead_letter(
+        self, r: _Running, reason: str, message: str, header: JobHeader | None
+    ) -> None:
+        self.stats.dead_lettered += 1
+        logger.warning("dead-lettering %s: %s (%s)", r.delivery.job_id, reason, message)
+        result = None
+        if header is not None:
+            now = now_ms()
+            result = ResultEnvelope(
+                id=header.id, function=header.function, queue=header.queue,
+                job_try=header.job_try, outcome="error",
+                error=ErrorRecord(f"jobwire.DeadLettered.{reason}", message),
+                enqueued_ms=header.enqueued_ms, started_ms=now, finished_ms=now,
+                worker=self.name, format="json" if header.format == "pickle" else header.format,
+            )  # fmt: skip
+        await self._retrying(
+            lambda: r.queue.consumer.dead_letter(
+                reason=reason, message=message, data=r.delivery.data, delivery=r.delivery,
+                result=result, keep_result=self.keep_result,
+            ),
+            "dead-letter",
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------- abort
+
+    def abort(self, job_id: str) -> bool:
+        """Abort a running job now (as a client's abort request does)."""
+        r = self._running.get(job_id)
+        if r is None or r.execution is None or r.execution.done():
+            return False
+        r.aborted = True
+        r.abort_event.set()
+        r.execution.cancel()
+        return True
+
+    async def _abort_listener(self) -> None:
+        channels = [q.consumer.keys.events for q in self.queues]
+        delay = 0.1
+        while not self._stopping:
+            assert self._redis is not None
+            pubsub = self._redis.pubsub()
+            try:
+                await pubsub.subscribe(*channels)
+                delay = 0.1
+                async for message in pubsub.listen():
+                    data = message.get("data")
+                    if message.get("type") == "message" and isinstance(data, bytes):
+                        kind, _, job_id = data.decode().partition(" ")
+                        if kind == "abort":
+                            self.abort(job_id)
+            except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+                logger.warning("abort listener lost Redis, retrying in %.1fs: %s", delay, exc)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    # ----------------------------------------------------- leases and upkeep
+
+    async def _every(self, interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
+        while not self._stopping:
+            await asyncio.sleep(interval)
+            try:
+                await step()
+            except RedisError as exc:
+                logger.warning("%s failed (will retry): %s", what, exc)
+
+    async def _renew_loop(self) -> None:
+        await self._every(max(0.2, self.lease / 3), self._renew, "lease renewal")
+
+    async def _renew(self) -> None:
+        for q in self.queues:
+            running = [r for r in self._running.values() if r.queue is q and not r.lost]
+            if not running:
+                continue
+            states = await self._run(q.consumer.renew([r.delivery for r in running]))
+            for r, state in zip(running, states, strict=True):
+                if state == LOST:
+                    r.lost = True
+                    logger.warning("lease of job %s was lost: another worker took it over",
+                                   r.delivery.job_id)  # fmt: skip
+                elif state == ABORT_REQUESTED and self.allow_abort_jobs:
+                    self.abort(r.delivery.job_id)
+
+    async def _reclaim_loop(self) -> None:
+        await self._every(max(0.2, self.lease / 2), self._reclaim, "reclaiming expired leases")
+
+    async def _reclaim(self) -> None:
+        for q in self.queues:
+            if self._free() > 0 and not self._stopping:
+                for d in await self._run(q.consumer.reclaim(self._free())):
+                    logger.warning("job %s reclaimed after its lease expired (try %d)",
+                                   d.job_id, d.tries)  # fmt: skip
+                    self._start(d, q)
+
+    def health(self) -> dict[str, Any]:
+        """Counts reported in the health record."""
+        return {
+            "worker": self.name,
+            "time_ms": now_ms(),
+            "complete": self.stats.complete,
+            "failed": self.stats.failed,
+            "retried": self.stats.retried,
+            "aborted": self.stats.aborted,
+            "dead_lettered": self.stats.dead_lettered,
+            "ongoing": len(self._running),
+        }
+
+    async def _health_loop(self) -> None:
+        interval = self.health_check_interval
+        while not self._stopping:
+            try:
+                for q in self.queues:
+                    record = dict(self.health(), queue=q.name,
+                                  queued=await self._run(self.core.queue_size(q.name)))  # fmt: skip
+                    await self._run(q.consumer.write_health(orjson.dumps(record), interval + 1))
+            except RedisError as exc:
+                logger.warning("health check write failed: %s", exc)
+            await asyncio.sleep(interval)
+
+    # -------------------------------------------------------------------- cron
+
+    async def _cron_loop(self) -> None:
+        q = self.queues[0]
+        now = datetime.now(self.timezone)
+        for job in self.cron_jobs:
+            if job.run_at_startup:
+                await self._enqueue_cron(job, q, None)
+        upcoming = {job.name: job.next_run(now) for job in self.cron_jobs}
+        while not self._stopping:
+            name = min(upcoming, key=lambda n: upcoming[n])
+            when = upcoming[name]
+            await asyncio.sleep(max(0.0, (when - datetime.now(self.timezone)).total_seconds()))
+            job = next(j for j in self.cron_jobs if j.name == name)
+            try:
+                await self._enqueue_cron(job, q, when)
+            except RedisError as exc:
+                logger.warning("cron %s at %s not enqueued: %s", name, when, exc)
+            upcoming[name] = job.next_run(when)
+
+    async def _enqueue_cron(self, job: CronJob, q: _Queue, when: datetime | None) -> None:
+        stamp = "startup-" + self.name if when is None else str(int(when.timestamp()))
+        job_id = job.job_id or f"cron:{job.name}:{stamp}"
+        spec = JobSpec(job.name, _job_id=job_id, _queue_name=q.name)
+        once = (f"cron:{job.name}:{stamp}", 24 * 3600 * 1000) if job.unique and when else None
+        await self._run(self.core.enqueue(spec, once))
+
+    # ------------------------------------------------------------------- hooks
+
+    async def _hook(self, name: str, ctx: dict[str, Any]) -> None:
+        hook = self.hooks.get(name)
+        if hook is None:
+            return
+        try:
+            result = hook(ctx)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            if name == "on_startup":
+                raise
+            logger.exception("%s hook failed", name)
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _record(exc: BaseException) -> ErrorRecord:
+    if isinstance(exc, ProcessJobError):
+        return exc.record
+    return ErrorRecord.from_exception(exc)
+
+
+def _args(job: JobEnvelope, limit: int = 80) -> str:
+    text = ", ".join([*map(repr, job.args), *(f"{k}={v!r}" for k, v in job.kwargs.items())])
+    return text if len(text) <= limit else text[: limit - 1] + "…"
