@@ -365,6 +365,19 @@ class Core:
         )
         return int(queued) + int(deferred)
 
+    def queue_stats(self, queue_name: str | None) -> Gen[dict[str, int]]:
+        """Counts of a queue: queued, deferred, in_progress and dead_letters (one round trip)."""
+        keys = self.keys(queue_name)
+        counts, dead = yield from pipeline(
+            [
+                script_command(QUEUE_SIZE, (keys.stream, keys.deferred), (CONSUMER_GROUP,)),
+                Command(("XLEN", keys.dead)),
+            ]
+        )
+        queued, deferred, running = (int(n) for n in counts)
+        return {"queued": queued, "deferred": deferred, "in_progress": running,
+                "dead_letters": int(dead)}  # fmt: skip
+
     def all_job_results(self) -> Gen[list[JobResult]]:
         """The latest result of every job with a kept result, in every queue, newest first.
 

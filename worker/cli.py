@@ -1,11 +1,30 @@
-"""The ``jobwire`` command line."""
+"""The ``jobwire`` command line (also ``python -m jobwire``).
+
+::
+
+    jobwire worker myapp.tasks.WorkerSettings [--burst] [--watch DIR] [--check] [--verbose]
+    jobwire info [--url URL] [--prefix P]
+    jobwire dead list|requeue|delete [ENTRY] [--queue Q] [--url URL]
+    jobwire demo
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
+import os
+import sys
+from typing import Any
+
+import orjson
 
 import jobwire
 from jobwire.wire import FORMATS, WIRE_VERSION
+
+__all__ = ["build_parser", "load_settings", "run"]
+
+_DEFAULT_URL = "redis://localhost:6379/0"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,12 +40,161 @@ def build_parser() -> argparse.ArgumentParser:
         version=f"jobwire {jobwire.__version__} (wire {major}.{minor}; formats: "
         f"{', '.join(FORMATS)})",
     )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    worker = sub.add_parser("worker", help="run a worker")
+    worker.add_argument("settings", help="dotted path of a WorkerSettings class (or object)")
+    worker.add_argument("--burst", action="store_true", help="exit once the queues are empty")
+    worker.add_argument(
+        "--watch", metavar="DIR", help="restart the worker when code in DIR changes"
+    )
+    worker.add_argument(
+        "--check",
+        action="store_true",
+        help="exit 0 if a worker of these settings is healthy, else 1",
+    )
+    worker.add_argument("--verbose", "-v", action="store_true", help="debug logging")
+
+    info = sub.add_parser("info", help="queues, sizes, running jobs, dead letters, workers")
+    _connection_args(info)
+
+    dead = sub.add_parser("dead", help="list, re-queue or delete dead-letter entries")
+    dead.add_argument("action", choices=["list", "requeue", "delete"])
+    dead.add_argument("entry", nargs="?", help="entry id (for requeue and delete)")
+    dead.add_argument("--queue", default="default")
+    dead.add_argument("--limit", type=int, default=20)
+    _connection_args(dead)
+
+    sub.add_parser("demo", help="see jobwire work (starts its own Redis without REDIS_URL)")
     return parser
+
+
+def _connection_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--url",
+        default=os.environ.get("REDIS_URL", _DEFAULT_URL),
+        help="Redis URL (default: $REDIS_URL or redis://localhost:6379/0)",
+    )
+    parser.add_argument("--prefix", default="jobwire")
+
+
+def load_settings(path: str) -> Any:
+    """Import ``package.module.Name`` and return ``Name``."""
+    module_name, _, attr = path.rpartition(".")
+    if not module_name:
+        raise SystemExit(f"jobwire: {path!r} is not a dotted path like myapp.tasks.WorkerSettings")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like arq: the current directory is importable
+    return getattr(importlib.import_module(module_name), attr)
 
 
 def run(argv: list[str]) -> int:
     """Parse ``argv`` and run the chosen command; return the process exit status."""
     parser = build_parser()
-    parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.command == "worker":
+        return _worker(args)
+    if args.command == "info":
+        return _info(args)
+    if args.command == "dead":
+        return _dead(args)
+    if args.command == "demo":
+        from .demo import main as demo
+
+        return demo()
     parser.print_help()
     return 0
+
+
+def _logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+
+
+def _worker(args: argparse.Namespace) -> int:
+    _logging(args.verbose)
+    if args.watch:
+        return _watch(args)
+    from .runner import Worker
+
+    settings = load_settings(args.settings)
+    overrides = {"burst": True} if args.burst else {}
+    worker = Worker.from_settings(settings, **overrides)
+    if args.check:
+        return _check(worker)
+    worker.run()
+    return 0
+
+
+def _check(worker: Any) -> int:
+    with jobwire.Client(settings=worker.redis_settings, prefix=worker.core.prefix) as client:
+        try:
+            healthy = [client._run(client._core.health_records(q.name)) for q in worker.queues]
+        except jobwire.RedisUnavailable as exc:
+            print(f"unhealthy: {exc}")
+            return 1
+    for q, records in zip(worker.queues, healthy, strict=True):
+        if not records:
+            print(f"unhealthy: no live worker on queue {q.name!r}")
+            return 1
+        for name, record in records.items():
+            print(f"{q.name}: {name} {record.decode()}")
+    return 0
+
+
+def _watch(args: argparse.Namespace) -> int:
+    try:
+        import watchfiles
+    except ImportError:  # pragma: no cover - depends on the installed extras
+        raise SystemExit(
+            "jobwire: --watch needs watchfiles: pip install 'jobwire[watch]'"
+        ) from None
+    command = [sys.executable, "-m", "jobwire", "worker", args.settings]
+    command += ["--burst"] * args.burst + ["--verbose"] * args.verbose
+    logging.getLogger("jobwire").info("watching %s; the worker restarts on changes", args.watch)
+    watchfiles.run_process(args.watch, target=" ".join(command), target_type="command")
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    with jobwire.Client.from_url(args.url, prefix=args.prefix) as client:
+        core = client._core
+        queues = client.queues()
+        if not queues:
+            print("no queues yet")
+        for name in queues:
+            stats = client._run(core.queue_stats(name))
+            print(
+                f"queue {name}: {stats['queued']} queued, {stats['deferred']} deferred, "
+                f"{stats['in_progress']} in progress, {stats['dead_letters']} dead letters"
+            )
+            for worker, record in sorted(client._run(core.health_records(name)).items()):
+                health = orjson.loads(record)
+                print(
+                    f"  worker {worker}: {health['complete']} complete, {health['failed']} "
+                    f"failed, {health['retried']} retried, {health['ongoing']} ongoing"
+                )
+    return 0
+
+
+def _dead(args: argparse.Namespace) -> int:
+    with jobwire.Client.from_url(args.url, prefix=args.prefix) as client:
+        if args.action == "list":
+            for letter in client.dead_letters(args.queue, args.limit):
+                print(
+                    f"{letter.entry_id}  {letter.time:%Y-%m-%d %H:%M:%S}  {letter.reason:<20} "
+                    f"job={letter.job_id or '-'}  {letter.message}"
+                )
+            return 0
+        if not args.entry:
+            raise SystemExit(f"jobwire: dead {args.action} needs an entry id")
+        if args.action == "requeue":
+            job = client.requeue_dead_letter(args.entry, args.queue)
+            print(f"re-queued as job {job.job_id}" if job else "not re-queued: the job id is taken")
+            return 0 if job else 1
+        deleted = client.delete_dead_letter(args.entry, args.queue)
+        print("deleted" if deleted else "no such entry")
+        return 0 if deleted else 1

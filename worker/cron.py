@@ -82,9 +82,13 @@ def cron(
     the previous one is still queued or running).
     """
     function = func(
-        coroutine, name=name, timeout=timeout, max_tries=max_tries, keep_result=keep_result,
+        coroutine,
+        name=name,
+        timeout=timeout,
+        max_tries=max_tries,
+        keep_result=keep_result,
         executor=executor,
-    )  # fmt: skip
+    )
     return CronJob(
         name=function.name,
         function=function,

@@ -122,9 +122,13 @@ class ProcessPool:
         # the child imports job functions by reference: give it this process's import path
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jobwire.worker._child",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
-        )  # fmt: skip
+            sys.executable,
+            "-m",
+            "jobwire.worker._child",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            env=env,
+        )
         child = _Child(proc)
         self._children.add(child)
         return child

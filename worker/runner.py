@@ -146,10 +146,16 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         self.core: Core = make_core(
             self.redis_settings.socket_timeout,
-            {"prefix": prefix, "queue_name": queue_name, "accept": accept,
-             "signing_key": signing_key, "verify_keys": verify_keys, "max_size": max_size,
-             "keep_result": _seconds(keep_result)},
-        )  # fmt: skip
+            {
+                "prefix": prefix,
+                "queue_name": queue_name,
+                "accept": accept,
+                "signing_key": signing_key,
+                "verify_keys": verify_keys,
+                "max_size": max_size,
+                "keep_result": _seconds(keep_result),
+            },
+        )
         names = list(queue_names) if queue_names else [queue_name]
         self.queues = [
             _Queue(
@@ -170,9 +176,12 @@ class Worker:
         self.health_check_interval = health_check_interval
         self.lease = lease
         self.hooks = {
-            "on_startup": on_startup, "on_shutdown": on_shutdown, "on_job_start": on_job_start,
-            "on_job_end": on_job_end, "after_job_end": after_job_end,
-        }  # fmt: skip
+            "on_startup": on_startup,
+            "on_shutdown": on_shutdown,
+            "on_job_start": on_job_start,
+            "on_job_end": on_job_end,
+            "after_job_end": after_job_end,
+        }
         self.ctx: dict[str, Any] = dict(ctx or {})
         self.handle_signals = handle_signals
         self.timezone = timezone
@@ -245,9 +254,12 @@ class Worker:
         self._tasks = [asyncio.ensure_future(t) for t in loop_tasks]
         logger.info(
             "worker %s started: queues %s, %d functions, max_jobs=%d, redis %s",
-            self.name, ", ".join(q.name for q in self.queues), len(self.functions),
-            self.max_jobs, self.redis_settings.safe_url(),
-        )  # fmt: skip
+            self.name,
+            ", ".join(q.name for q in self.queues),
+            len(self.functions),
+            self.max_jobs,
+            self.redis_settings.safe_url(),
+        )
 
     def stop(self) -> None:
         """Ask the worker to stop gracefully (what SIGTERM does)."""
@@ -285,8 +297,11 @@ class Worker:
             await self._redis.aclose()
         logger.info(
             "worker %s stopped: %d complete, %d failed, %d retried",
-            self.name, self.stats.complete, self.stats.failed, self.stats.retried,
-        )  # fmt: skip
+            self.name,
+            self.stats.complete,
+            self.stats.failed,
+            self.stats.retried,
+        )
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -348,8 +363,12 @@ class Worker:
                 got = await self._take(q)
                 delay = 0.1
             except RedisError as exc:
-                logger.warning("Redis unavailable while fetching from %s, retrying in %.1fs: %s",
-                               q.name, delay, exc)  # fmt: skip
+                logger.warning(
+                    "Redis unavailable while fetching from %s, retrying in %.1fs: %s",
+                    q.name,
+                    delay,
+                    exc,
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
@@ -357,7 +376,12 @@ class Worker:
                 self._start(d, q)
             if self.burst and not got:
                 if not self._running:
-                    break  # nothing ready and nothing running: this queue is drained
+                    _, q.next_due = await self._run(q.consumer.promote())
+                    if q.next_due is None:
+                        break  # nothing ready, deferred or running: this queue is drained
+                    # burst mode still runs deferred jobs (retries included): wait for the next
+                    await asyncio.sleep(max(0.0, (q.next_due - now_ms()) / 1000))
+                    continue
                 # a running job may retry: look again when one ends
                 await self._wait_for(partial(self._ended_since, self._ended))
         # burst mode: the last queue to finish stops the worker once running jobs are done
@@ -448,8 +472,9 @@ class Worker:
         max_tries = function.max_tries or self.max_tries
         started = now_ms()
         if job_try > max_tries:
-            error = ErrorRecord("jobwire.MaxTriesExceeded",
-                                f"job reached its maximum of {max_tries} tries")  # fmt: skip
+            error = ErrorRecord(
+                "jobwire.MaxTriesExceeded", f"job reached its maximum of {max_tries} tries"
+            )
             await self._finish(r, job, function, started, "error", None, error, None)
             return
         if job.expires_ms is not None and started > job.expires_ms:
@@ -489,8 +514,11 @@ class Worker:
                 retry_defer = exc.defer if exc.defer is not None else self.retry_backoff * job_try
             else:
                 exc = RuntimeError(f"Retry requested but the job reached max_tries={max_tries}")
-        ctx.update(outcome="retry" if retry_defer is not None else outcome,
-                   result=value if exc is None else exc, success=outcome == "success")  # fmt: skip
+        ctx.update(
+            outcome="retry" if retry_defer is not None else outcome,
+            result=value if exc is None else exc,
+            success=outcome == "success",
+        )
         await self._hook("on_job_end", ctx)
         if exc is not None:
             record = _record(exc)
@@ -499,8 +527,13 @@ class Worker:
         else:
             await self._finish(r, job, function, started, outcome, value, record, exc)
         if log:
-            logger.info("← %s %s %s in %.3fs", d.job_id, job.function,
-                        ctx["outcome"], (now_ms() - started) / 1000)  # fmt: skip
+            logger.info(
+                "← %s %s %s in %.3fs",
+                d.job_id,
+                job.function,
+                ctx["outcome"],
+                (now_ms() - started) / 1000,
+            )
         await self._hook("after_job_end", ctx)
 
     async def _call(self, function: Function, ctx: dict[str, Any], job: JobEnvelope) -> Any:
@@ -508,8 +541,9 @@ class Worker:
             return await function.coroutine(ctx, *job.args, **job.kwargs)
         if function.executor == "thread":
             fn = function.coroutine
-            return await self.threads.run(lambda: fn(ctx, *job.args, **job.kwargs),
-                                          ctx["aborted"], function.name)  # fmt: skip
+            return await self.threads.run(
+                lambda: fn(ctx, *job.args, **job.kwargs), ctx["aborted"], function.name
+            )
         assert self.processes is not None
         small = {k: ctx[k] for k in _PROCESS_CTX_KEYS}
         return await self.processes.run(function.coroutine, small, job.args, job.kwargs)
@@ -532,10 +566,20 @@ class Worker:
         job_try: int,
     ) -> ResultEnvelope:
         return ResultEnvelope(
-            id=job.id, function=function, queue=job.queue, job_try=job_try, outcome=outcome,
-            value=value, error=error, exception=exc, enqueued_ms=job.enqueued_ms,
-            started_ms=started, finished_ms=now_ms(), worker=self.name, format=job.format,
-        )  # fmt: skip
+            id=job.id,
+            function=function,
+            queue=job.queue,
+            job_try=job_try,
+            outcome=outcome,
+            value=value,
+            error=error,
+            exception=exc,
+            enqueued_ms=job.enqueued_ms,
+            started_ms=started,
+            finished_ms=now_ms(),
+            worker=self.name,
+            format=job.format,
+        )
 
     async def _finish(
         self,
@@ -556,8 +600,9 @@ class Worker:
                 lambda: r.queue.consumer.finish(r.delivery, result, keep), "finish"
             )
         except UnsupportedValue as bad:  # the return value has no encoding in the job's format
-            result = self._result(job, function.name, started, "error", None, _record(bad), None,
-                                  job_try)  # fmt: skip
+            result = self._result(
+                job, function.name, started, "error", None, _record(bad), None, job_try
+            )
             await self._retrying(
                 lambda: r.queue.consumer.finish(r.delivery, result, keep), "finish"
             )
@@ -594,19 +639,29 @@ class Worker:
         if header is not None:
             now = now_ms()
             result = ResultEnvelope(
-                id=header.id, function=header.function, queue=header.queue,
-                job_try=header.job_try, outcome="error",
+                id=header.id,
+                function=header.function,
+                queue=header.queue,
+                job_try=header.job_try,
+                outcome="error",
                 error=ErrorRecord(f"jobwire.DeadLettered.{reason}", message),
-                enqueued_ms=header.enqueued_ms, started_ms=now, finished_ms=now,
-                worker=self.name, format="json" if header.format == "pickle" else header.format,
-            )  # fmt: skip
+                enqueued_ms=header.enqueued_ms,
+                started_ms=now,
+                finished_ms=now,
+                worker=self.name,
+                format="json" if header.format == "pickle" else header.format,
+            )
         await self._retrying(
             lambda: r.queue.consumer.dead_letter(
-                reason=reason, message=message, data=r.delivery.data, delivery=r.delivery,
-                result=result, keep_result=self.keep_result,
+                reason=reason,
+                message=message,
+                data=r.delivery.data,
+                delivery=r.delivery,
+                result=result,
+                keep_result=self.keep_result,
             ),
             "dead-letter",
-        )  # fmt: skip
+        )
 
     # ------------------------------------------------------------------- abort
 
@@ -665,8 +720,9 @@ class Worker:
             for r, state in zip(running, states, strict=True):
                 if state == LOST:
                     r.lost = True
-                    logger.warning("lease of job %s was lost: another worker took it over",
-                                   r.delivery.job_id)  # fmt: skip
+                    logger.warning(
+                        "lease of job %s was lost: another worker took it over", r.delivery.job_id
+                    )
                 elif state == ABORT_REQUESTED and self.allow_abort_jobs:
                     self.abort(r.delivery.job_id)
 
@@ -677,8 +733,9 @@ class Worker:
         for q in self.queues:
             if self._free() > 0 and not self._stopping:
                 for d in await self._run(q.consumer.reclaim(self._free())):
-                    logger.warning("job %s reclaimed after its lease expired (try %d)",
-                                   d.job_id, d.tries)  # fmt: skip
+                    logger.warning(
+                        "job %s reclaimed after its lease expired (try %d)", d.job_id, d.tries
+                    )
                     self._start(d, q)
 
     def health(self) -> dict[str, Any]:
@@ -699,8 +756,11 @@ class Worker:
         while not self._stopping:
             try:
                 for q in self.queues:
-                    record = dict(self.health(), queue=q.name,
-                                  queued=await self._run(self.core.queue_size(q.name)))  # fmt: skip
+                    record = dict(
+                        self.health(),
+                        queue=q.name,
+                        queued=await self._run(self.core.queue_size(q.name)),
+                    )
                     await self._run(q.consumer.write_health(orjson.dumps(record), interval + 1))
             except RedisError as exc:
                 logger.warning("health check write failed: %s", exc)
