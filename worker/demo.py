@@ -15,12 +15,12 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jobwire
 
-from .functions import Retry, func
+from .functions import Function, Retry, func
 from .runner import Worker
 
 
@@ -47,7 +47,12 @@ async def flaky(ctx: dict[str, Any]) -> str:
     return f"succeeded on try {ctx['job_try']}"
 
 
-FUNCTIONS = [greet, word_count, func(count_primes, executor="process"), flaky]
+FUNCTIONS: list[Function | Callable[..., Any]] = [
+    greet,
+    word_count,
+    func(count_primes, executor="process"),
+    flaky,
+]
 
 
 def _free_port() -> int:
