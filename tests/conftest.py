@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 from redis_harness import MISSING_MESSAGE, REDIS_SERVER, RedisServer, close_all
+from support import LoopThread
 
 
 def _require_redis() -> None:
@@ -47,6 +48,13 @@ def redis_factory() -> Iterator[Callable[..., RedisServer]]:
     yield make
     for server in started:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def loop_thread() -> Iterator[LoopThread]:
+    loop = LoopThread()
+    yield loop
+    loop.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:

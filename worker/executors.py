@@ -161,10 +161,12 @@ class ProcessPool:
         ok, value, error = cloudpickle.loads(reply)
         if ok:
             return value
-        if isinstance(value, BaseException):
-            raise value
         etype, message, tb = error
-        raise ProcessJobError(ErrorRecord(etype, message, tb))
+        record = ErrorRecord(etype, message, tb)  # with the child's traceback
+        if isinstance(value, BaseException):
+            value.jobwire_record = record  # type: ignore[attr-defined]
+            raise value
+        raise ProcessJobError(record)
 
     async def _replace(self) -> None:
         assert self._idle is not None

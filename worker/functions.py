@@ -26,6 +26,10 @@ class Retry(Exception):
         super().__init__(f"retry requested (defer={seconds})")
         self.defer = seconds
 
+    def __reduce__(self) -> tuple[type[Retry], tuple[float | None]]:
+        # rebuilt from ``defer`` (not from the message) when it crosses a process boundary
+        return (Retry, (self.defer,))
+
 
 @dataclass(frozen=True, slots=True)
 class Function:

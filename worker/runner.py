@@ -816,7 +816,9 @@ def _seconds(value: float | timedelta) -> float:
 def _record(exc: BaseException) -> ErrorRecord:
     if isinstance(exc, ProcessJobError):
         return exc.record
-    return ErrorRecord.from_exception(exc)
+    # an exception from a process job carries the record made in the child, traceback included
+    record = getattr(exc, "jobwire_record", None)
+    return record if isinstance(record, ErrorRecord) else ErrorRecord.from_exception(exc)
 
 
 def _args(job: JobEnvelope, limit: int = 80) -> str:

@@ -8,12 +8,11 @@ exercises the real ``AsyncClient``/``AsyncJob`` code paths exactly as it does ``
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
+from support import LoopThread
 
 import jobwire
 from jobwire.consumer import Consumer
@@ -21,24 +20,6 @@ from jobwire.core import now_ms
 from jobwire.models import Delivery
 from jobwire.protocol import Gen, run_sync
 from jobwire.wire import ErrorRecord, ResultEnvelope
-
-
-class LoopThread:
-    """An event loop running forever in a daemon thread."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Any, timeout: float = 60) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        return future.result(timeout)
-
-    def close(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(5)
-        self.loop.close()
 
 
 class AsyncView:
@@ -74,13 +55,6 @@ class AsyncView:
 
     def __hash__(self) -> int:
         return hash(self._target)
-
-
-@pytest.fixture(scope="session")
-def loop_thread() -> Iterator[LoopThread]:
-    loop = LoopThread()
-    yield loop
-    loop.close()
 
 
 ClientFactory = Callable[..., Any]

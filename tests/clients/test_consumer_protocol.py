@@ -7,12 +7,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from support import LoopThread
 
 import jobwire
 from jobwire.consumer import ABORT_REQUESTED, LOST, RENEWED, Consumer
 from jobwire.protocol import Gen, run_async, run_sync
 
-from .conftest import LoopThread, Worker
+from .conftest import Worker
 
 Drive = Callable[[Gen[Any]], Any]
 
