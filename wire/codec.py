@@ -323,7 +323,11 @@ class Codec:
             raise MalformedMessage(f"cannot parse {framing} message: {exc}") from None
         if type(obj) is not dict:
             raise MalformedMessage(f"a {framing} message must be an object/map at top level")
-        version = _check_version(obj)
+        try:
+            version = _check_version(obj)
+        except UnsupportedVersion as exc:
+            exc.header = _lenient_header(obj)  # so that it can be dead-lettered by id
+            raise
         fmt = obj.get("fmt")
         if type(fmt) is not str:
             raise InvalidEnvelope("field 'fmt' must be a string")
@@ -426,6 +430,17 @@ def _error_fields(error: ErrorRecord) -> dict[str, Any]:
     if error.cause is not None:
         out["cause"] = _error_fields(error.cause)
     return out
+
+
+def _lenient_header(obj: dict[str, Any]) -> JobHeader | None:
+    """Metadata of a message of another major version, if it is laid out like ours."""
+    fmt = obj.get("fmt")
+    if fmt not in FORMATS:
+        return None
+    try:
+        return _job_header(obj, fmt, WIRE_VERSION)
+    except DecodeError:
+        return None
 
 
 def _best_effort_header(data: bytes, framing: str) -> JobHeader | None:

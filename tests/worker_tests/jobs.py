@@ -84,11 +84,11 @@ def burn(ctx: dict[str, Any], seconds: float) -> float:
     return time.process_time() - start
 
 
-async def record(ctx: dict[str, Any], path: str, seconds: float = 0.0) -> str:
+def record(ctx: dict[str, Any], path: str, seconds: float = 0.0) -> str:
     """Append 'start' and 'end' lines to a file: effects counted outside Redis."""
     with Path(path).open("a") as f:
         f.write(f"start {ctx['job_id']} {ctx['job_try']} {os.getpid()}\n")
-    await asyncio.sleep(seconds)
+    time.sleep(seconds)
     with Path(path).open("a") as f:
         f.write(f"end {ctx['job_id']} {ctx['job_try']} {os.getpid()}\n")
     return ctx["job_id"]
@@ -100,9 +100,10 @@ EXECUTORS = ("loop", "thread", "process")
 def all_functions(timeout: float = 0.5) -> list[Function]:
     functions = []
     for executor in EXECUTORS:
-        for kind in ("ok", "fail", "flaky"):
-            functions.append(func(globals()[f"{kind}_{executor}"], executor=executor))  # type: ignore[arg-type]
-        functions.append(func(globals()[f"slow_{executor}"], executor=executor))  # type: ignore[arg-type]
+        functions += [
+            func(globals()[f"{kind}_{executor}"], executor=executor)  # type: ignore[arg-type]
+            for kind in ("ok", "fail", "flaky", "slow")
+        ]
         functions.append(
             func(globals()[f"slow_{executor}"], name=f"timeout_{executor}", timeout=timeout,
                  executor=executor)  # type: ignore[arg-type]
