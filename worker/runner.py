@@ -398,12 +398,25 @@ class Worker:
         if got or self.burst:
             return got
         block = self.core.max_block
-        if q.next_due is not None:
-            block = max(0.001, min(block, (q.next_due - now_ms()) / 1000))
-        got = await self._run(q.consumer.read(self._free(), block))
+        timer: asyncio.Task[None] | None = None
+        if q.next_due is not None and (q.next_due - now_ms()) / 1000 < block:
+            # Redis ends a BLOCK on its own clock tick (100 ms with the default hz 10), too
+            # coarse for deferred jobs. A local timer promotes the job at its due time on
+            # another connection instead; its XADD wakes the blocked read at once.
+            timer = asyncio.ensure_future(self._promote_at(q, q.next_due))
+        try:
+            got = await self._run(q.consumer.read(self._free(), block))
+        finally:
+            if timer is not None:
+                timer.cancel()
         if not got:
             q.next_due = None  # woken by a deferred job, or timed out: promote next round
         return got
+
+    async def _promote_at(self, q: _Queue, due_ms: int) -> None:
+        await asyncio.sleep(max(0.0, (due_ms - now_ms()) / 1000))
+        with contextlib.suppress(RedisError):
+            _, q.next_due = await self._run(q.consumer.promote())
 
     def _ended_since(self, count: int) -> bool:
         return self._ended != count or self._stopping
