@@ -1,0 +1,92 @@
+"""Cron across several workers, and CPU jobs using every core in the process pool."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import redis
+from support import wait_until
+
+import jobwire
+from jobwire.worker import cron, func
+
+from .conftest import StartWorker
+from .jobs import burn
+
+RUNS: list[str] = []
+
+
+async def tick(ctx: dict[str, Any]) -> str:
+    RUNS.append(ctx["job_id"])
+    return ctx["job_id"]
+
+
+def test_two_workers_run_each_scheduled_second_exactly_once(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    RUNS.clear()
+    schedule = [cron(tick, second=set(range(60)))]  # every second
+    first = start_worker([], cron_jobs=schedule)
+    second = start_worker([], cron_jobs=schedule)
+    time.sleep(5.2)
+    runs = list(RUNS)
+    counts = Counter(runs)
+    print(f"cron runs in 5.2 s with two workers: {len(runs)} ({len(counts)} distinct times)")
+    assert len(counts) >= 4
+    assert all(n == 1 for n in counts.values()), counts
+    stamps = sorted(int(job_id.rsplit(":", 1)[1]) for job_id in counts)
+    assert stamps == list(range(stamps[0], stamps[0] + len(stamps)))  # consecutive seconds
+    assert first.stats.complete + second.stats.complete == len(runs)
+
+
+def test_run_at_startup(start_worker: StartWorker) -> None:
+    RUNS.clear()
+    start_worker([], cron_jobs=[cron(tick, hour=3, minute=33, run_at_startup=True)])
+    assert wait_until(lambda: len(RUNS) == 1)
+    assert RUNS[0].startswith("cron:tick:startup-")
+
+
+def test_cron_schedule_arithmetic() -> None:
+    from datetime import datetime
+
+    job = cron(tick, weekday="mon", hour={9, 17}, minute=30)
+    assert job.next_run(datetime(2026, 11, 23, 9, 30)) == datetime(2026, 11, 23, 17, 30)
+    assert job.next_run(datetime(2026, 11, 23, 17, 30)) == datetime(2026, 11, 30, 9, 30)
+    monthly = cron(tick, month=2, day=29, hour=0, minute=0)
+    assert monthly.next_run(datetime(2026, 3, 1)) == datetime(2028, 2, 29)
+
+
+def test_process_executor_keeps_both_cores_busy(
+    start_worker: StartWorker, client: jobwire.Client
+) -> None:
+    start_worker([func(burn, executor="process")], process_workers=2, max_jobs=4)
+    client.enqueue("burn", 0.05).result(timeout=30)  # children warm
+    started = time.monotonic()
+    jobs = [client.enqueue("burn", 0.5) for _ in range(8)]
+    cpu = sum(job.result(timeout=60) for job in jobs)
+    wall = time.monotonic() - started
+    parallelism = cpu / wall
+    print(f"process executor: {cpu:.2f}s CPU in {wall:.2f}s wall -> parallelism {parallelism:.2f}")
+    assert parallelism >= 1.5
+
+
+def test_thread_executor_gil_bound_for_comparison(
+    start_worker: StartWorker, client: jobwire.Client
+) -> None:
+    # not an assertion of speed: the same work in threads, printed beside the process figure
+    start_worker([func(burn, executor="thread")], max_jobs=4)
+    started = time.monotonic()
+    jobs = [client.enqueue("burn", 0.25) for _ in range(4)]
+    cpu = sum(job.result(timeout=60) for job in jobs)
+    print(f"thread executor: parallelism {cpu / (time.monotonic() - started):.2f} (GIL-bound)")
+
+
+def test_cron_jobs_are_registered_functions(redis_url: str) -> None:
+    from jobwire.worker import Worker
+
+    worker = Worker([], cron_jobs=[cron(tick, minute=0)], redis_settings=redis_url)
+    assert "tick" in worker.functions
+    with redis.Redis.from_url(redis_url) as r:
+        assert r.ping()
