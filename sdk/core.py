@@ -459,6 +459,10 @@ class Core:
             if value is not None
         }
 
+    def register_queues(self, names: Sequence[str]) -> Gen[None]:
+        """Record queue names for listings (workers do this at startup)."""
+        yield Command(("SADD", queues_key(self.prefix), *names))
+
     def known_queues(self) -> Gen[list[str]]:
         """Names of the queues that have been enqueued to."""
         names = yield Command(("SMEMBERS", queues_key(self.prefix)))

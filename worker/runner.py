@@ -237,7 +237,8 @@ class Worker:
         self._capacity = asyncio.Event()
         self._redis = self.redis_settings.async_client()
         for q in self.queues:
-            await self._retrying(q.consumer.ensure_group(), "create consumer group")
+            await self._run(q.consumer.ensure_group())
+        await self._run(self.core.register_queues([q.name for q in self.queues]))
         self.ctx.update(redis=self._redis, worker=self.name)
         await self._hook("on_startup", self.ctx)
         if self.processes is not None:

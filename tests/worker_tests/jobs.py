@@ -105,8 +105,12 @@ def all_functions(timeout: float = 0.5) -> list[Function]:
             for kind in ("ok", "fail", "flaky", "slow")
         ]
         functions.append(
-            func(globals()[f"slow_{executor}"], name=f"timeout_{executor}", timeout=timeout,
-                 executor=executor)  # type: ignore[arg-type]
-        )  # fmt: skip
+            func(
+                globals()[f"slow_{executor}"],
+                name=f"timeout_{executor}",
+                timeout=timeout,
+                executor=executor,
+            )  # type: ignore[arg-type]
+        )
     functions += [func(burn, executor="process"), func(record)]
     return functions

@@ -13,11 +13,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from redis_harness import RedisServer
 from support import wait_until
 
 import jobwire
 from jobwire import JobStatus
-from redis_harness import RedisServer
 
 pytestmark = pytest.mark.slow
 TESTS = Path(__file__).resolve().parents[1]
@@ -32,9 +32,11 @@ class Workers:
         log = (self.tmp / f"worker{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "jobwire", "worker", "worker_tests.fault_settings.Settings"],
-            cwd=TESTS, stdout=log, stderr=subprocess.STDOUT,
+            cwd=TESTS,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             env={**os.environ, "REDIS_URL": url, **env},
-        )  # fmt: skip
+        )
         self.procs.append(proc)
         return proc
 
@@ -55,7 +57,9 @@ def workers(tmp_path: Path) -> Iterator[Workers]:
 def effects(path: Path, kind: str) -> Counter[str]:
     if not path.exists():
         return Counter()
-    return Counter(line.split()[1] for line in path.read_text().splitlines() if line.startswith(kind))
+    return Counter(
+        line.split()[1] for line in path.read_text().splitlines() if line.startswith(kind)
+    )
 
 
 def test_sigkill_mid_run_loses_nothing(
@@ -73,8 +77,10 @@ def test_sigkill_mid_run_loses_nothing(
     assert wait_until(lambda: all(j.status() is JobStatus.COMPLETE for j in jobs), timeout=60)
     recovery = time.monotonic() - killed_at
     ends, starts = effects(record, "end"), effects(record, "start")
-    print(f"SIGKILL with 50 running: all complete {recovery:.1f}s after the kill "
-          f"(lease 2s + 3s jobs); {sum(starts.values()) - 50} re-runs")  # fmt: skip
+    print(
+        f"SIGKILL with 50 running: all complete {recovery:.1f}s after the kill "
+        f"(lease 2s + 3s jobs); {sum(starts.values()) - 50} re-runs"
+    )
     assert set(ends) == {j.job_id for j in jobs}  # none lost
     duplicates = {job_id for job_id, n in starts.items() if n > 1}
     assert duplicates <= running_at_kill  # re-runs only of jobs that were running

@@ -28,8 +28,15 @@ def raw_enqueue(url: str, job_id: str, data: bytes) -> None:
 
 
 def envelope(**changes: object) -> dict[str, object]:
-    return {"v": "1.0", "fmt": "json", "id": "poison-1", "function": "ok_loop", "enqueued_ms": T0,
-            "args": [1], **changes}  # fmt: skip
+    return {
+        "v": "1.0",
+        "fmt": "json",
+        "id": "poison-1",
+        "function": "ok_loop",
+        "enqueued_ms": T0,
+        "args": [1],
+        **changes,
+    }
 
 
 POISON: dict[str, tuple[str, Callable[[], bytes]]] = {

@@ -24,10 +24,15 @@ async def stamp(ctx: dict[str, Any]) -> int:
 
 async def echo_ctx(ctx: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
     return {
-        "job_id": ctx["job_id"], "job_try": ctx["job_try"], "queue": ctx["queue_name"],
-        "headers": ctx["headers"], "state": ctx.get("state"), "args": list(args),
-        "enqueue_time": ctx["enqueue_time"].isoformat(), "worker": ctx["worker"],
-    }  # fmt: skip
+        "job_id": ctx["job_id"],
+        "job_try": ctx["job_try"],
+        "queue": ctx["queue_name"],
+        "headers": ctx["headers"],
+        "state": ctx.get("state"),
+        "args": list(args),
+        "enqueue_time": ctx["enqueue_time"].isoformat(),
+        "worker": ctx["worker"],
+    }
 
 
 async def always_retry(ctx: dict[str, Any]) -> None:
@@ -85,16 +90,23 @@ def test_job_hooks_see_function_args_outcome_and_result(
     with pytest.raises(jobwire.JobFailed):
         client.enqueue("fail_loop").result(timeout=30)
     wait_until(lambda: len(seen) == 6)
-    assert seen[:3] == [("start", "ok_loop", (4,), None), ("end", "ok_loop", "success", 8),
-                        ("after", "ok_loop", True, None)]  # fmt: skip
+    assert seen[:3] == [
+        ("start", "ok_loop", (4,), None),
+        ("end", "ok_loop", "success", 8),
+        ("after", "ok_loop", True, None),
+    ]
     assert seen[4][:3] == ("end", "fail_loop", "error") and isinstance(seen[4][3], ValueError)
 
 
 def test_startup_and_shutdown_hooks(redis_url: str, loop_thread: LoopThread) -> None:
     calls: list[str] = []
-    worker = Worker([stamp], redis_settings=redis_url, handle_signals=False,
-                    on_startup=lambda ctx: calls.append("startup"),
-                    on_shutdown=lambda ctx: calls.append("shutdown"))  # fmt: skip
+    worker = Worker(
+        [stamp],
+        redis_settings=redis_url,
+        handle_signals=False,
+        on_startup=lambda ctx: calls.append("startup"),
+        on_shutdown=lambda ctx: calls.append("shutdown"),
+    )
     loop_thread.run(worker.startup())
     loop_thread.loop.call_soon_threadsafe(worker.stop)
     loop_thread.run(worker.shutdown())
@@ -109,9 +121,15 @@ def result_ttl(redis_url: str, job_id: str) -> int:
 def test_keep_result_settings(
     start_worker: StartWorker, client: jobwire.Client, redis_url: str
 ) -> None:
-    start_worker([func(stamp), func(stamp, name="kept_forever", keep_result_forever=True),
-                  func(stamp, name="kept_briefly", keep_result=5),
-                  func(stamp, name="not_kept", keep_result=0)], keep_result=120)  # fmt: skip
+    start_worker(
+        [
+            func(stamp),
+            func(stamp, name="kept_forever", keep_result_forever=True),
+            func(stamp, name="kept_briefly", keep_result=5),
+            func(stamp, name="not_kept", keep_result=0),
+        ],
+        keep_result=120,
+    )
     default = client.enqueue("stamp")
     default.result(timeout=30)
     assert 110_000 < result_ttl(redis_url, default.job_id) <= 120_000
@@ -222,6 +240,12 @@ def test_max_jobs_bounds_concurrency(start_worker: StartWorker, client: jobwire.
 
 def test_max_burst_jobs(redis_url: str, client: jobwire.Client) -> None:
     jobs = [client.enqueue("stamp") for _ in range(5)]
-    Worker([stamp], redis_settings=redis_url, burst=True, max_burst_jobs=2,
-           handle_signals=False, max_jobs=1).run()  # fmt: skip
+    Worker(
+        [stamp],
+        redis_settings=redis_url,
+        burst=True,
+        max_burst_jobs=2,
+        handle_signals=False,
+        max_jobs=1,
+    ).run()
     assert [j.status() for j in jobs].count(JobStatus.COMPLETE) == 2
