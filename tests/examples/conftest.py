@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -23,3 +25,15 @@ def load_module(path: Path, name: str) -> ModuleType:
 
 def need(module: str) -> None:
     pytest.importorskip(module, reason=f"install the 'examples' extra to run the {module} example")
+
+
+def run_worker(settings: str, cwd: Path, redis_url: str) -> subprocess.CompletedProcess[str]:
+    """Run the example's worker as its users would: ``jobwire worker ... --burst``."""
+    return subprocess.run(
+        [sys.executable, "-m", "jobwire", "worker", settings, "--burst"],
+        cwd=cwd,
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

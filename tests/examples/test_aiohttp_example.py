@@ -6,7 +6,7 @@ import asyncio
 
 import jobwire
 
-from .conftest import EXAMPLES, load_module, need
+from .conftest import EXAMPLES, load_module, need, run_worker
 
 
 def test_handler_enqueues_a_job(redis_url: str) -> None:
@@ -32,3 +32,41 @@ def test_handler_enqueues_a_job(redis_url: str) -> None:
             ("https://x/img.png",),
             {"width": 64},
         )
+
+
+def test_a_real_worker_runs_the_enqueued_job(redis_url: str) -> None:
+    need("aiohttp")
+    from aiohttp.test_utils import TestClient, TestServer
+
+    module = load_module(EXAMPLES / "aiohttp_app" / "app.py", "aiohttp_example_worker")
+
+    async def enqueue() -> str:
+        async with TestClient(TestServer(module.create_app(redis_url))) as web:
+            response = await web.post("/resize", json={"url": "https://x/a.png", "width": 32})
+            return str((await response.json())["job_id"])
+
+    job_id = asyncio.run(enqueue())
+    worker = run_worker("tasks.WorkerSettings", EXAMPLES / "aiohttp_app", redis_url)
+    assert worker.returncode == 0, worker.stderr
+    with jobwire.Client.from_url(redis_url) as client:
+        assert client.job(job_id).result(timeout=5)["thumbnail"] == "https://x/a.png?w=32"
+
+
+def test_cpu_jobs_example_runs_in_the_process_pool(redis_url: str) -> None:
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "cpu_jobs.py")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "REDIS_URL": redis_url},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "parallelism" in done.stdout
+    pids = {
+        line.rsplit("process ", 1)[1] for line in done.stdout.splitlines() if "process " in line
+    }
+    assert len(pids) >= 2  # the jobs ran in several processes

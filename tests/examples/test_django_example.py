@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import sys
 from typing import Any
 
 import pytest
@@ -12,15 +10,15 @@ import pytest
 import jobwire
 from jobwire import JobStatus
 
-from .conftest import EXAMPLES, need
+from .conftest import EXAMPLES, need, run_worker
 
 
 @pytest.fixture
-def django_client(redis_url: str) -> Any:
+def django_client(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> Any:
     need("django")
-    os.environ["REDIS_URL"] = redis_url
-    os.environ["DJANGO_SETTINGS_MODULE"] = "shop.settings"
-    sys.path.insert(0, str(EXAMPLES / "django_app"))
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "shop.settings")
+    monkeypatch.syspath_prepend(str(EXAMPLES / "django_app"))
     import django
     from django.conf import settings
     from django.test import Client
@@ -44,3 +42,17 @@ def test_view_enqueues_a_job(django_client: Any, redis_url: str) -> None:
         )  # fmt: skip
     status = django_client.get(f"/jobs/{job_id}").json()
     assert status == {"job_id": job_id, "status": JobStatus.QUEUED.value}
+
+
+def test_a_real_worker_runs_the_enqueued_job(django_client: Any, redis_url: str) -> None:
+    response = django_client.post(
+        "/orders",
+        data=json.dumps({"order_id": 8, "email": "b@example.com"}),
+        content_type="application/json",
+    )
+    job_id = response.json()["job_id"]
+    worker = run_worker("shop.tasks.WorkerSettings", EXAMPLES / "django_app", redis_url)
+    assert worker.returncode == 0, worker.stderr
+    status = django_client.get(f"/jobs/{job_id}").json()
+    assert status["status"] == "complete" and status["success"] is True
+    assert status["result"] == {"order_id": 8, "sent_to": "b@example.com", "shop": "shop"}

@@ -1,0 +1,33 @@
+"""The jobs of the shop, and the worker that runs them.
+
+Run the worker next to the web server, from this project's directory::
+
+    REDIS_URL=redis://localhost:6379/0 jobwire worker shop.tasks.WorkerSettings
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import django
+
+
+def send_receipt(ctx: dict[str, Any], order_id: int, email: str | None = None) -> dict[str, Any]:
+    """A blocking job (it could use the ORM): runs in the worker's thread pool."""
+    from django.conf import settings
+
+    # a real shop would render a template and call its mail backend here
+    return {"order_id": order_id, "sent_to": email, "shop": settings.ROOT_URLCONF.split(".")[0]}
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    # jobs may use Django (settings, ORM): set it up once per worker process
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "shop.settings")
+    django.setup()
+
+
+class WorkerSettings:
+    functions = (send_receipt,)
+    on_startup = startup
+    redis_settings = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
