@@ -27,7 +27,13 @@ from typing import Any
 import orjson
 import redis.asyncio
 
-from jobwire.consumer import ABORT_REQUESTED, LOST, Consumer
+from jobwire.consumer import (
+    ABORT_REQUESTED,
+    DEFAULT_DEAD_LETTER_CAP,
+    DEFAULT_LEASE,
+    LOST,
+    Consumer,
+)
 from jobwire.core import Core, make_core, now_ms
 from jobwire.errors import RedisError, RedisUnavailable
 from jobwire.models import Delivery, JobSpec
@@ -111,7 +117,7 @@ class Worker:
         allow_abort_jobs: bool = False,
         job_completion_wait: float = 0,
         health_check_interval: float = 60,
-        lease: float = 10.0,
+        lease: float = DEFAULT_LEASE,
         accept: Iterable[Format] = DEFAULT_ACCEPT,
         signing_key: bytes | str | None = None,
         verify_keys: Iterable[bytes | str] = (),
@@ -126,7 +132,7 @@ class Worker:
         ctx: dict[str, Any] | None = None,
         handle_signals: bool = True,
         name: str | None = None,
-        dead_letter_cap: int = 10_000,
+        dead_letter_cap: int = DEFAULT_DEAD_LETTER_CAP,
         timezone: timezone = timezone.utc,
     ) -> None:
         if max_jobs < 1:

@@ -63,13 +63,21 @@ def test_process_executor_keeps_both_cores_busy(
 ) -> None:
     start_worker([func(burn, executor="process")], process_workers=2, max_jobs=4)
     client.enqueue("burn", 0.05).result(timeout=30)  # children warm
-    started = time.monotonic()
-    jobs = [client.enqueue("burn", 0.5) for _ in range(8)]
-    cpu = sum(job.result(timeout=60) for job in jobs)
-    wall = time.monotonic() - started
-    parallelism = cpu / wall
-    print(f"process executor: {cpu:.2f}s CPU in {wall:.2f}s wall -> parallelism {parallelism:.2f}")
-    assert parallelism >= 1.5
+    # best of up to three runs: a short spike of load from elsewhere on a shared 2-core
+    # machine should not decide the figure; a worker that serializes jobs never reaches 1.5
+    figures = []
+    for _ in range(3):
+        started = time.monotonic()
+        jobs = [client.enqueue("burn", 0.5) for _ in range(8)]
+        cpu = sum(job.result(timeout=60) for job in jobs)
+        figures.append(cpu / (time.monotonic() - started))
+        if figures[-1] >= 1.5:
+            break
+    print(
+        f"process executor parallelism (sum of job CPU / wall), per run: "
+        f"{', '.join(f'{f:.2f}' for f in figures)}"
+    )
+    assert max(figures) >= 1.5
 
 
 def test_thread_executor_gil_bound_for_comparison(
