@@ -1,0 +1,61 @@
+"""Jobs and worker settings for the benchmarks (``jobwire worker bench_jobs.Settings``).
+
+Completion is observed without Redis: after ``BENCH_TOTAL`` jobs the worker writes the time
+to ``BENCH_DONE``; the latency job appends its delay to ``BENCH_LATENCY``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from jobwire.worker import func
+
+_done = 0
+
+
+def _tick() -> None:
+    global _done
+    _done += 1
+    if _done == int(os.environ.get("BENCH_TOTAL", "0")):
+        Path(os.environ["BENCH_DONE"]).write_text(repr(time.time()))
+
+
+async def noop(ctx: dict[str, Any]) -> None:
+    _tick()
+
+
+async def io(ctx: dict[str, Any]) -> None:
+    await asyncio.sleep(0.02)
+    _tick()
+
+
+async def latency(ctx: dict[str, Any], sent: float) -> None:
+    delay = time.time() - sent
+    with Path(os.environ["BENCH_LATENCY"]).open("a") as f:  # noqa: ASYNC230 - tiny, measured
+        f.write(f"{delay}\n")
+
+
+def cpu(ctx: dict[str, Any], seconds: float) -> float:
+    """Pure-Python CPU work for about ``seconds`` of this thread's CPU; returns CPU used."""
+    start = time.thread_time()
+    while time.thread_time() - start < seconds:
+        sum(i * i for i in range(500))
+    return time.thread_time() - start
+
+
+class Settings:
+    functions = (
+        noop,
+        io,
+        latency,
+        func(cpu, name="cpu_thread", executor="thread"),
+        func(cpu, name="cpu_process", executor="process"),
+    )
+    redis_settings = os.environ.get("REDIS_URL")
+    max_jobs = int(os.environ.get("BENCH_MAX_JOBS", "10"))
+    thread_workers = 2
+    process_workers = 2
