@@ -83,10 +83,20 @@ class Consumer:
 
     def fetch(self, count: int) -> Gen[list[Delivery]]:
         """Take up to ``count`` ready jobs at once, without blocking (one round trip)."""
-        rows = yield from call_script(
-            FETCH, (self.keys.stream,), (CONSUMER_GROUP, self.name, self.keys.base, now_ms(), count)
+        return (yield from self.fetch_and_next_due(count))[0]
+
+    def fetch_and_next_due(self, count: int) -> Gen[tuple[list[Delivery], int | None]]:
+        """Promote due deferred jobs, take up to ``count`` ready ones (one round trip).
+
+        Also returns when the next deferred job is due (ms), or None.
+        """
+        keys = self.keys
+        next_due, *rows = yield from call_script(
+            FETCH,
+            (keys.stream, keys.deferred),
+            (CONSUMER_GROUP, self.name, keys.base, now_ms(), count),
         )
-        return self._deliveries(rows)
+        return self._deliveries(rows), _due(next_due)
 
     def read(self, count: int, block: float) -> Gen[list[Delivery]]:
         """Wait up to ``block`` seconds for ready jobs (or a deferred-job wake-up), take them.
@@ -140,12 +150,15 @@ class Consumer:
         self, delivery: Delivery, result: ResultEnvelope, keep_result: float | None
     ) -> Gen[None]:
         """Record a final result: acknowledge, store it in the history, wake waiters."""
-        yield from call_script(
-            FINISH,
-            (self.keys.stream,),
-            (CONSUMER_GROUP, self.keys.base, delivery.job_id, delivery.entry_id,
-             self.core.codec.encode_result(result), _keep_ms(keep_result)),
-        )  # fmt: skip
+        data = self.core.codec.encode_result(result)
+        yield from self.finish_encoded([(delivery, data, keep_result)])
+
+    def finish_encoded(self, items: Sequence[tuple[Delivery, bytes, float | None]]) -> Gen[None]:
+        """Record many final results (already encoded) in one script call."""
+        argv: list[Any] = [CONSUMER_GROUP, self.keys.base]
+        for d, data, keep in items:
+            argv += [d.job_id, d.entry_id, data, _keep_ms(keep)]
+        yield from call_script(FINISH, (self.keys.stream,), argv)
 
     def retry(
         self,
@@ -194,8 +207,7 @@ class Consumer:
         moved, next_due = yield from call_script(
             PROMOTE, (self.keys.stream, self.keys.deferred), (self.keys.base, now_ms(), limit)
         )
-        nxt = int(float(next_due))
-        return int(moved), (None if nxt < 0 else nxt)
+        return int(moved), _due(next_due)
 
     def reclaim(self, count: int) -> Gen[list[Delivery]]:
         """Take over jobs whose lease ran out (their worker died or hung); they start again."""
@@ -232,6 +244,11 @@ class Consumer:
              self.dead_letter_cap, encoded, _keep_ms(keep_result)),
         )  # fmt: skip
         return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+
+def _due(score: bytes | str | int) -> int | None:
+    due = int(float(score))
+    return None if due < 0 else due
 
 
 def _keep_ms(keep_result: float | None) -> int:

@@ -13,6 +13,7 @@ such as loading a script after NOSCRIPT, is written once in :func:`call_script`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -116,6 +117,12 @@ def translate_error(exc: BaseException) -> BaseException:
     return error
 
 
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)  # Python 3.11+
+    return bool(cancelling is not None and cancelling())
+
+
 def _replies(results: list[Any]) -> list[Any]:
     return [translate_error(r) if isinstance(r, BaseException) else r for r in results]
 
@@ -161,6 +168,10 @@ async def run_async(conn: redis.asyncio.Redis, gen: Gen[T]) -> T:
                 else:
                     reply = _replies(await _pipeline(conn, op).execute(raise_on_error=False))
             except redis.exceptions.RedisError as exc:
+                if _being_cancelled():
+                    # redis-py may report a cancelled read as a connection error: a
+                    # cancellation must stay a cancellation
+                    raise asyncio.CancelledError from exc
                 op = gen.throw(translate_error(exc))
             else:
                 op = gen.send(reply)

@@ -129,6 +129,22 @@ _ENQUEUE_ARGV: Final = (
     "call_token",
 )
 
+_PROMOTE: Final = """
+local function promote_due(stream, deferred, base, now, limit)
+  local due = redis.call('ZRANGEBYSCORE', deferred, '-inf', now, 'LIMIT', 0, limit)
+  for _, jid in ipairs(due) do
+    redis.call('ZREM', deferred, jid)
+    local job = base .. 'job:' .. jid
+    if redis.call('HGET', job, 'state') == 'deferred' then
+      local entry = redis.call('XADD', stream, '*', 'job', jid)
+      redis.call('HSET', job, 'state', 'queued', 'entry', entry)
+    end
+  end
+  local nxt = redis.call('ZRANGE', deferred, 0, 0, 'WITHSCORES')
+  return {#due, nxt[2] or '-1'}
+end
+"""
+
 ENQUEUE = Script(
     "enqueue",
     keys=_ENQUEUE_KEYS,
@@ -169,13 +185,16 @@ return 1
 
 FETCH = Script(
     "fetch",
-    keys=("stream",),
+    keys=("stream", "deferred"),
     argv=("group", "consumer", "base", "now_ms", "count"),
     source=_START
+    + _PROMOTE
     + """
-local stream = KEYS[1]
+local stream, deferred = KEYS[1], KEYS[2]
 local group, consumer, base, now, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local out = {}
+-- due deferred jobs join the stream first, so a busy worker needs no separate promote call
+local promoted = promote_due(stream, deferred, base, now, 1000)
+local out = {promoted[2]}
 local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
                        'STREAMS', stream, '>')
 if res then
@@ -254,18 +273,19 @@ return out
 FINISH = Script(
     "finish",
     keys=("stream",),
-    argv=("group", "base", "job_id", "entry_id", "result", "keep_ms (-1 forever, 0 none)"),
+    argv=("group", "base", "job_id entry_id result keep_ms (-1 forever, 0 none) ..."),
     source=_STORE_RESULT
     + """
-local stream = KEYS[1]
-local group, base, jid, entry, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local keep = tonumber(ARGV[6])
-redis.call('XACK', stream, group, entry)
-redis.call('XDEL', stream, entry)
-local job = base .. 'job:' .. jid
-if redis.call('HGET', job, 'entry') == entry then redis.call('DEL', job) end
-store_result(base, jid, result, keep)
-signal_done(base, jid)
+local stream, group, base = KEYS[1], ARGV[1], ARGV[2]
+for i = 3, #ARGV, 4 do
+  local jid, entry, result, keep = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+  local job = base .. 'job:' .. jid
+  if redis.call('HGET', job, 'entry') == entry then redis.call('DEL', job) end
+  store_result(base, jid, result, keep)
+  signal_done(base, jid)
+end
 return 1
 """,
 )
@@ -303,20 +323,10 @@ PROMOTE = Script(
     "promote",
     keys=("stream", "deferred"),
     argv=("base", "now_ms", "limit"),
-    source="""
+    source=_PROMOTE
+    + """
 local stream, deferred = KEYS[1], KEYS[2]
-local base, now, limit = ARGV[1], ARGV[2], ARGV[3]
-local due = redis.call('ZRANGEBYSCORE', deferred, '-inf', now, 'LIMIT', 0, limit)
-for _, jid in ipairs(due) do
-  redis.call('ZREM', deferred, jid)
-  local job = base .. 'job:' .. jid
-  if redis.call('HGET', job, 'state') == 'deferred' then
-    local entry = redis.call('XADD', stream, '*', 'job', jid)
-    redis.call('HSET', job, 'state', 'queued', 'entry', entry)
-  end
-end
-local nxt = redis.call('ZRANGE', deferred, 0, 0, 'WITHSCORES')
-return {#due, nxt[2] or '-1'}
+return promote_due(stream, deferred, ARGV[1], ARGV[2], ARGV[3])
 """,
 )
 

@@ -12,6 +12,7 @@ worker applies a timeout or an abort.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import struct
@@ -110,11 +111,18 @@ class ProcessPool:
         self.size = size
         self._idle: asyncio.Queue[_Child] | None = None
         self._children: set[_Child] = set()
+        self._starting: asyncio.Task[None] | None = None
         self.replaced = 0
 
-    async def start(self) -> None:
-        """Start the children (in parallel)."""
-        self._idle = asyncio.Queue()
+    def start(self) -> asyncio.Task[None]:
+        """Start the children in the background (once); await the task to wait for them."""
+        if self._starting is None:
+            self._idle = asyncio.Queue()
+            self._starting = asyncio.ensure_future(self._start())
+        return self._starting
+
+    async def _start(self) -> None:
+        assert self._idle is not None
         for child in await asyncio.gather(*(self._spawn() for _ in range(self.size))):
             self._idle.put_nowait(child)
 
@@ -137,8 +145,7 @@ class ProcessPool:
         self, function: Callable[..., Any], ctx: dict[str, Any], args: Any, kwargs: Any
     ) -> Any:
         """Run ``function(ctx, *args, **kwargs)`` in a child; if cancelled, kill that child."""
-        if self._idle is None:
-            await self.start()
+        await self.start()
         assert self._idle is not None
         payload = cloudpickle.dumps((function, ctx, tuple(args), dict(kwargs)))
         child = await self._idle.get()
@@ -174,6 +181,10 @@ class ProcessPool:
 
     async def close(self) -> None:
         """Stop every child."""
+        if self._starting is not None and not self._starting.done():
+            self._starting.cancel()
+            with contextlib.suppress(BaseException):
+                await self._starting
         for child in list(self._children):
             if child.proc.stdin is not None:
                 child.proc.stdin.close()

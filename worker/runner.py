@@ -69,10 +69,49 @@ class _Running:
     delivery: Delivery
     queue: _Queue
     task: asyncio.Task[Any] | None = None
-    execution: asyncio.Task[Any] | None = None
+    executing: bool = False
     abort_event: threading.Event = field(default_factory=threading.Event)
     aborted: bool = False
     lost: bool = False
+
+
+class _GroupCommit:
+    """Sends the results that become ready in the same moment in one pipeline.
+
+    The first result starts a flush on the next turn of the loop; results arriving while a
+    flush is in flight go in the next one. Under load this turns one round trip per job into
+    one per batch; an isolated job still goes out at once.
+    """
+
+    def __init__(self, send: Callable[[list[Any]], Awaitable[None]]) -> None:
+        self._send = send
+        self._items: list[tuple[Any, asyncio.Future[None]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def add(self, item: Any) -> None:
+        """Queue ``item`` for the next flush and wait until it is sent."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._items.append((item, done))
+        if self._task is None:
+            self._task = asyncio.ensure_future(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        try:
+            while self._items:
+                batch, self._items = self._items, []
+                try:
+                    await self._send([item for item, _ in batch])
+                except Exception as exc:
+                    for _, done in batch:
+                        if not done.done():
+                            done.set_exception(exc)
+                    continue
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
+        finally:
+            self._task = None
 
 
 @dataclass(eq=False)
@@ -80,6 +119,7 @@ class _Queue:
     name: str
     consumer: Consumer
     next_due: int | None = None
+    results: _GroupCommit | None = None
 
 
 @dataclass
@@ -244,17 +284,18 @@ class Worker:
         self._redis = self.redis_settings.async_client()
         for q in self.queues:
             await self._run(q.consumer.ensure_group())
+            q.results = _GroupCommit(partial(self._send_results, q))
         await self._run(self.core.register_queues([q.name for q in self.queues]))
         self.ctx.update(redis=self._redis, worker=self.name)
         await self._hook("on_startup", self.ctx)
         if self.processes is not None:
-            await self.processes.start()
+            self.processes.start()  # in the background: loop and thread jobs need not wait
         if self.handle_signals:
             self._install_signals()
         loop_tasks = [self._fetch_loop(q) for q in self.queues]
         loop_tasks += [self._renew_loop(), self._reclaim_loop(), self._health_loop()]
-        if self.allow_abort_jobs:
-            loop_tasks.append(self._abort_listener())
+        if self.allow_abort_jobs:  # subscribed before the first job can start
+            loop_tasks.append(self._abort_listener(await self._subscribe()))
         if self.cron_jobs:
             loop_tasks.append(self._cron_loop())
         self._fetchers = len(self.queues)
@@ -281,9 +322,12 @@ class Worker:
         ``on_shutdown`` runs and the connections close.
         """
         self._stopping = True
+        self._stop.set()
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        _, stuck = await asyncio.wait(self._tasks, timeout=10) if self._tasks else ((), ())
+        if stuck:
+            logger.warning("%d background tasks did not stop in time", len(stuck))
         running = [r.task for r in self._running.values() if r.task is not None]
         if running and self.job_completion_wait > 0:
             await asyncio.wait(running, timeout=self.job_completion_wait)
@@ -342,7 +386,7 @@ class Worker:
                 if not callable(gen_factory):
                     raise
                 logger.warning("Redis unavailable (%s), retrying in %.1fs: %s", what, delay, exc)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
 
     # -------------------------------------------------------------- fetching
@@ -376,7 +420,7 @@ class Worker:
                     delay,
                     exc,
                 )
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             for d in got:
@@ -387,7 +431,7 @@ class Worker:
                     if q.next_due is None:
                         break  # nothing ready, deferred or running: this queue is drained
                     # burst mode still runs deferred jobs (retries included): wait for the next
-                    await asyncio.sleep(max(0.0, (q.next_due - now_ms()) / 1000))
+                    await self._pause(max(0.0, (q.next_due - now_ms()) / 1000))
                     continue
                 # a running job may retry: look again when one ends
                 await self._wait_for(partial(self._ended_since, self._ended))
@@ -398,11 +442,10 @@ class Worker:
             self.stop()
 
     async def _take(self, q: _Queue) -> list[Delivery]:
-        now = now_ms()
-        if q.next_due is None or q.next_due <= now:
-            _, q.next_due = await self._run(q.consumer.promote())
-        got: list[Delivery] = await self._run(q.consumer.fetch(self._free()))
-        if got or self.burst:
+        # one round trip: promotes due deferred jobs, takes ready ones, tells the next due time
+        got: list[Delivery]
+        got, q.next_due = await self._run(q.consumer.fetch_and_next_due(self._free()))
+        if got or self.burst or self._stopped():  # (a cancel swallowed by redis-py: see _pause)
             return got
         block = self.core.max_block
         timer: asyncio.Task[None] | None = None
@@ -413,11 +456,10 @@ class Worker:
             timer = asyncio.ensure_future(self._promote_at(q, q.next_due))
         try:
             got = await self._run(q.consumer.read(self._free(), block))
+            assert isinstance(got, list)
         finally:
             if timer is not None:
                 timer.cancel()
-        if not got:
-            q.next_due = None  # woken by a deferred job, or timed out: promote next round
         return got
 
     async def _promote_at(self, q: _Queue, due_ms: int) -> None:
@@ -427,6 +469,15 @@ class Worker:
 
     def _ended_since(self, count: int) -> bool:
         return self._ended != count or self._stopping
+
+    async def _pause(self, seconds: float) -> None:
+        """Sleep, but wake at once when the worker stops.
+
+        Background loops sleep here rather than relying on cancellation alone: a cancel that
+        lands while redis-py is connecting can be swallowed by it.
+        """
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(self._stop.wait(), seconds)
 
     def _stopped(self) -> bool:
         return self._stopping
@@ -457,13 +508,7 @@ class Worker:
                 return
             await self._execute(r, job, function)
         except asyncio.CancelledError:
-            # shutdown: stop the function too (a thread is abandoned, a process killed);
-            # the caller re-queues the job
-            if r.execution is not None and not r.execution.done():
-                r.execution.cancel()
-                with contextlib.suppress(BaseException):
-                    await r.execution
-            raise
+            raise  # shutdown: the function was stopped where it ran; the caller re-queues
         except Exception:
             logger.exception(
                 "internal error while handling job %s; its lease will expire", d.job_id
@@ -505,29 +550,9 @@ class Worker:
         ctx.update(args=job.args, kwargs=job.kwargs)
         await self._hook("on_job_start", ctx)
         timeout = function.timeout if function.timeout is not None else self.job_timeout
-        log = logger.isEnabledFor(logging.INFO)
-        if log:
-            logger.info("→ %s %s(%s) try=%d", d.job_id, job.function, _args(job), job_try)
-        r.execution = asyncio.ensure_future(self._call(function, ctx, job))
-        done, _ = await asyncio.wait({r.execution}, timeout=timeout)
-        value: Any = None
-        exc: BaseException | None = None
-        record: ErrorRecord | None = None
-        if not done:
-            r.execution.cancel()
-            with contextlib.suppress(BaseException):
-                await r.execution
-            outcome = "timeout"
-            record = ErrorRecord("jobwire.JobTimedOut", f"job exceeded its timeout of {timeout}s")
-        elif r.execution.cancelled():
-            outcome = "aborted"
-        else:
-            exc = r.execution.exception()
-            outcome = "success" if exc is None else "error"
-            value = r.execution.result() if exc is None else None
-        if r.aborted and outcome != "success":
-            outcome, exc = "aborted", None
-            record = ErrorRecord("jobwire.JobAborted", "aborted while running")
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("→ %s %s(%s) try=%d", d.job_id, job.function, _args(job), job_try)
+        outcome, value, exc, record = await self._run_function(r, function, ctx, job, timeout)
         retry_defer: float | None = None
         if isinstance(exc, Retry):
             if job_try < max_tries:
@@ -546,15 +571,48 @@ class Worker:
             await self._retry(r, job, function, started, record, retry_defer)
         else:
             await self._finish(r, job, function, started, outcome, value, record, exc)
-        if log:
+        if logger.isEnabledFor(logging.INFO):  # one line per job, formatted only if shown
             logger.info(
-                "← %s %s %s in %.3fs",
+                "%s %s(%s) try=%d %s in %.3fs",
                 d.job_id,
                 job.function,
+                _args(job),
+                job_try,
                 ctx["outcome"],
                 (now_ms() - started) / 1000,
             )
         await self._hook("after_job_end", ctx)
+
+    async def _run_function(
+        self, r: _Running, function: Function, ctx: dict[str, Any], job: JobEnvelope, timeout: float
+    ) -> tuple[str, Any, BaseException | None, ErrorRecord | None]:
+        """Run the job's function in this task: (outcome, value, exception, error record).
+
+        A timeout or an abort cancels the function where it runs (loop: the coroutine;
+        thread: the wait, abandoning the thread; process: the child, which is killed). A
+        cancellation that is neither (worker shutdown) propagates.
+        """
+        r.executing = True
+        try:
+            async with _timeout(timeout) as deadline:
+                value = await self._call(function, ctx, job)
+            return "success", value, None, None
+        except asyncio.CancelledError:
+            if not r.aborted:
+                raise
+            _uncancel()
+            return "aborted", None, None, ErrorRecord("jobwire.JobAborted", "aborted while running")
+        except BaseException as exc:
+            if deadline.expired():
+                message = f"job exceeded its timeout of {timeout}s"
+                return "timeout", None, None, ErrorRecord("jobwire.JobTimedOut", message)
+            if r.aborted:
+                return "aborted", None, None, ErrorRecord("jobwire.JobAborted", "aborted")
+            if not isinstance(exc, Exception):
+                raise
+            return "error", None, exc, None
+        finally:
+            r.executing = False
 
     async def _call(self, function: Function, ctx: dict[str, Any], job: JobEnvelope) -> Any:
         if function.executor == "loop":
@@ -616,22 +674,23 @@ class Worker:
         result = self._result(job, function.name, started, outcome, value, error, exc, job_try)
         keep = self._keep(function)
         try:
-            await self._retrying(
-                lambda: r.queue.consumer.finish(r.delivery, result, keep), "finish"
-            )
+            data = self.core.codec.encode_result(result)
         except UnsupportedValue as bad:  # the return value has no encoding in the job's format
             result = self._result(
                 job, function.name, started, "error", None, _record(bad), None, job_try
             )
-            await self._retrying(
-                lambda: r.queue.consumer.finish(r.delivery, result, keep), "finish"
-            )
+            data = self.core.codec.encode_result(result)
+        assert r.queue.results is not None
+        await r.queue.results.add((r.delivery, data, keep))
         if result.outcome == "success":
             self.stats.complete += 1
         elif result.outcome == "aborted":
             self.stats.aborted += 1
         else:
             self.stats.failed += 1
+
+    async def _send_results(self, q: _Queue, items: list[Any]) -> None:
+        await self._retrying(lambda: q.consumer.finish_encoded(items), "store results")
 
     async def _retry(
         self,
@@ -688,22 +747,27 @@ class Worker:
     def abort(self, job_id: str) -> bool:
         """Abort a running job now (as a client's abort request does)."""
         r = self._running.get(job_id)
-        if r is None or r.execution is None or r.execution.done():
-            return False
+        if r is None or r.task is None or not r.executing or r.aborted:
+            return False  # not running its function (it is starting or recording its result)
         r.aborted = True
         r.abort_event.set()
-        r.execution.cancel()
+        r.task.cancel()
         return True
 
-    async def _abort_listener(self) -> None:
-        channels = [q.consumer.keys.events for q in self.queues]
+    async def _subscribe(self) -> Any:
+        assert self._redis is not None
+        pubsub = self._redis.pubsub()
+        await pubsub.subscribe(*(q.consumer.keys.events for q in self.queues))
+        return pubsub
+
+    async def _abort_listener(self, pubsub: Any) -> None:
+        """Abort jobs on the ``abort ID`` notices clients publish (renewal is the fallback)."""
         delay = 0.1
         while not self._stopping:
-            assert self._redis is not None
-            pubsub = self._redis.pubsub()
             try:
-                await pubsub.subscribe(*channels)
-                delay = 0.1
+                if pubsub is None:
+                    pubsub = await self._subscribe()
+                    delay = 0.1
                 async for message in pubsub.listen():
                     data = message.get("data")
                     if message.get("type") == "message" and isinstance(data, bytes):
@@ -712,17 +776,19 @@ class Worker:
                             self.abort(job_id)
             except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
                 logger.warning("abort listener lost Redis, retrying in %.1fs: %s", delay, exc)
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 5.0)
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+                if pubsub is not None:
+                    with contextlib.suppress(Exception):
+                        await pubsub.aclose()
+                    pubsub = None
 
     # ----------------------------------------------------- leases and upkeep
 
     async def _every(self, interval: float, step: Callable[[], Awaitable[None]], what: str) -> None:
         while not self._stopping:
-            await asyncio.sleep(interval)
+            await self._pause(interval)
             try:
                 await step()
             except RedisError as exc:
@@ -784,7 +850,7 @@ class Worker:
                     await self._run(q.consumer.write_health(orjson.dumps(record), interval + 1))
             except RedisError as exc:
                 logger.warning("health check write failed: %s", exc)
-            await asyncio.sleep(interval)
+            await self._pause(interval)
 
     # -------------------------------------------------------------------- cron
 
@@ -798,7 +864,7 @@ class Worker:
         while not self._stopping:
             name = min(upcoming, key=lambda n: upcoming[n])
             when = upcoming[name]
-            await asyncio.sleep(max(0.0, (when - datetime.now(self.timezone)).total_seconds()))
+            await self._pause(max(0.0, (when - datetime.now(self.timezone)).total_seconds()))
             job = next(j for j in self.cron_jobs if j.name == name)
             try:
                 await self._enqueue_cron(job, q, when)
@@ -827,6 +893,48 @@ class Worker:
             if name == "on_startup":
                 raise
             logger.exception("%s hook failed", name)
+
+
+class _Deadline:
+    """``asyncio.timeout`` for Python 3.10 too (cancels the current task when it expires)."""
+
+    def __init__(self, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._handle: asyncio.TimerHandle | None = None
+        self._expired = False
+
+    def expired(self) -> bool:
+        return self._expired
+
+    def _fire(self, task: asyncio.Task[Any]) -> None:
+        self._expired = True
+        task.cancel()
+
+    async def __aenter__(self) -> _Deadline:
+        if self._seconds is not None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._handle = asyncio.get_running_loop().call_later(self._seconds, self._fire, task)
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._expired and exc_type is asyncio.CancelledError:
+            _uncancel()
+            raise TimeoutError
+        return False
+
+
+def _timeout(seconds: float | None) -> _Deadline:
+    return _Deadline(seconds)
+
+
+def _uncancel() -> None:
+    """Forget one cancel request of the current task (3.11+; earlier versions keep none)."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
 
 
 def _seconds(value: float | timedelta) -> float:

@@ -36,9 +36,10 @@ import redis.asyncio
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # the tests' redis harness
 
+from redis_harness import RedisServer  # noqa: E402
+
 import jobwire  # noqa: E402
 from jobwire import JobSpec  # noqa: E402
-from redis_harness import RedisServer  # noqa: E402
 
 
 @dataclass
@@ -90,9 +91,18 @@ class Bench:
 def payload(job_id: str) -> bytes:
     """What the baseline stores per job: the same envelope jobwire writes for a no-arg job."""
     return orjson.dumps(
-        {"v": "1.0", "fmt": "json", "id": job_id, "function": "noop", "queue": "default",
-         "try": 1, "enqueued_ms": int(time.time() * 1000), "args": [], "kwargs": {}}
-    )  # fmt: skip
+        {
+            "v": "1.0",
+            "fmt": "json",
+            "id": job_id,
+            "function": "noop",
+            "queue": "default",
+            "try": 1,
+            "enqueued_ms": int(time.time() * 1000),
+            "args": [],
+            "kwargs": {},
+        }
+    )
 
 
 def rate(count: int, seconds: float) -> float:
@@ -235,14 +245,24 @@ def wait_file(path: Path, timeout: float) -> float:
     return float(path.read_text())
 
 
-def spawn_worker(b: Bench, done: Path, total: int, max_jobs: int, log: str = "worker") -> subprocess.Popen[bytes]:
-    env = {**os.environ, "REDIS_URL": b.url, "BENCH_DONE": str(done), "BENCH_TOTAL": str(total),
-           "BENCH_MAX_JOBS": str(max_jobs), "BENCH_LATENCY": str(b.tmp / "latency")}  # fmt: skip
+def spawn_worker(
+    b: Bench, done: Path, total: int, max_jobs: int, settings: str = "Settings"
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "REDIS_URL": b.url,
+        "BENCH_DONE": str(done),
+        "BENCH_TOTAL": str(total),
+        "BENCH_MAX_JOBS": str(max_jobs),
+        "BENCH_LATENCY": str(b.tmp / "latency"),
+    }
     return subprocess.Popen(
-        [sys.executable, "-m", "jobwire", "worker", "bench_jobs.Settings"],
-        cwd=HERE, env=env, stdout=subprocess.DEVNULL,
-        stderr=(b.tmp / f"{log}.log").open("ab"),
-    )  # fmt: skip
+        [sys.executable, "-m", "jobwire", "worker", f"bench_jobs.{settings}"],
+        cwd=HERE,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=(b.tmp / "worker.log").open("ab"),
+    )
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -254,7 +274,9 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def drain_once(b: Bench, function: str, count: int, max_jobs: int) -> float:
+def drain_once(
+    b: Bench, function: str, count: int, max_jobs: int, from_first_job: bool = False
+) -> float:
     b.flush()
     with jobwire.Client.from_url(b.url) as client:
         for start in range(0, count, 1000):
@@ -266,6 +288,8 @@ def drain_once(b: Bench, function: str, count: int, max_jobs: int) -> float:
         finished = wait_file(done, 300)
     finally:
         stop(proc)
+    if from_first_job:  # steady-state throughput, without the worker's start-up
+        started = float(Path(f"{done}.first").read_text())
     return rate(count, finished - started)
 
 
@@ -281,8 +305,10 @@ def baseline_drain_once(b: Bench, count: int) -> float:
             pipe.execute()
     done = b.tmp / f"done-{uuid.uuid4().hex}"
     started = time.time()
-    proc = subprocess.Popen([sys.executable, "-c", BASELINE_DRAIN],
-                            env={**os.environ, "REDIS_URL": b.url, "BENCH_DONE": str(done)})  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BASELINE_DRAIN],
+        env={**os.environ, "REDIS_URL": b.url, "BENCH_DONE": str(done)},
+    )
     try:
         finished = wait_file(done, 300)
     finally:
@@ -292,14 +318,22 @@ def baseline_drain_once(b: Bench, count: int) -> float:
 
 def bench_drain(b: Bench) -> None:
     count = b.n(5000, 1000)
-    row = b.row("drain_noop", "jobs/s", bar="≥ 1.0 × baseline",
-                note="spawn of the worker process to last completion, both sides")  # fmt: skip
-    io = b.row("drain_io", "jobs/s", bar="≥ 3,000 jobs/s (ideal 5,000)",
-               note="1,000 jobs sleeping 20 ms, max_jobs=100")  # fmt: skip
+    row = b.row(
+        "drain_noop",
+        "jobs/s",
+        bar="≥ 1.0 × baseline",
+        note="spawn of the worker process to last completion, both sides",
+    )
+    io = b.row(
+        "drain_io",
+        "jobs/s",
+        bar="≥ 3,000 jobs/s (ideal 5,000)",
+        note="1,000 jobs sleeping 20 ms, max_jobs=100; first job start to last end",
+    )
     for _ in range(b.repeat):
         row.baseline.append(baseline_drain_once(b, count))
         row.values.append(drain_once(b, "noop", count, 10))
-        io.values.append(drain_once(b, "io", b.n(1000, 500), 100))
+        io.values.append(drain_once(b, "io", b.n(1000, 500), 100, from_first_job=True))
 
 
 # ------------------------------------------------------------------------------ latency
@@ -307,8 +341,13 @@ def bench_drain(b: Bench) -> None:
 
 def bench_latency(b: Bench) -> None:
     count = b.n(500, 100)
-    p50 = b.row("latency p50", "ms", bar="≤ 1.5 ms", higher_is_better=False,
-                note="idle worker, 50 jobs/s, enqueue → job start")  # fmt: skip
+    p50 = b.row(
+        "latency p50",
+        "ms",
+        bar="≤ 1.5 ms",
+        higher_is_better=False,
+        note="idle worker, 50 jobs/s, enqueue → job start",
+    )
     p99 = b.row("latency p99", "ms", bar="≤ 5 ms", higher_is_better=False)
     for _ in range(b.repeat):
         b.flush()
@@ -341,14 +380,19 @@ def bench_latency(b: Bench) -> None:
 
 def bench_cpu(b: Bench) -> None:
     count = b.n(100, 40)
-    rows = {kind: b.row(f"cpu_sync ({kind})", "parallelism",
-                        bar="≥ 1.6 (process)" if kind == "process" else "(GIL-bound)",
-                        note=f"{count} jobs of ~20 ms CPU; Σ job CPU / wall")  # fmt: skip
-            for kind in ("thread", "process")}  # fmt: skip
+    rows = {
+        kind: b.row(
+            f"cpu_sync ({kind})",
+            "parallelism",
+            bar="≥ 1.6 (process)" if kind == "process" else "(GIL-bound)",
+            note=f"{count} jobs of ~20 ms CPU; Σ job CPU / wall",
+        )
+        for kind in ("thread", "process")
+    }
     for _ in range(b.repeat):
         for kind, row in rows.items():
             b.flush()
-            proc = spawn_worker(b, b.tmp / "unused", -1, 10)
+            proc = spawn_worker(b, b.tmp / "unused", -1, 10, "CpuSettings")
             try:
                 with jobwire.Client.from_url(b.url) as client:
                     client.enqueue(f"cpu_{kind}", 0.001).result(timeout=60)  # warm up
@@ -357,7 +401,9 @@ def bench_cpu(b: Bench) -> None:
                     infos = [j.result_info() for j in jobs]
             finally:
                 stop(proc)
-            wall = (max(i.finish_time for i in infos) - min(i.start_time for i in infos)).total_seconds()
+            wall = (
+                max(i.finish_time for i in infos) - min(i.start_time for i in infos)
+            ).total_seconds()
             row.values.append(sum(results) / wall)
 
 
@@ -370,19 +416,23 @@ def bench_memory(b: Bench) -> None:
     with redis.Redis.from_url(b.url) as r, jobwire.Client.from_url(b.url) as client:
         client.enqueue("noop")
         before = int(r.info("memory")["used_memory"])
-        for start in range(0, count, 1000):
+        for _ in range(0, count, 1000):
             client.enqueue_many([JobSpec("noop") for _ in range(1000)])
         after = int(r.info("memory")["used_memory"])
         sample = client.queued_jobs(limit=1)[0].job_id
         hash_bytes = int(r.memory_usage(f"jobwire:{{default}}:job:{sample}") or 0)
-    row = b.row("Redis bytes per queued no-arg JSON job", "bytes", higher_is_better=False,
-                note=f"used_memory delta over {count} jobs; the job hash alone: {hash_bytes} B")  # fmt: skip
+    row = b.row(
+        "Redis bytes per queued no-arg JSON job",
+        "bytes",
+        higher_is_better=False,
+        note=f"used_memory delta over {count} jobs; the job hash alone: {hash_bytes} B",
+    )
     row.values.append((after - before) / count)
 
     total = b.n(100_000, 10_000)
     b.flush()
     with jobwire.Client.from_url(b.url) as client:
-        for start in range(0, total, 1000):
+        for _ in range(0, total, 1000):
             client.enqueue_many([JobSpec("noop") for _ in range(1000)])
     done = b.tmp / "rss-done"
     proc = spawn_worker(b, done, total, 10)
@@ -397,8 +447,12 @@ def bench_memory(b: Bench) -> None:
     finally:
         stop(proc)
     early = next((kib for n, kib in samples if n >= total // 10), samples[0][1])
-    rss = b.row(f"worker RSS after {total:,} jobs", "MiB", higher_is_better=False,
-                note=f"at {total // 10:,} jobs: {early / 1024:.1f} MiB")  # fmt: skip
+    rss = b.row(
+        f"worker RSS after {total:,} jobs",
+        "MiB",
+        higher_is_better=False,
+        note=f"at {total // 10:,} jobs: {early / 1024:.1f} MiB",
+    )
     rss.values.append(samples[-1][1] / 1024)
 
 
@@ -434,14 +488,19 @@ def bench_depth(b: Bench) -> None:
         while taken < sample:
             batch = run_sync(client.redis, consumer.fetch(10))
             for d in batch:
-                result = ResultEnvelope(id=d.job_id, function="noop", enqueued_ms=now,
-                                        started_ms=now, finished_ms=now)  # fmt: skip
+                result = ResultEnvelope(
+                    id=d.job_id, function="noop", enqueued_ms=now, started_ms=now, finished_ms=now
+                )
                 run_sync(client.redis, consumer.finish(d, result, 60))
             taken += len(batch)
         fetch_us = (time.perf_counter() - started) / taken * 1e6
         client.close()
-        row = b.row(f"queue depth {depth:,}", "µs per job", higher_is_better=False,
-                    note=f"fetch+finish {fetch_us:.0f} µs per job")  # fmt: skip
+        row = b.row(
+            f"queue depth {depth:,}",
+            "µs per job",
+            higher_is_better=False,
+            note=f"fetch+finish {fetch_us:.0f} µs per job",
+        )
         row.values.append(enqueue_us)
 
 
@@ -474,9 +533,15 @@ def report(b: Bench, out: Path) -> str:
             f"{row.cell(row.baseline) + ' ' + row.unit if row.baseline else '—'} | "
             f"{f'{ratio:.2f}×' if ratio is not None else '—'} | {row.bar} | {row.note} |"
         )
-        record = {"time": datetime.now(timezone.utc).isoformat(), "quick": b.quick,
-                  "workload": row.workload, "unit": row.unit, "values": row.values,
-                  "baseline": row.baseline, "ratio": ratio}  # fmt: skip
+        record = {
+            "time": datetime.now(timezone.utc).isoformat(),
+            "quick": b.quick,
+            "workload": row.workload,
+            "unit": row.unit,
+            "values": row.values,
+            "baseline": row.baseline,
+            "ratio": ratio,
+        }
         with out.open("a") as f:
             f.write(json.dumps(record) + "\n")
     return "\n".join(lines)
