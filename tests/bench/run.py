@@ -16,6 +16,7 @@ import asyncio
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -566,10 +567,13 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat or (1 if args.quick else 3)
     with redis_for_bench() as server:
         bench = Bench(server.url, server, args.quick, repeat)
-        for name in args.only or WORKLOADS:
-            started = time.monotonic()
-            WORKLOADS[name](bench)
-            print(f"  {name}: {time.monotonic() - started:.1f}s", file=sys.stderr)
+        try:
+            for name in args.only or WORKLOADS:
+                started = time.monotonic()
+                WORKLOADS[name](bench)
+                print(f"  {name}: {time.monotonic() - started:.1f}s", file=sys.stderr)
+        finally:
+            shutil.rmtree(bench.tmp, ignore_errors=True)
         print(report(bench, args.json))
     return 0
 
