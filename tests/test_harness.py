@@ -111,11 +111,14 @@ _CHILD = textwrap.dedent(
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["ctrl-c", "kill-9"])
-def test_servers_die_with_the_process_that_started_them(sig: signal.Signals) -> None:
+def test_servers_die_with_the_process_that_started_them(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
     child = subprocess.Popen(
         [sys.executable, "-c", _CHILD.format(tests=str(TESTS))],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "TMPDIR": str(tmp_path)},  # a killed owner cannot clean up
     )
     try:
         assert child.stdout is not None
