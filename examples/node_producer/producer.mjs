@@ -1,0 +1,61 @@
+// A Node.js service enqueueing jobwire jobs and reading their results, using nothing but
+// wire/SPEC.md: a JSON envelope (§3), the plain-command enqueue of §12.3 and the result
+// wait of §12.4. Usage: REDIS_URL=redis://127.0.0.1:6379/0 node producer.mjs
+import { randomUUID } from "node:crypto";
+import { createClient } from "redis";
+
+const PREFIX = process.env.JOBWIRE_PREFIX ?? "jobwire";
+const QUEUE = process.env.JOBWIRE_QUEUE ?? "default";
+const base = `${PREFIX}:{${QUEUE}}:`;
+
+/** Enqueue function(...args) as a JSON job; returns its id. */
+async function enqueue(redis, fn, args = [], kwargs = {}, headers = {}) {
+  const id = randomUUID().replaceAll("-", "");
+  const envelope = {
+    v: "1.0", fmt: "json", id, function: fn, queue: QUEUE, try: 1,
+    enqueued_ms: Date.now(), headers, args, kwargs,
+  };
+  // the hash first, then the stream entry (SPEC §12.3), atomically
+  await redis.multi()
+    .hSet(`${base}job:${id}`, { state: "queued", tries: "0", data: JSON.stringify(envelope) })
+    .xAdd(`${base}stream`, "*", { job: id })
+    .sAdd(`${PREFIX}:queues`, QUEUE)
+    .exec();
+  return id;
+}
+
+/** Wait for a job's final result (SPEC §12.4): no polling, a blocking BLMOVE on its done list. */
+async function result(redis, id, timeoutSeconds = 30) {
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  for (;;) {
+    if (!(await redis.exists(`${base}job:${id}`))) {
+      const latest = await redis.lIndex(`${base}results:${id}`, 0);
+      if (latest === null) throw new Error(`job ${id}: no result kept`);
+      return JSON.parse(latest);
+    }
+    const left = (deadline - Date.now()) / 1000;
+    if (left <= 0) throw new Error(`job ${id}: no result within ${timeoutSeconds}s`);
+    const done = `${base}done:${id}`;
+    await redis.blMove(done, done, "RIGHT", "LEFT", Math.min(left, 4));
+  }
+}
+
+const redis = createClient({ url: process.env.REDIS_URL ?? "redis://127.0.0.1:6379/0" });
+await redis.connect();
+const jobs = [
+  ["add", [2, 3]],
+  ["add", [40, 2]],
+  ["greet", ["Node"], { punctuation: "!" }],
+  ["fail", ["from node"]],
+];
+const ids = [];
+for (const [fn, args, kwargs] of jobs) {
+  ids.push(await enqueue(redis, fn, args, kwargs ?? {}, { traceparent: "00-node-producer-01" }));
+}
+for (const id of ids) {
+  const r = await result(redis, id);
+  // a failed job's error record is readable here: type, message, traceback, cause
+  console.log(JSON.stringify({ id, function: r.function, outcome: r.outcome, value: r.value ?? null,
+                               error: r.error ?? null }));
+}
+await redis.quit();
