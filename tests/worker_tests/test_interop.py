@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import wait_until
 
 import jobwire
 
@@ -166,3 +167,32 @@ def test_a_worker_without_pickle_dead_letters_only_the_pickle_job(
             client.job(ids["pickle"]).result(timeout=30)
         (letter,) = client.dead_letters()
         assert letter.job_id == ids["pickle"] and letter.reason == "format_refused"
+
+
+@pytest.mark.parametrize("fmt", ["json", "msgpack", "pickle"])
+def test_trace_headers_reach_the_job_and_every_hook_unchanged(
+    fmt: str, start_worker: StartWorker, redis_url: str
+) -> None:
+    seen: dict[str, dict[str, str]] = {}
+
+    def hook(name: str) -> Any:
+        return lambda ctx: seen.__setitem__(name, dict(ctx["headers"]))
+
+    start_worker(
+        [echo],
+        accept=("json", "msgpack", "pickle"),
+        on_job_start=hook("start"),
+        on_job_end=hook("end"),
+        after_job_end=hook("after"),
+    )
+    headers = {
+        "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+        "tracestate": "vendor=ünï,other=1",
+        "baggage": "user=42",
+    }
+    with jobwire.Client.from_url(redis_url, accept=("json", "msgpack", "pickle")) as client:
+        job = client.enqueue("echo", 1, _serializer=fmt, _headers=headers)
+        assert job is not None
+        assert job.result(timeout=30)["headers"] == headers
+    assert wait_until(lambda: len(seen) == 3)  # after_job_end runs once the result is stored
+    assert seen == {"start": headers, "end": headers, "after": headers}
