@@ -384,14 +384,7 @@ class Core:
         Scans the keyspace (SCAN, O(number of keys)); results whose value this client cannot
         decode (pickle not accepted) are left out.
         """
-        pattern = f"{_glob_escape(self.prefix)}:{{*}}:results:*"
-        cursor: int | bytes = 0
-        found: list[bytes] = []
-        while True:
-            cursor, batch = yield Command(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-            found.extend(batch)
-            if int(cursor) == 0:
-                break
+        found = yield from _scan(f"{_glob_escape(self.prefix)}:{{*}}:results:*")
         out: list[JobResult] = []
         for start in range(0, len(found), 500):
             chunk = found[start : start + 500]
@@ -441,15 +434,7 @@ class Core:
         """Health records of the live workers of a queue, by worker name."""
         keys = self.keys(queue_name)
         prefix = keys.health("")
-        found: list[bytes] = []
-        cursor: int | bytes = 0
-        while True:
-            cursor, batch = yield Command(
-                ("SCAN", cursor, "MATCH", _glob_escape(prefix) + "*", "COUNT", 1000)
-            )
-            found.extend(batch)
-            if int(cursor) == 0:
-                break
+        found = yield from _scan(_glob_escape(prefix) + "*")
         if not found:
             return {}
         values = yield Command(("MGET", *found))
@@ -489,6 +474,17 @@ def unwrap(result: JobResult) -> Any:
     if result.outcome == "aborted":
         raise JobAborted(result)
     raise JobFailed(result)
+
+
+def _scan(pattern: str) -> Gen[list[bytes]]:
+    """Every key matching ``pattern`` (SCAN: O(keys in the database), never blocking Redis)."""
+    cursor: int | bytes = 0
+    found: list[bytes] = []
+    while True:
+        cursor, batch = yield Command(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
+        found.extend(batch)
+        if int(cursor) == 0:
+            return found
 
 
 def _glob_escape(text: str) -> str:

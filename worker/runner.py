@@ -375,16 +375,13 @@ class Worker:
         assert self._redis is not None
         return await run_async(self._redis, gen)
 
-    async def _retrying(self, gen_factory: Gen[Any] | Callable[[], Gen[Any]], what: str) -> Any:
-        """Run a protocol step until Redis answers (logging, with backoff)."""
+    async def _retrying(self, step: Callable[[], Gen[Any]], what: str) -> Any:
+        """Run a protocol step (made afresh each try) until Redis answers, with backoff."""
         delay = 0.1
         while True:
-            gen = gen_factory() if callable(gen_factory) else gen_factory
             try:
-                return await self._run(gen)
+                return await self._run(step())
             except RedisUnavailable as exc:
-                if not callable(gen_factory):
-                    raise
                 logger.warning("Redis unavailable (%s), retrying in %.1fs: %s", what, delay, exc)
                 await self._pause(delay)
                 delay = min(delay * 2, 5.0)
@@ -533,7 +530,7 @@ class Worker:
 
     async def _execute(self, r: _Running, job: JobEnvelope, function: Function) -> None:
         d = r.delivery
-        job_try = job.job_try + d.tries - 1
+        job_try = _try_of(job, d)
         max_tries = function.max_tries or self.max_tries
         started = now_ms()
         if job_try > max_tries:
@@ -594,7 +591,7 @@ class Worker:
         """
         r.executing = True
         try:
-            async with _timeout(timeout) as deadline:
+            async with _Deadline(timeout) as deadline:
                 value = await self._call(function, ctx, job)
             return "success", value, None, None
         except asyncio.CancelledError:
@@ -670,7 +667,7 @@ class Worker:
         error: ErrorRecord | None,
         exc: BaseException | None,
     ) -> None:
-        job_try = job.job_try + r.delivery.tries - 1
+        job_try = _try_of(job, r.delivery)
         result = self._result(job, function.name, started, outcome, value, error, exc, job_try)
         keep = self._keep(function)
         try:
@@ -701,7 +698,7 @@ class Worker:
         error: ErrorRecord | None,
         defer: float,
     ) -> None:
-        job_try = job.job_try + r.delivery.tries - 1
+        job_try = _try_of(job, r.delivery)
         result = self._result(job, function.name, started, "error", None, error, None, job_try)
         self.stats.retried += 1
         keep = self._keep(function)
@@ -926,8 +923,9 @@ class _Deadline:
         return False
 
 
-def _timeout(seconds: float | None) -> _Deadline:
-    return _Deadline(seconds)
+def _try_of(job: JobEnvelope, delivery: Delivery) -> int:
+    """The try number of this execution: the envelope's first try plus earlier starts."""
+    return job.job_try + delivery.tries - 1
 
 
 def _uncancel() -> None:
