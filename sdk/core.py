@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Final, TypedDict
+from typing import Any, Final, NamedTuple, TypedDict
 
 from jobwire.wire import (
     DEFAULT_ACCEPT,
@@ -42,7 +42,17 @@ from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 
-__all__ = ["DEFAULT_QUEUE", "ClientOptions", "Core", "JobRef", "make_core", "now_ms", "unwrap"]
+__all__ = [
+    "DEFAULT_QUEUE",
+    "ClientOptions",
+    "Core",
+    "JobRef",
+    "Prepared",
+    "core_options",
+    "make_core",
+    "now_ms",
+    "unwrap",
+]
 
 DEFAULT_QUEUE: Final = "default"
 #: (job id, queue name): what an enqueue returns before the client wraps it in a handle.
@@ -71,6 +81,16 @@ def _epoch_ms(value: datetime) -> int:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+class Prepared(NamedTuple):
+    """A checked and encoded job, not yet sent (``due_ms`` is None unless in the future)."""
+
+    job_id: str
+    keys: QueueKeys
+    data: bytes
+    due_ms: int | None
+    expires_ms: int | None
 
 
 class Core:
@@ -110,14 +130,8 @@ class Core:
 
     # ----------------------------------------------------------------- enqueue
 
-    def build(
-        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
-    ) -> tuple[JobRef, Command]:
-        """Encode one job and the script call that enqueues it.
-
-        ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
-        (one cron run per scheduled time, whatever the number of workers).
-        """
+    def prepare(self, spec: JobSpec, now: int) -> Prepared:
+        """Check a job's options and encode it (what every enqueue starts with)."""
         opts = spec.options
         if opts["defer_until"] is not None and opts["defer_by"] is not None:
             raise InvalidArgument("use _defer_until or _defer_by, not both")
@@ -150,10 +164,21 @@ class Core:
             kwargs=spec.kwargs,
         )
         data = self.codec.encode_job(envelope)
+        return Prepared(job_id, keys, data, due if due and due > now else None, expires)
+
+    def build(
+        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
+    ) -> tuple[JobRef, Command]:
+        """Encode one job and the script call that enqueues it.
+
+        ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
+        (one cron run per scheduled time, whatever the number of workers).
+        """
+        job = self.prepare(spec, now)
         command = self._enqueue_command(
-            keys, job_id, data, due if due and due > now else None, expires, once
+            job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once
         )
-        return (job_id, keys.queue), command
+        return (job.job_id, job.keys.queue), command
 
     def _enqueue_command(
         self,
@@ -533,8 +558,8 @@ class ClientOptions(TypedDict, total=False):
     unique_while_result_kept: bool
 
 
-def make_core(socket_timeout: float | None, options: ClientOptions) -> Core:
-    """Build a client's protocol core from its options."""
+def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
+    """The keyword arguments of :class:`Core` that a client's options call for."""
     codec = Codec(
         accept=options.get("accept", DEFAULT_ACCEPT),
         signing_key=options.get("signing_key"),
@@ -543,12 +568,17 @@ def make_core(socket_timeout: float | None, options: ClientOptions) -> Core:
     )
     # a blocking command must come back before the socket times out
     max_block = 4.0 if socket_timeout is None else max(0.2, socket_timeout - 1.0)
-    return Core(
-        codec=codec,
-        prefix=options.get("prefix", DEFAULT_PREFIX),
-        queue_name=options.get("queue_name", DEFAULT_QUEUE),
-        serializer=options.get("serializer", "json"),
-        keep_result=options.get("keep_result", 3600),
-        unique_while_result_kept=options.get("unique_while_result_kept", False),
-        max_block=max_block,
-    )
+    return {
+        "codec": codec,
+        "prefix": options.get("prefix", DEFAULT_PREFIX),
+        "queue_name": options.get("queue_name", DEFAULT_QUEUE),
+        "serializer": options.get("serializer", "json"),
+        "keep_result": options.get("keep_result", 3600),
+        "unique_while_result_kept": options.get("unique_while_result_kept", False),
+        "max_block": max_block,
+    }
+
+
+def make_core(socket_timeout: float | None, options: ClientOptions) -> Core:
+    """Build a client's protocol core from its options."""
+    return Core(**core_options(socket_timeout, options))

@@ -27,6 +27,7 @@ from .scripts import Script
 __all__ = [
     "Command",
     "Gen",
+    "Op",
     "Pipeline",
     "call",
     "call_script",
@@ -40,8 +41,18 @@ __all__ = [
 T = TypeVar("T")
 
 
+class Op:
+    """Something a protocol generator asks its driver to do.
+
+    The Redis drivers below understand :class:`Command` and :class:`Pipeline`; the
+    in-memory twin of :mod:`jobwire.testing` has a driver and operations of its own.
+    """
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
-class Command:
+class Command(Op):
     """One Redis command. ``script`` is set for EVALSHA, so NOSCRIPT can be recovered."""
 
     args: tuple[Any, ...]
@@ -49,7 +60,7 @@ class Command:
 
 
 @dataclass(frozen=True, slots=True)
-class Pipeline:
+class Pipeline(Op):
     """Commands sent in one round trip (not a transaction).
 
     Replies come back as a list in which a failed command's slot holds its (translated)
@@ -59,7 +70,6 @@ class Pipeline:
     commands: tuple[Command, ...]
 
 
-Op = Command | Pipeline
 #: A protocol operation: yields ops, receives replies, returns a ``T``.
 Gen = Generator[Op, Any, T]
 
@@ -127,8 +137,10 @@ def _replies(results: list[Any]) -> list[Any]:
     return [translate_error(r) if isinstance(r, BaseException) else r for r in results]
 
 
-def _pipeline(conn: redis.Redis | redis.asyncio.Redis, op: Pipeline) -> Any:
+def _pipeline(conn: redis.Redis | redis.asyncio.Redis, op: Op) -> Any:
     """A redis-py pipeline (sync or async alike) holding ``op``'s commands, not yet sent."""
+    if not isinstance(op, Pipeline):
+        raise TypeError(f"{op!r} is not a Redis operation")
     pipe: Any = conn.pipeline(transaction=False)
     for command in op.commands:
         pipe.execute_command(*command.args)

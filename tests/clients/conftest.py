@@ -1,25 +1,31 @@
-"""Fixtures that give every client test both clients: ``client`` is parametrized sync/async.
+"""Fixtures that give every behaviour test every client.
 
-The async client runs on its own event loop in a background thread; :class:`AsyncView`
-forwards each call to the real coroutine method there and waits for it, so one test body
-exercises the real ``AsyncClient``/``AsyncJob`` code paths exactly as it does ``Client``.
+``client`` is parametrized over the Redis clients and their in-memory twins
+(``jobwire.testing``), sync and async. Async clients run on an event loop in a background
+thread; :class:`AsyncView` forwards each call to the real coroutine method there and waits
+for it, so one test body exercises ``AsyncClient``/``AsyncJob`` exactly as it does
+``Client``. ``worker`` is the matching worker stand-in: it drives a Redis queue with the
+consumer protocol, or the twin with its public state setters.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
 from support import LoopThread
 
 import jobwire
-from jobwire.consumer import Consumer
+from jobwire import JobStatus
+from jobwire.consumer import ABORT_REQUESTED, Consumer
 from jobwire.core import now_ms
 from jobwire.models import Delivery
 from jobwire.protocol import Gen, run_sync
-from jobwire.wire import ErrorRecord, ResultEnvelope
+from jobwire.testing import AsyncMemoryClient, MemoryClient, MemoryStore
+from jobwire.wire import ErrorRecord, JobEnvelope, ResultEnvelope
 
 
 class AsyncView:
@@ -59,30 +65,39 @@ class AsyncView:
 
 ClientFactory = Callable[..., Any]
 
+#: Every behaviour test runs against each of these: the two Redis clients and the two
+#: in-memory twins of jobwire.testing. Tests that need Redis itself use ``make_redis_client``.
+KINDS = ["sync", "async", "memory-sync", "memory-async"]
+ALL_FORMATS = ("json", "msgpack", "pickle")
 
-@pytest.fixture(params=["sync", "async"])
-def make_client(
-    request: pytest.FixtureRequest, redis_url: str, loop_thread: LoopThread
+
+def _client_factory(
+    request: pytest.FixtureRequest, kind: str, loop_thread: LoopThread
 ) -> Iterator[ClientFactory]:
-    """Build clients of the parametrized kind; all are closed after the test."""
-    kind: str = request.param
     made: list[Any] = []
+    store = MemoryStore()  # twins made in one test share it, as clients share a Redis
+    # a Redis test starts from an empty shared server (the fixture flushes it)
+    redis_url = None if kind.startswith("memory") else request.getfixturevalue("redis_url")
 
     def make(url: str | None = None, **options: Any) -> Any:
-        url = url or redis_url
+        if kind == "memory-sync":
+            return MemoryClient(store=store, **options)
         if kind == "sync":
-            client = jobwire.Client.from_url(url, **options)
+            client = jobwire.Client.from_url(url or redis_url, **options)
             made.append(client)
             return client
 
         async def build() -> jobwire.AsyncClient:
-            return jobwire.AsyncClient.from_url(url, **options)
+            if kind == "memory-async":
+                return AsyncMemoryClient(store=store, **options)
+            return jobwire.AsyncClient.from_url(url or redis_url, **options)
 
         client = loop_thread.run(build())
         made.append(client)
         return AsyncView(client, loop_thread)
 
     make.kind = kind  # type: ignore[attr-defined]
+    make.store = store  # type: ignore[attr-defined]
     yield make
     for client in made:
         if isinstance(client, jobwire.AsyncClient):
@@ -91,14 +106,33 @@ def make_client(
             client.close()
 
 
+@pytest.fixture(params=KINDS)
+def make_client(request: pytest.FixtureRequest, loop_thread: LoopThread) -> Iterator[ClientFactory]:
+    """Build clients of the parametrized kind (Redis or in-memory, sync or async)."""
+    yield from _client_factory(request, request.param, loop_thread)
+
+
+@pytest.fixture(params=["sync", "async"])
+def make_redis_client(
+    request: pytest.FixtureRequest, loop_thread: LoopThread
+) -> Iterator[ClientFactory]:
+    """Build Redis clients, sync or async (for what only a real Redis can show)."""
+    yield from _client_factory(request, request.param, loop_thread)
+
+
 @pytest.fixture
 def client(make_client: ClientFactory) -> Any:
-    """A client on the test's Redis, sync or async (the view), default options."""
+    """A client of the parametrized kind with default options."""
     return make_client()
 
 
 class Worker:
-    """Test stand-in for the worker: drives the core's consumer operations synchronously."""
+    """Test stand-in for a worker on Redis: drives the core's consumer operations.
+
+    Its methods are the moves a worker makes (take jobs, finish them, retry, dead-letter);
+    :class:`MemoryWorker` makes the same moves on the in-memory twin with its public
+    state setters, so one test body checks both.
+    """
 
     def __init__(
         self,
@@ -108,21 +142,35 @@ class Worker:
         lease: float = 10.0,
         **options: Any,
     ) -> None:
+        self.name = name
+        self.lease = lease
         self.client = jobwire.Client.from_url(url, **options)
-        self.consumer = Consumer(self.client._core, name, queue, lease=lease)
-        self.run(self.consumer.ensure_group())
+        self.consumer = self._consumer(queue)
+
+    def _consumer(self, queue: str | None) -> Consumer:
+        consumer = Consumer(self.client._core, self.name, queue, lease=self.lease)
+        self.run(consumer.ensure_group())
+        return consumer
+
+    def consumer_for(self, queue: str | None) -> Consumer:
+        if queue is None or queue == self.consumer.keys.queue:
+            return self.consumer
+        return self._consumer(queue)
 
     def run(self, gen: Gen[Any]) -> Any:
         return run_sync(self.client.redis, gen)
 
-    def take(self, count: int = 10) -> list[Delivery]:
+    def take(self, count: int = 10, queue: str | None = None) -> list[Delivery]:
         """Fetch up to ``count`` ready jobs (non-blocking)."""
-        result: list[Delivery] = self.run(self.consumer.fetch(count))
+        result: list[Delivery] = self.run(self.consumer_for(queue).fetch(count))
         return result
+
+    def decode(self, data: bytes) -> JobEnvelope:
+        return self.client._core.codec.decode_job(data)
 
     def result_for(self, d: Delivery, outcome: str = "success", value: Any = None,
                    exc: BaseException | None = None) -> ResultEnvelope:  # fmt: skip
-        job = self.client._core.codec.decode_job(d.data)
+        job = self.decode(d.data)
         now = now_ms()
         return ResultEnvelope(
             id=job.id,
@@ -136,28 +184,116 @@ class Worker:
             enqueued_ms=job.enqueued_ms,
             started_ms=now,
             finished_ms=now,
-            worker=self.consumer.name,
+            worker=self.name,
             format=job.format,
         )
 
     def succeed(self, d: Delivery, value: Any = None, keep: float | None = 60) -> None:
-        self.run(self.consumer.finish(d, self.result_for(d, value=value), keep))
+        consumer = self.consumer_for(d.queue_name)
+        self.run(consumer.finish(d, self.result_for(d, value=value), keep))
 
     def fail(self, d: Delivery, exc: BaseException, outcome: str = "error") -> None:
-        self.run(self.consumer.finish(d, self.result_for(d, outcome, exc=exc), 60))
+        consumer = self.consumer_for(d.queue_name)
+        self.run(consumer.finish(d, self.result_for(d, outcome, exc=exc), 60))
 
     def retry(self, d: Delivery, exc: BaseException, defer: float | None = None) -> bool:
-        result: bool = self.run(
-            self.consumer.retry(d, self.result_for(d, "error", exc=exc), 60, defer)
-        )
+        consumer = self.consumer_for(d.queue_name)
+        result: bool = self.run(consumer.retry(d, self.result_for(d, "error", exc=exc), 60, defer))
         return result
+
+    def promote(self) -> None:
+        self.run(self.consumer.promote())
+
+    def abort_requested(self, d: Delivery) -> bool:
+        return bool(self.run(self.consumer_for(d.queue_name).renew([d])) == [ABORT_REQUESTED])
+
+    def dead_letter(self, d: Delivery, reason: str, message: str) -> None:
+        """As the worker does: the entry, plus a failed result naming the reason."""
+        failed = replace(
+            self.result_for(d, "error"),
+            error=ErrorRecord(f"jobwire.DeadLettered.{reason}", message),
+        )
+        consumer = self.consumer_for(d.queue_name)
+        self.run(
+            consumer.dead_letter(
+                reason=reason, message=message, data=d.data, delivery=d, result=failed
+            )
+        )
+
+    def forget_result(self, job_id: str) -> None:
+        """What the end of the result's keep time does."""
+        self.client.redis.delete(self.consumer.keys.results(job_id))
 
     def close(self) -> None:
         self.client.close()
 
 
+class MemoryWorker:
+    """The same moves as :class:`Worker`, made with the twin's public state setters."""
+
+    def __init__(self, store: MemoryStore, name: str = "test-worker") -> None:
+        self.name = name
+        self.client = MemoryClient(store=store, accept=ALL_FORMATS)
+
+    def take(self, count: int = 10, queue: str | None = None) -> list[Delivery]:
+        taken: list[Delivery] = []
+        for info in self.client.queued_jobs(queue):
+            if info.status is not JobStatus.QUEUED or len(taken) == count:
+                break
+            self.client.set_in_progress(info.job_id, queue, worker=self.name)
+            data, tries = self.client._twin.raw(info.job_id, queue)
+            taken.append(Delivery("", info.job_id, data, tries, info.queue_name))
+        return taken
+
+    def decode(self, data: bytes) -> JobEnvelope:
+        return self.client._core.codec.decode_job(data)
+
+    def succeed(self, d: Delivery, value: Any = None) -> None:
+        self.client.set_complete(d.job_id, value, queue_name=d.queue_name)
+
+    def fail(self, d: Delivery, exc: BaseException, outcome: str = "error") -> None:
+        self.client.set_failed(d.job_id, exc, outcome=outcome, queue_name=d.queue_name)
+
+    def retry(self, d: Delivery, exc: BaseException, defer: float | None = None) -> bool:
+        self.client.set_failed(d.job_id, exc, retry_in=defer or 0, queue_name=d.queue_name)
+        return True
+
+    def promote(self) -> None:
+        """Nothing to do: due jobs are ready at once in memory."""
+
+    def abort_requested(self, d: Delivery) -> bool:
+        return self.client.abort_requested(d.job_id, d.queue_name)
+
+    def dead_letter(self, d: Delivery, reason: str, message: str) -> None:
+        self.client.set_dead_letter(d.job_id, reason, message, queue_name=d.queue_name)
+
+    def forget_result(self, job_id: str) -> None:
+        twin = self.client._twin
+        with twin.store._cond:
+            del twin.store._queue(twin.queue_name).results[job_id]
+
+    def close(self) -> None:
+        self.client.close()
+
+
+AnyWorker = Worker | MemoryWorker
+
+
 @pytest.fixture
-def worker(redis_url: str) -> Iterator[Worker]:
-    w = Worker(redis_url, accept=("json", "msgpack", "pickle"))
+def worker(request: pytest.FixtureRequest, make_client: ClientFactory) -> Iterator[AnyWorker]:
+    """A worker stand-in for the kind of client under test."""
+    w: AnyWorker
+    if make_client.kind.startswith("memory"):  # type: ignore[attr-defined]
+        w = MemoryWorker(make_client.store)  # type: ignore[attr-defined]
+    else:
+        w = Worker(request.getfixturevalue("redis_url"), accept=ALL_FORMATS)
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def redis_worker(redis_url: str) -> Iterator[Worker]:
+    """A worker stand-in on the test's Redis."""
+    w = Worker(redis_url, accept=ALL_FORMATS)
     yield w
     w.close()

@@ -17,7 +17,7 @@ def drained_ids(worker: Worker) -> list[str]:
     return ids
 
 
-def test_sync_client_shared_by_20_threads(redis_url: str, worker: Worker) -> None:
+def test_sync_client_shared_by_20_threads(redis_url: str, redis_worker: Worker) -> None:
     with jobwire.Client.from_url(redis_url) as client:
 
         def produce(thread: int) -> list[str]:
@@ -27,7 +27,7 @@ def test_sync_client_shared_by_20_threads(redis_url: str, worker: Worker) -> Non
             produced = [jid for ids in pool.map(produce, range(20)) for jid in ids]
         assert len(set(produced)) == 2000
         assert client.queue_size() == 2000
-    taken = drained_ids(worker)
+    taken = drained_ids(redis_worker)
     assert sorted(taken) == sorted(produced)  # each job delivered exactly once
 
 
@@ -39,7 +39,7 @@ def test_sync_uniqueness_under_20_concurrent_threads(redis_url: str) -> None:
         assert client.queue_size() == 1
 
 
-def test_async_client_shared_by_200_tasks(redis_url: str, worker: Worker) -> None:
+def test_async_client_shared_by_200_tasks(redis_url: str, redis_worker: Worker) -> None:
     async def main() -> list[str]:
         async with jobwire.AsyncClient.from_url(redis_url) as client:
 
@@ -52,7 +52,7 @@ def test_async_client_shared_by_200_tasks(redis_url: str, worker: Worker) -> Non
 
     produced = asyncio.run(main())
     assert len(set(produced)) == 2000
-    assert sorted(drained_ids(worker)) == sorted(produced)
+    assert sorted(drained_ids(redis_worker)) == sorted(produced)
 
 
 def test_async_uniqueness_under_20_concurrent_tasks(redis_url: str) -> None:
@@ -66,14 +66,14 @@ def test_async_uniqueness_under_20_concurrent_tasks(redis_url: str) -> None:
     assert sum(job is not None for job in jobs) == 1
 
 
-def test_concurrent_waiters_all_wake(redis_url: str, worker: Worker) -> None:
+def test_concurrent_waiters_all_wake(redis_url: str, redis_worker: Worker) -> None:
     async def main() -> list[object]:
         async with jobwire.AsyncClient.from_url(redis_url) as client:
             job = await client.enqueue("f")
-            (d,) = worker.take()
+            (d,) = redis_worker.take()
             waiters = [asyncio.ensure_future(job.result(timeout=30)) for _ in range(20)]
             await asyncio.sleep(0.3)
-            await asyncio.to_thread(worker.succeed, d, "all of you")
+            await asyncio.to_thread(redis_worker.succeed, d, "all of you")
             return list(await asyncio.gather(*waiters))
 
     assert asyncio.run(main()) == ["all of you"] * 20

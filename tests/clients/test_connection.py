@@ -14,10 +14,10 @@ from jobwire import JobStatus, RedisSettings
 
 
 def test_redis_down_raises_a_typed_error_then_recovers(
-    make_client: Any, redis_factory: Callable[..., RedisServer]
+    make_redis_client: Any, redis_factory: Callable[..., RedisServer]
 ) -> None:
     server = redis_factory()
-    client = make_client(server.url)
+    client = make_redis_client(server.url)
     job = client.enqueue("f", 1)
     server.kill()
     for call in (lambda: client.enqueue("f"), job.status, client.queue_size, client.ping):
@@ -31,10 +31,10 @@ def test_redis_down_raises_a_typed_error_then_recovers(
 
 
 def test_nothing_acknowledged_is_lost_across_a_restart_with_aof(
-    make_client: Any, redis_factory: Callable[..., RedisServer]
+    make_redis_client: Any, redis_factory: Callable[..., RedisServer]
 ) -> None:
     server = redis_factory(appendonly=True, appendfsync="always")
-    client = make_client(server.url)
+    client = make_redis_client(server.url)
     jobs = [client.enqueue("f", i) for i in range(20)]
     server.kill()
     server.restart()
@@ -42,7 +42,8 @@ def test_nothing_acknowledged_is_lost_across_a_restart_with_aof(
     assert all(job.status() is JobStatus.QUEUED for job in jobs)
 
 
-def test_scripts_are_reloaded_after_a_flush(client: Any, redis_url: str) -> None:
+def test_scripts_are_reloaded_after_a_flush(make_redis_client: Any, redis_url: str) -> None:
+    client = make_redis_client()
     client.enqueue("f")
     with redis.Redis.from_url(redis_url) as r:
         r.script_flush()
@@ -50,33 +51,35 @@ def test_scripts_are_reloaded_after_a_flush(client: Any, redis_url: str) -> None
     assert client.queue_size() == 2
 
 
-def test_database_number_from_the_url(make_client: Any, redis_server: RedisServer) -> None:
-    client = make_client(f"redis://127.0.0.1:{redis_server.port}/3")
+def test_database_number_from_the_url(make_redis_client: Any, redis_server: RedisServer) -> None:
+    client = make_redis_client(f"redis://127.0.0.1:{redis_server.port}/3")
     client.enqueue("f")
     with redis.Redis(port=redis_server.port, db=3) as r3, redis.Redis(port=redis_server.port) as r0:
         assert r3.dbsize() > 0
         assert r0.keys("jobwire:*") == []
 
 
-def test_acl_user_and_password(make_client: Any, redis_factory: Callable[..., RedisServer]) -> None:
+def test_acl_user_and_password(
+    make_redis_client: Any, redis_factory: Callable[..., RedisServer]
+) -> None:
     server = redis_factory()
     with redis.Redis(port=server.port) as admin:
         admin.acl_setuser("app", enabled=True, passwords=["+s3cret"], keys=["jobwire:*"],
                           commands=["+@all"])  # fmt: skip
-    client = make_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0")
+    client = make_redis_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0")
     assert client.enqueue("f").status() is JobStatus.QUEUED
-    wrong = make_client(f"redis://app:nope@127.0.0.1:{server.port}/0")
+    wrong = make_redis_client(f"redis://app:nope@127.0.0.1:{server.port}/0")
     with pytest.raises(jobwire.RedisUnavailable, match=r"(?i)auth|password"):
         wrong.enqueue("f")
-    outside = make_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0", prefix="other")
+    outside = make_redis_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0", prefix="other")
     with pytest.raises(jobwire.RedisCommandError):
         outside.enqueue("f")  # the ACL allows jobwire:* keys only
 
 
-def test_sentinel(make_client: Any, redis_factory: Callable[..., RedisServer]) -> None:
+def test_sentinel(make_redis_client: Any, redis_factory: Callable[..., RedisServer]) -> None:
     primary = redis_factory()
     sentinel = redis_factory(sentinel_for=primary)
-    client = make_client(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0")
+    client = make_redis_client(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0")
     job = client.enqueue("f", 1)
     with redis.Redis(port=primary.port) as r:
         assert r.exists(f"jobwire:{{default}}:job:{job.job_id}")

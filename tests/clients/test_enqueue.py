@@ -13,7 +13,7 @@ from jobwire import JobSpec, JobStatus
 from jobwire.protocol import Pipeline, call, run_sync
 from jobwire.wire import detect_framing
 
-from .conftest import Worker
+from .conftest import AnyWorker
 
 
 def send_email(ctx: Any, to: str) -> str:
@@ -40,7 +40,7 @@ def test_function_may_be_a_callable(client: Any) -> None:
     assert job.info().function == "send_email"
 
 
-def test_job_id_option_and_uniqueness(client: Any, worker: Worker) -> None:
+def test_job_id_option_and_uniqueness(client: Any, worker: AnyWorker) -> None:
     first = client.enqueue("f", _job_id="order-42")
     assert first.job_id == "order-42"
     assert client.enqueue("f", _job_id="order-42") is None  # taken while queued
@@ -52,13 +52,13 @@ def test_job_id_option_and_uniqueness(client: Any, worker: Worker) -> None:
     assert again is not None and again.status() is JobStatus.QUEUED
 
 
-def test_ids_can_stay_taken_while_the_result_is_kept(make_client: Any, worker: Worker) -> None:
+def test_ids_can_stay_taken_while_the_result_is_kept(make_client: Any, worker: AnyWorker) -> None:
     client = make_client(unique_while_result_kept=True)
     client.enqueue("f", _job_id="once")
     (d,) = worker.take()
     worker.succeed(d, 1)
     assert client.enqueue("f", _job_id="once") is None
-    worker.client.redis.delete(worker.consumer.keys.results("once"))  # result expired
+    worker.forget_result("once")  # its keep time ran out
     assert client.enqueue("f", _job_id="once") is not None
 
 
@@ -86,7 +86,7 @@ def test_queue_name_option(client: Any) -> None:
     assert "emails" in client.queues()
 
 
-def test_defer_by_and_defer_until(client: Any, worker: Worker) -> None:
+def test_defer_by_and_defer_until(client: Any, worker: AnyWorker) -> None:
     by = client.enqueue("f", _defer_by=timedelta(seconds=60))
     until = client.enqueue("f", _defer_until=datetime.now(timezone.utc) + timedelta(hours=1))
     soon = client.enqueue("f", _defer_by=0.2)
@@ -96,8 +96,7 @@ def test_defer_by_and_defer_until(client: Any, worker: Worker) -> None:
     assert worker.take() == []  # nothing is ready
     assert client.queue_size() == 3
     time.sleep(0.3)
-    moved, next_due = worker.run(worker.consumer.promote())
-    assert moved == 1 and next_due is not None
+    worker.promote()
     assert soon.status() is JobStatus.QUEUED and by.status() is JobStatus.DEFERRED
     assert [d.job_id for d in worker.take()] == [soon.job_id]
 
@@ -113,7 +112,7 @@ def test_defer_options_are_exclusive(client: Any) -> None:
     assert client.queue_size() == 0
 
 
-def test_expired_jobs_are_never_delivered(client: Any, worker: Worker) -> None:
+def test_expired_jobs_are_never_delivered(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f", _expires=0.3)
     kept = client.enqueue("f", _expires=timedelta(hours=1))
     assert job.info().expires is not None
@@ -134,15 +133,17 @@ def test_expiry_must_be_in_the_future_and_after_the_deferral(client: Any) -> Non
     assert job.info().expires - job.info().defer_until == timedelta(seconds=30)
 
 
-def test_job_try_option(client: Any, worker: Worker) -> None:
+def test_job_try_option(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f", _job_try=3)
     assert job.info().job_try == 3
     (d,) = worker.take()
-    assert worker.result_for(d).job_try == 3
+    assert job.info().job_try == 3
+    worker.succeed(d)
+    assert job.result_info().job_try == 3
 
 
 @pytest.mark.parametrize("fmt", ["json", "msgpack", "pickle"])
-def test_serializer_option_per_job(make_client: Any, worker: Worker, fmt: str) -> None:
+def test_serializer_option_per_job(make_client: Any, worker: AnyWorker, fmt: str) -> None:
     client = make_client(accept=("json", "msgpack", "pickle"))
     value = {1, 2} if fmt == "pickle" else [1, 2]
     job = client.enqueue("f", value, _serializer=fmt)
@@ -150,7 +151,7 @@ def test_serializer_option_per_job(make_client: Any, worker: Worker, fmt: str) -
     assert info.format == fmt and info.args == (value,)
     (d,) = worker.take()
     assert detect_framing(d.data) == ("json" if fmt == "json" else "msgpack")
-    assert worker.client._core.codec.decode_job(d.data).format == fmt
+    assert worker.decode(d.data).format == fmt
 
 
 def test_default_serializer_option(make_client: Any) -> None:

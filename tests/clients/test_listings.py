@@ -9,10 +9,10 @@ import pytest
 import jobwire
 from jobwire import JobStatus
 
-from .conftest import Worker
+from .conftest import AnyWorker, Worker
 
 
-def test_queued_jobs_lists_queued_then_deferred(client: Any, worker: Worker) -> None:
+def test_queued_jobs_lists_queued_then_deferred(client: Any, worker: AnyWorker) -> None:
     a = client.enqueue("a", 1)
     b = client.enqueue("b", 2, _defer_by=60)
     c = client.enqueue("c", 3)
@@ -32,7 +32,7 @@ def test_queued_jobs_lists_queued_then_deferred(client: Any, worker: Worker) -> 
     assert len(client.queued_jobs(limit=1)) == 2  # limit applies to queued and deferred each
 
 
-def test_queue_size_excludes_running_and_finished_jobs(client: Any, worker: Worker) -> None:
+def test_queue_size_excludes_running_and_finished_jobs(client: Any, worker: AnyWorker) -> None:
     for i in range(5):
         client.enqueue("f", i)
     first, _ = worker.take(2)
@@ -41,15 +41,13 @@ def test_queue_size_excludes_running_and_finished_jobs(client: Any, worker: Work
     assert client.queue_size("empty-queue") == 0
 
 
-def test_all_job_results(client: Any, worker: Worker) -> None:
+def test_all_job_results(client: Any, worker: AnyWorker) -> None:
     jobs = [client.enqueue("f", i) for i in range(3)]
     other = client.enqueue("g", _queue_name="q2")
     for d in worker.take():
         worker.succeed(d, d.job_id)
-    w2 = Worker(worker.client.settings.url, name="w2", queue="q2")
-    (d,) = w2.take()
-    w2.succeed(d, "other")
-    w2.close()
+    (d,) = worker.take(queue="q2")
+    worker.succeed(d, "other")
     results = client.all_job_results()
     assert {r.job_id for r in results} == {j.job_id for j in jobs} | {other.job_id}
     assert all(r.success for r in results)
@@ -57,16 +55,13 @@ def test_all_job_results(client: Any, worker: Worker) -> None:
     assert times == sorted(times, reverse=True)
 
 
-def test_dead_letters_can_be_listed_requeued_and_deleted(client: Any, worker: Worker) -> None:
+def test_dead_letters_can_be_listed_requeued_and_deleted(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("unknown_function", 1)
     (d,) = worker.take()
-    worker.run(
-        worker.consumer.dead_letter(
-            reason="unknown_function", message="no function 'unknown_function'", data=d.data,
-            delivery=d,
-        )
-    )  # fmt: skip
-    assert job.status() is JobStatus.NOT_FOUND
+    worker.dead_letter(d, "unknown_function", "no function 'unknown_function'")
+    assert job.status() is JobStatus.COMPLETE  # with a failed result naming the reason
+    with pytest.raises(jobwire.JobFailed, match="unknown_function"):
+        job.result()
     (letter,) = client.dead_letters()
     assert letter.job_id == job.job_id and letter.reason == "unknown_function"
     assert letter.data == d.data and "unknown_function" in letter.message
@@ -76,7 +71,7 @@ def test_dead_letters_can_be_listed_requeued_and_deleted(client: Any, worker: Wo
     assert requeued.info().args == (1,)
 
     (d,) = worker.take()
-    worker.run(worker.consumer.dead_letter(reason="x", message="y", data=d.data, delivery=d))
+    worker.dead_letter(d, "x", "y")
     (letter,) = client.dead_letters()
     assert client.delete_dead_letter(letter.entry_id) is True
     assert client.delete_dead_letter(letter.entry_id) is False
@@ -84,7 +79,10 @@ def test_dead_letters_can_be_listed_requeued_and_deleted(client: Any, worker: Wo
         client.requeue_dead_letter(letter.entry_id)
 
 
-def test_undecodable_messages_are_dead_lettered_by_raw_bytes(client: Any, worker: Worker) -> None:
+def test_undecodable_messages_are_dead_lettered_by_raw_bytes(
+    make_redis_client: Any, redis_worker: Worker
+) -> None:
+    client, worker = make_redis_client(), redis_worker
     worker.run(worker.consumer.dead_letter(reason="undecodable", message="garbage", data=b"\x00"))
     (letter,) = client.dead_letters()
     assert letter.job_id is None and letter.data == b"\x00"

@@ -12,7 +12,7 @@ import redis
 import jobwire
 from jobwire import JobStatus
 
-from .conftest import Worker
+from .conftest import AnyWorker, Worker
 
 
 class CardDeclined(Exception):
@@ -29,7 +29,7 @@ def later(delay: float, action: Any) -> threading.Thread:
     return thread
 
 
-def test_status_follows_the_job_through_its_life(client: Any, worker: Worker) -> None:
+def test_status_follows_the_job_through_its_life(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f", 1)
     assert job.status() is JobStatus.QUEUED
     (d,) = worker.take()
@@ -44,7 +44,7 @@ def test_status_follows_the_job_through_its_life(client: Any, worker: Worker) ->
     assert client.job("nope").info() is None
 
 
-def test_result_returns_the_value(client: Any, worker: Worker) -> None:
+def test_result_returns_the_value(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     (d,) = worker.take()
     worker.succeed(d, [1, "two"])
@@ -56,9 +56,10 @@ def test_result_returns_the_value(client: Any, worker: Worker) -> None:
 
 
 def test_result_waits_for_the_write_without_polling(
-    client: Any, worker: Worker, redis_url: str
+    make_redis_client: Any, redis_worker: Worker, redis_url: str
 ) -> None:
-    job = client.enqueue("f")
+    worker = redis_worker
+    job = make_redis_client().enqueue("f")
     (d,) = worker.take()
     with redis.Redis.from_url(redis_url) as r:
         before = r.info("commandstats")
@@ -92,7 +93,7 @@ def test_result_of_an_unknown_job(client: Any) -> None:
         client.job("missing").result(timeout=1)
 
 
-def test_failed_jobs_raise_jobfailed_with_the_error_record(client: Any, worker: Worker) -> None:
+def test_failed_jobs_raise_jobfailed_with_the_error_record(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("charge")
     (d,) = worker.take()
     try:
@@ -109,7 +110,7 @@ def test_failed_jobs_raise_jobfailed_with_the_error_record(client: Any, worker: 
     assert job.status() is JobStatus.COMPLETE
 
 
-def test_pickle_jobs_reraise_the_original_exception(make_client: Any, worker: Worker) -> None:
+def test_pickle_jobs_reraise_the_original_exception(make_client: Any, worker: AnyWorker) -> None:
     client = make_client(accept=("json", "msgpack", "pickle"))
     job = client.enqueue("charge", _serializer="pickle")
     (d,) = worker.take()
@@ -121,7 +122,7 @@ def test_pickle_jobs_reraise_the_original_exception(make_client: Any, worker: Wo
         plain.job(job.job_id).result()
 
 
-def test_timed_out_jobs_report_the_outcome(client: Any, worker: Worker) -> None:
+def test_timed_out_jobs_report_the_outcome(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("slow")
     (d,) = worker.take()
     worker.fail(d, TimeoutError("took more than 1s"), outcome="timeout")
@@ -130,7 +131,7 @@ def test_timed_out_jobs_report_the_outcome(client: Any, worker: Worker) -> None:
     assert info.value.outcome == "timeout"
 
 
-def test_results_history_keeps_every_execution_newest_first(client: Any, worker: Worker) -> None:
+def test_results_history_keeps_every_execution_newest_first(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("flaky")
     for attempt in (1, 2):
         (d,) = worker.take()
@@ -147,7 +148,7 @@ def test_results_history_keeps_every_execution_newest_first(client: Any, worker:
     assert [r.job_try for r in history] == [3, 2, 1]
 
 
-def test_history_is_capped_at_ten(client: Any, worker: Worker) -> None:
+def test_history_is_capped_at_ten(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     for i in range(12):
         (d,) = worker.take()
@@ -156,7 +157,7 @@ def test_history_is_capped_at_ten(client: Any, worker: Worker) -> None:
     assert job.results()[0].error.message == "11"
 
 
-def test_retry_with_a_delay_defers_the_job(client: Any, worker: Worker) -> None:
+def test_retry_with_a_delay_defers_the_job(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     (d,) = worker.take()
     worker.retry(d, RuntimeError("later"), defer=60)
@@ -164,7 +165,7 @@ def test_retry_with_a_delay_defers_the_job(client: Any, worker: Worker) -> None:
     assert job.info().job_try == 2
 
 
-def test_abort_a_queued_job(client: Any, worker: Worker) -> None:
+def test_abort_a_queued_job(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     assert job.abort() is True
     assert worker.take() == []
@@ -174,24 +175,22 @@ def test_abort_a_queued_job(client: Any, worker: Worker) -> None:
     assert job.result_info().outcome == "aborted"
 
 
-def test_abort_a_deferred_job(client: Any, worker: Worker) -> None:
+def test_abort_a_deferred_job(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f", _defer_by=0.2)
     assert job.abort() is True
     time.sleep(0.3)
-    assert worker.run(worker.consumer.promote())[0] == 0
+    worker.promote()
     assert worker.take() == []
     assert client.queued_jobs() == []
 
 
-def test_abort_a_running_job(client: Any, worker: Worker) -> None:
+def test_abort_a_running_job(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     (d,) = worker.take()
 
     def worker_notices_and_stops() -> None:
-        from jobwire.consumer import ABORT_REQUESTED
-
         deadline = time.monotonic() + 10
-        while worker.run(worker.consumer.renew([d])) != [ABORT_REQUESTED]:
+        while not worker.abort_requested(d):
             assert time.monotonic() < deadline
             time.sleep(0.05)
         worker.fail(d, RuntimeError("aborted"), outcome="aborted")
@@ -202,7 +201,7 @@ def test_abort_a_running_job(client: Any, worker: Worker) -> None:
     assert job.status() is JobStatus.COMPLETE
 
 
-def test_abort_of_a_running_job_that_finishes_anyway(client: Any, worker: Worker) -> None:
+def test_abort_of_a_running_job_that_finishes_anyway(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     (d,) = worker.take()
     thread = later(0.2, lambda: worker.succeed(d, "done first"))
@@ -211,14 +210,14 @@ def test_abort_of_a_running_job_that_finishes_anyway(client: Any, worker: Worker
     assert job.result() == "done first"
 
 
-def test_abort_times_out_when_the_job_keeps_running(client: Any, worker: Worker) -> None:
+def test_abort_times_out_when_the_job_keeps_running(client: Any, worker: AnyWorker) -> None:
     job = client.enqueue("f")
     worker.take()
     with pytest.raises(jobwire.JobTimeout):
         job.abort(timeout=0.3)
 
 
-def test_abort_of_an_unknown_or_finished_job_is_false(client: Any, worker: Worker) -> None:
+def test_abort_of_an_unknown_or_finished_job_is_false(client: Any, worker: AnyWorker) -> None:
     assert client.job("nope").abort() is False
     job = client.enqueue("f")
     (d,) = worker.take()

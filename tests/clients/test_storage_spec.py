@@ -53,8 +53,9 @@ def test_spec_names_every_key() -> None:
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed")
 def test_redis_cli_worked_example_enqueues_a_job_the_client_can_read(
-    redis_server: RedisServer, redis_url: str, worker: Worker
+    redis_server: RedisServer, redis_url: str, redis_worker: Worker
 ) -> None:
+    worker = redis_worker
     example = block_after("redis-cli example: begin", "sh")
     lines = [line for line in example.splitlines() if line.startswith("redis-cli ")]
     assert len(lines) >= 2
