@@ -22,17 +22,18 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, Final, ParamSpec, TypeVar
 
 from jobwire.wire import DecodeError, ErrorRecord, JobHeader, ResultEnvelope, UnsupportedValue
+from jobwire.worker.functions import dead_letter_result, job_context, refusal, retry_delay
 
 from .core import Core, JobRef, Prepared, now_ms
 from .errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
 from .keys import check_name
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
-from .protocol import Gen, Op
+from .protocol import Gen, Op, Outcome, drive, drive_async
 
 __all__ = ["Call", "MemoryCore", "MemoryStore", "Wait", "run_memory_async", "run_memory_sync"]
 
@@ -49,6 +50,10 @@ _HISTORY: Final = 10
 _DEAD_CAP: Final = 10_000
 #: The worker's default for functions registered without ``max_tries``.
 DEFAULT_MAX_TRIES: Final = 5
+#: ``keep`` meaning "the client's keep_result" (None means forever).
+_CLIENT_KEEP: Final = -1.0
+#: The worker name recorded when a twin starts a job itself.
+_WORKER: Final = "memory"
 
 
 # ----------------------------------------------------------------------------- state
@@ -202,56 +207,46 @@ def _call_in_new_loop(op: Call) -> Any:
     return value
 
 
+def _perform(op: Op) -> Outcome:
+    if isinstance(op, Wait):
+        op.store._wait(op.version, op.timeout)
+        return True, None
+    call = _as_call(op)
+    try:
+        if inspect.iscoroutinefunction(call.function):
+            return True, _call_in_new_loop(call)
+        return True, call.function(*call.args, **call.kwargs)
+    except Exception as exc:  # the job's own failure, for the operation to record
+        return False, exc
+
+
+async def _perform_async(op: Op) -> Outcome:
+    if isinstance(op, Wait):
+        await op.store._wait_async(op.version, op.timeout)
+        return True, None
+    call = _as_call(op)
+    try:
+        if inspect.iscoroutinefunction(call.function):
+            return True, await call.function(*call.args, **call.kwargs)
+        return True, await asyncio.to_thread(call.function, *call.args, **call.kwargs)
+    except Exception as exc:
+        return False, exc
+
+
+def _as_call(op: Op) -> Call:
+    if not isinstance(op, Call):
+        raise TypeError(f"{op!r} is not an in-memory operation")
+    return op
+
+
 def run_memory_sync(gen: Gen[T]) -> T:
     """Drive a memory operation in blocking code."""
-    try:
-        op = next(gen)
-        while True:
-            if isinstance(op, Wait):
-                op.store._wait(op.version, op.timeout)
-                op = gen.send(None)
-                continue
-            if not isinstance(op, Call):
-                raise TypeError(f"{op!r} is not an in-memory operation")
-            try:
-                if inspect.iscoroutinefunction(op.function):
-                    reply = _call_in_new_loop(op)
-                else:
-                    reply = op.function(*op.args, **op.kwargs)
-            except Exception as exc:
-                op = gen.throw(exc)
-            else:
-                op = gen.send(reply)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
+    return drive(gen, _perform)
 
 
 async def run_memory_async(gen: Gen[T]) -> T:
     """Drive a memory operation on an event loop (plain job functions run in a thread)."""
-    try:
-        op = next(gen)
-        while True:
-            if isinstance(op, Wait):
-                await op.store._wait_async(op.version, op.timeout)
-                op = gen.send(None)
-                continue
-            if not isinstance(op, Call):
-                raise TypeError(f"{op!r} is not an in-memory operation")
-            try:
-                if inspect.iscoroutinefunction(op.function):
-                    reply = await op.function(*op.args, **op.kwargs)
-                else:
-                    reply = await asyncio.to_thread(op.function, *op.args, **op.kwargs)
-            except Exception as exc:
-                op = gen.throw(exc)
-            else:
-                op = gen.send(reply)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
+    return await drive_async(gen, _perform_async)
 
 
 def _immediate(method: Callable[P, T]) -> Callable[P, Gen[T]]:
@@ -368,17 +363,9 @@ class MemoryCore(Core):
         try:
             return self.codec.encode_result(result)
         except UnsupportedValue as bad:  # as a worker does: the failure is the result
-            return self.codec.encode_result(
-                ResultEnvelope(
-                    **{
-                        **_fields(result),
-                        "outcome": "error",
-                        "value": None,
-                        "exception": None,
-                        "error": ErrorRecord.from_exception(bad),
-                    }
-                )
-            )
+            error = ErrorRecord.from_exception(bad)
+            failed = replace(result, outcome="error", value=None, exception=None, error=error)
+            return self.codec.encode_result(failed)
 
     def _add(self, job: Prepared, now: int, once: tuple[str, int] | None = None) -> bool:
         """Store one prepared job unless its id is taken (the enqueue script's rule)."""
@@ -656,8 +643,8 @@ class MemoryCore(Core):
         exc: BaseException | None = None,
         error: ErrorRecord | None = None,
         retry_in: float | None = None,
-        keep: float | None = -1.0,
-        worker: str = "memory",
+        keep: float | None = _CLIENT_KEEP,
+        worker: str = _WORKER,
     ) -> bool:
         """End the current execution of a job (starting it first if it was waiting).
 
@@ -666,7 +653,7 @@ class MemoryCore(Core):
         forever; the default: the client's ``keep_result``). Returns True when the job was
         re-queued.
         """
-        if keep is not None and keep < 0:
+        if keep == _CLIENT_KEEP:
             keep = self.keep_result_ms / 1000
         with self.store._cond:
             _, queue, job = self._job(queue_name, job_id)
@@ -708,10 +695,7 @@ class MemoryCore(Core):
             )
             while len(queue.dead) > _DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
-            error = ErrorRecord(f"jobwire.DeadLettered.{reason}", message)
-            result = self._result(job, "error", error=error, now=now)
-            if result.format == "pickle":  # as a worker does: never pickle for a refused job
-                result = ResultEnvelope(**{**_fields(result), "format": "json"})
+            result = dead_letter_result(job.header, reason, message, job.worker or _WORKER, now)
             self._store_result(
                 queue, job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
@@ -768,10 +752,7 @@ class MemoryCore(Core):
 
     def _execute(self, job_id: str, queue_name: str | None) -> Gen[None]:
         """One execution, with the worker's rules (function lookup, tries, expiry, Retry)."""
-        from jobwire.worker.functions import Retry  # the twin needs the worker only here
-
-        worker = "memory"
-        self.start(job_id, queue_name, worker)
+        self.start(job_id, queue_name, _WORKER)
         data, tries = self.raw(job_id, queue_name)
         try:
             job = self.codec.decode_job(data)
@@ -785,45 +766,22 @@ class MemoryCore(Core):
             return
         job_try = job.job_try + tries - 1
         max_tries = function.max_tries or self.max_tries
-        if job_try > max_tries:
-            error = ErrorRecord(
-                "jobwire.MaxTriesExceeded", f"job reached its maximum of {max_tries} tries"
-            )
-            self.finish(job_id, queue_name, "error", error=error)
+        refused = refusal(job, job_try, max_tries, now_ms())
+        if refused is not None:
+            self.finish(job_id, queue_name, "error", error=refused)
             return
-        if job.expires_ms is not None and now_ms() > job.expires_ms:
-            error = ErrorRecord("jobwire.JobExpired", "the job expired before it could start")
-            self.finish(job_id, queue_name, "error", error=error)
-            return
-        ctx = {
-            **self.ctx,
-            "job_id": job.id,
-            "job_try": job_try,
-            "enqueue_time": datetime.fromtimestamp(job.enqueued_ms / 1000, tz=timezone.utc),
-            "queue_name": job.queue,
-            "function": job.function,
-            "headers": dict(job.headers),
-            "aborted": threading.Event(),
-            "args": job.args,
-            "kwargs": job.kwargs,
-        }
-        keep = -1.0 if function.keep_result is None else function.keep_result
+        keep: float | None = _CLIENT_KEEP  # the function's own keep time, if it has one
         if function.keep_result_forever:
             keep = None
+        elif function.keep_result is not None:
+            keep = function.keep_result
+        ctx = job_context(self.ctx, job, job_try, threading.Event())
+        ctx.update(args=job.args, kwargs=job.kwargs)
         try:
             value = yield Call(function.coroutine, (ctx, *job.args), job.kwargs)
-        except Retry as exc:
-            if job_try < max_tries:
-                retry_in = exc.defer or 0.0
-                self.finish(job_id, queue_name, "error", exc=exc, retry_in=retry_in, keep=keep)
-                return
-            failure = RuntimeError(f"Retry requested but the job reached max_tries={max_tries}")
-            self.finish(job_id, queue_name, "error", exc=failure, keep=keep)
         except Exception as exc:
-            self.finish(job_id, queue_name, "error", exc=exc, keep=keep)
+            # no backoff here: a Retry without a delay runs again at once
+            retry_in, failure = retry_delay(exc, job_try, max_tries, backoff=0.0)
+            self.finish(job_id, queue_name, "error", exc=failure, retry_in=retry_in, keep=keep)
         else:
             self.finish(job_id, queue_name, "success", value=value, keep=keep)
-
-
-def _fields(result: ResultEnvelope) -> dict[str, Any]:
-    return {name: getattr(result, name) for name in result.__dataclass_fields__}

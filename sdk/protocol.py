@@ -4,8 +4,9 @@ Every operation of jobwire (enqueue, wait for a result, fetch a batch, ...) is a
 that *yields* what it wants sent to Redis, a :class:`Command` or a :class:`Pipeline`, and
 receives the reply through ``send()`` or an error through ``throw()``. Two small drivers run
 such a generator: :func:`run_sync` over ``redis.Redis`` and :func:`run_async` over
-``redis.asyncio.Redis``. The conversation is written once; the drivers are its only
-sync/async difference (the same shape as psycopg 3's generators and waiting functions).
+``redis.asyncio.Redis``: each hands the loop that runs a generator (:func:`drive` or
+:func:`drive_async`) a function doing one op. The conversation is written once; the drivers
+are its only sync/async difference (the same shape as psycopg 3's generators and waiting functions).
 
 Errors reach the generator already translated into jobwire's own types, so recovery logic,
 such as loading a script after NOSCRIPT, is written once in :func:`call_script`.
@@ -14,7 +15,8 @@ such as loading a script after NOSCRIPT, is written once in :func:`call_script`.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Sequence
+import functools
+from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -28,9 +30,12 @@ __all__ = [
     "Command",
     "Gen",
     "Op",
+    "Outcome",
     "Pipeline",
     "call",
     "call_script",
+    "drive",
+    "drive_async",
     "pipeline",
     "run_async",
     "run_sync",
@@ -70,6 +75,9 @@ class Pipeline(Op):
     commands: tuple[Command, ...]
 
 
+#: What doing an op gave: ``(True, reply)`` to send into the generator, or
+#: ``(False, exception)`` to throw into it.
+Outcome = tuple[bool, Any]
 #: A protocol operation: yields ops, receives replies, returns a ``T``.
 Gen = Generator[Op, Any, T]
 
@@ -147,47 +155,59 @@ def _pipeline(conn: redis.Redis | redis.asyncio.Redis, op: Op) -> Any:
     return pipe
 
 
-def run_sync(conn: redis.Redis, gen: Gen[T]) -> T:
-    """Drive a protocol generator over a blocking redis-py client."""
-    execute: Any = conn.execute_command  # redis-py leaves it untyped
+def drive(gen: Gen[T], perform: Callable[[Op], Outcome]) -> T:
+    """Run a protocol generator to its end, doing each op it yields with ``perform``."""
     try:
         op = next(gen)
         while True:
-            try:
-                if isinstance(op, Command):
-                    reply = execute(*op.args)
-                else:
-                    reply = _replies(_pipeline(conn, op).execute(raise_on_error=False))
-            except redis.exceptions.RedisError as exc:
-                op = gen.throw(translate_error(exc))
-            else:
-                op = gen.send(reply)
+            ok, value = perform(op)
+            op = gen.send(value) if ok else gen.throw(value)
     except StopIteration as stop:
         return stop.value  # type: ignore[no-any-return]
     finally:
         gen.close()
+
+
+async def drive_async(gen: Gen[T], perform: Callable[[Op], Awaitable[Outcome]]) -> T:
+    """Run a protocol generator to its end, awaiting ``perform`` for each op it yields."""
+    try:
+        op = next(gen)
+        while True:
+            ok, value = await perform(op)
+            op = gen.send(value) if ok else gen.throw(value)
+    except StopIteration as stop:
+        return stop.value  # type: ignore[no-any-return]
+    finally:
+        gen.close()
+
+
+def _perform(conn: redis.Redis, op: Op) -> Outcome:
+    try:
+        if isinstance(op, Command):
+            return True, conn.execute_command(*op.args)  # type: ignore[no-untyped-call]
+        return True, _replies(_pipeline(conn, op).execute(raise_on_error=False))
+    except redis.exceptions.RedisError as exc:
+        return False, translate_error(exc)
+
+
+async def _perform_async(conn: redis.asyncio.Redis, op: Op) -> Outcome:
+    try:
+        if isinstance(op, Command):
+            return True, await conn.execute_command(*op.args)  # type: ignore[no-untyped-call]
+        return True, _replies(await _pipeline(conn, op).execute(raise_on_error=False))
+    except redis.exceptions.RedisError as exc:
+        if _being_cancelled():
+            # redis-py may report a cancelled read as a connection error: a cancellation
+            # must stay a cancellation
+            raise asyncio.CancelledError from exc
+        return False, translate_error(exc)
+
+
+def run_sync(conn: redis.Redis, gen: Gen[T]) -> T:
+    """Drive a protocol generator over a blocking redis-py client."""
+    return drive(gen, functools.partial(_perform, conn))
 
 
 async def run_async(conn: redis.asyncio.Redis, gen: Gen[T]) -> T:
     """Drive a protocol generator over an asyncio redis-py client (cancellation-safe)."""
-    execute: Any = conn.execute_command  # redis-py leaves it untyped
-    try:
-        op = next(gen)
-        while True:
-            try:
-                if isinstance(op, Command):
-                    reply = await execute(*op.args)
-                else:
-                    reply = _replies(await _pipeline(conn, op).execute(raise_on_error=False))
-            except redis.exceptions.RedisError as exc:
-                if _being_cancelled():
-                    # redis-py may report a cancelled read as a connection error: a
-                    # cancellation must stay a cancellation
-                    raise asyncio.CancelledError from exc
-                op = gen.throw(translate_error(exc))
-            else:
-                op = gen.send(reply)
-    except StopIteration as stop:
-        return stop.value  # type: ignore[no-any-return]
-    finally:
-        gen.close()
+    return await drive_async(gen, functools.partial(_perform_async, conn))

@@ -36,7 +36,7 @@ from typing_extensions import Self, Unpack
 from ._memory import DEFAULT_MAX_TRIES, MemoryCore, MemoryStore, run_memory_async, run_memory_sync
 from .aio import AsyncClient
 from .client import Client
-from .core import ClientOptions, core_options
+from .core import ClientOptions, Core, core_options
 from .errors import InvalidArgument
 from .models import JobInfo
 from .protocol import Gen
@@ -65,21 +65,27 @@ def _functions(functions: Iterable[Callable[..., Any] | Function]) -> dict[str, 
 class _TestControls:
     """What both twins add to the client interface (written once, used by both)."""
 
+    settings: RedisSettings
+    _owns_redis: bool
+    _core: Core
     _twin: MemoryCore
 
-    def _setup(
+    def __init__(
         self,
-        store: MemoryStore | None,
-        functions: Iterable[Callable[..., Any] | Function],
-        eager: bool,
-        ctx: Mapping[str, Any] | None,
-        max_tries: int,
-        options: ClientOptions,
-    ) -> MemoryCore:
+        *,
+        store: MemoryStore | None = None,
+        functions: Iterable[Callable[..., Any] | Function] = (),
+        eager: bool = False,
+        ctx: Mapping[str, Any] | None = None,
+        max_tries: int = DEFAULT_MAX_TRIES,
+        **options: Unpack[ClientOptions],
+    ) -> None:
         registered = _functions(functions)
         if eager and not registered:
             raise InvalidArgument("eager mode runs registered functions: pass functions=[...]")
-        self._twin = MemoryCore(
+        self.settings = RedisSettings()  # not used; there for code that reads it
+        self._owns_redis = False
+        self._core = self._twin = MemoryCore(
             store if store is not None else MemoryStore(),
             functions=registered,
             eager=eager,
@@ -87,7 +93,11 @@ class _TestControls:
             max_tries=max_tries,
             **core_options(None, options),
         )
-        return self._twin
+
+    @classmethod
+    def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
+        """A twin with these options; the URL is ignored (nothing connects anywhere)."""
+        return cls(**options)
 
     @property
     def store(self) -> MemoryStore:
@@ -174,25 +184,6 @@ class MemoryClient(_TestControls, Client):
     ``keep_result``, ...) mean what they mean for the real client.
     """
 
-    def __init__(
-        self,
-        *,
-        store: MemoryStore | None = None,
-        functions: Iterable[Callable[..., Any] | Function] = (),
-        eager: bool = False,
-        ctx: Mapping[str, Any] | None = None,
-        max_tries: int = DEFAULT_MAX_TRIES,
-        **options: Unpack[ClientOptions],
-    ) -> None:
-        self.settings = RedisSettings()
-        self._owns_redis = False
-        self._core = self._setup(store, functions, eager, ctx, max_tries, options)
-
-    @classmethod
-    def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
-        """A twin with these options; the URL is ignored (nothing connects anywhere)."""
-        return cls(**options)
-
     def _run(self, gen: Gen[T]) -> T:
         return run_memory_sync(gen)
 
@@ -214,25 +205,6 @@ class MemoryClient(_TestControls, Client):
 
 class AsyncMemoryClient(_TestControls, AsyncClient):
     """In-memory twin of :class:`jobwire.AsyncClient` (see :class:`MemoryClient`)."""
-
-    def __init__(
-        self,
-        *,
-        store: MemoryStore | None = None,
-        functions: Iterable[Callable[..., Any] | Function] = (),
-        eager: bool = False,
-        ctx: Mapping[str, Any] | None = None,
-        max_tries: int = DEFAULT_MAX_TRIES,
-        **options: Unpack[ClientOptions],
-    ) -> None:
-        self.settings = RedisSettings()
-        self._owns_redis = False
-        self._core = self._setup(store, functions, eager, ctx, max_tries, options)
-
-    @classmethod
-    def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
-        """A twin with these options; the URL is ignored (nothing connects anywhere)."""
-        return cls(**options)
 
     @classmethod
     async def connect(cls, url: str, **options: Unpack[ClientOptions]) -> Self:

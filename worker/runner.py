@@ -53,7 +53,14 @@ from jobwire.wire import (
 
 from .cron import CronJob
 from .executors import ProcessJobError, ProcessPool, ThreadRunner
-from .functions import Function, Retry, func
+from .functions import (
+    Function,
+    dead_letter_result,
+    func,
+    job_context,
+    refusal,
+    retry_delay,
+)
 
 __all__ = ["Worker"]
 
@@ -515,35 +522,16 @@ class Worker:
             self._ended += 1
             self._capacity.set()
 
-    def _context(self, job: JobEnvelope, job_try: int, r: _Running) -> dict[str, Any]:
-        ctx = dict(self.ctx)
-        ctx.update(
-            job_id=job.id,
-            job_try=job_try,
-            enqueue_time=datetime.fromtimestamp(job.enqueued_ms / 1000, tz=timezone.utc),
-            queue_name=job.queue,
-            function=job.function,
-            headers=dict(job.headers),
-            aborted=r.abort_event,
-        )
-        return ctx
-
     async def _execute(self, r: _Running, job: JobEnvelope, function: Function) -> None:
         d = r.delivery
         job_try = _try_of(job, d)
         max_tries = function.max_tries or self.max_tries
         started = now_ms()
-        if job_try > max_tries:
-            error = ErrorRecord(
-                "jobwire.MaxTriesExceeded", f"job reached its maximum of {max_tries} tries"
-            )
-            await self._finish(r, job, function, started, "error", None, error, None)
+        refused = refusal(job, job_try, max_tries, started)
+        if refused is not None:
+            await self._finish(r, job, function, started, "error", None, refused, None)
             return
-        if job.expires_ms is not None and started > job.expires_ms:
-            error = ErrorRecord("jobwire.JobExpired", "the job expired before it could start")
-            await self._finish(r, job, function, started, "error", None, error, None)
-            return
-        ctx = self._context(job, job_try, r)
+        ctx = job_context(self.ctx, job, job_try, r.abort_event)
         ctx.update(args=job.args, kwargs=job.kwargs)
         await self._hook("on_job_start", ctx)
         timeout = function.timeout if function.timeout is not None else self.job_timeout
@@ -551,11 +539,8 @@ class Worker:
             logger.debug("→ %s %s(%s) try=%d", d.job_id, job.function, _args(job), job_try)
         outcome, value, exc, record = await self._run_function(r, function, ctx, job, timeout)
         retry_defer: float | None = None
-        if isinstance(exc, Retry):
-            if job_try < max_tries:
-                retry_defer = exc.defer if exc.defer is not None else self.retry_backoff * job_try
-            else:
-                exc = RuntimeError(f"Retry requested but the job reached max_tries={max_tries}")
+        if exc is not None:
+            retry_defer, exc = retry_delay(exc, job_try, max_tries, self.retry_backoff)
         ctx.update(
             outcome="retry" if retry_defer is not None else outcome,
             result=value if exc is None else exc,
@@ -711,22 +696,11 @@ class Worker:
     ) -> None:
         self.stats.dead_lettered += 1
         logger.warning("dead-lettering %s: %s (%s)", r.delivery.job_id, reason, message)
-        result = None
-        if header is not None:
-            now = now_ms()
-            result = ResultEnvelope(
-                id=header.id,
-                function=header.function,
-                queue=header.queue,
-                job_try=header.job_try,
-                outcome="error",
-                error=ErrorRecord(f"jobwire.DeadLettered.{reason}", message),
-                enqueued_ms=header.enqueued_ms,
-                started_ms=now,
-                finished_ms=now,
-                worker=self.name,
-                format="json" if header.format == "pickle" else header.format,
-            )
+        result = (
+            None
+            if header is None
+            else dead_letter_result(header, reason, message, self.name, now_ms())
+        )
         await self._retrying(
             lambda: r.queue.consumer.dead_letter(
                 reason=reason,

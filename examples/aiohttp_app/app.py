@@ -1,6 +1,7 @@
 """An aiohttp app that enqueues jobs with jobwire's AsyncClient.
 
-The client is created once in a ``cleanup_ctx`` (startup) and closed there (shutdown).
+The client is created once in a ``cleanup_ctx`` (startup) and closed there (shutdown);
+tests pass their own, such as ``jobwire.testing.AsyncMemoryClient``, to ``create_app``.
 Run: ``REDIS_URL=redis://localhost:6379/0 python app.py``.
 """
 
@@ -16,11 +17,12 @@ import jobwire
 CLIENT = web.AppKey("jobwire", jobwire.AsyncClient)
 
 
-def jobwire_ctx(redis_url: str):  # type: ignore[no-untyped-def]
+def jobwire_ctx(redis_url: str, client: jobwire.AsyncClient | None = None):  # type: ignore[no-untyped-def]
     async def ctx(app: web.Application) -> AsyncIterator[None]:
-        app[CLIENT] = await jobwire.AsyncClient.connect(redis_url)
+        app[CLIENT] = client or await jobwire.AsyncClient.connect(redis_url)
         yield
-        await app[CLIENT].close()
+        if client is None:  # a client given to create_app belongs to its caller
+            await app[CLIENT].close()
 
     return ctx
 
@@ -40,11 +42,12 @@ async def job_status(request: web.Request) -> web.Response:
     return web.json_response({"job_id": job.job_id, "status": status.value})
 
 
-def create_app(redis_url: str | None = None) -> web.Application:
+def create_app(
+    redis_url: str | None = None, client: jobwire.AsyncClient | None = None
+) -> web.Application:
     app = web.Application()
-    app.cleanup_ctx.append(
-        jobwire_ctx(redis_url or os.environ.get("REDIS_URL", "redis://localhost:6379/0"))
-    )
+    url = redis_url or os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+    app.cleanup_ctx.append(jobwire_ctx(url, client))
     app.router.add_post("/resize", resize)
     app.router.add_get("/jobs/{job_id}", job_status)
     return app

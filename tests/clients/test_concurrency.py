@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 import jobwire
+from jobwire.testing import AsyncMemoryClient, MemoryClient
 
 from .conftest import Worker
 
@@ -31,8 +34,16 @@ def test_sync_client_shared_by_20_threads(redis_url: str, redis_worker: Worker) 
     assert sorted(taken) == sorted(produced)  # each job delivered exactly once
 
 
-def test_sync_uniqueness_under_20_concurrent_threads(redis_url: str) -> None:
-    with jobwire.Client.from_url(redis_url) as client:
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_sync_uniqueness_under_20_concurrent_threads(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    make = (
+        MemoryClient
+        if kind == "memory"
+        else lambda: jobwire.Client.from_url(request.getfixturevalue("redis_url"))
+    )
+    with make() as client:
         with ThreadPoolExecutor(20) as pool:
             jobs = list(pool.map(lambda i: client.enqueue("f", i, _job_id="the-one"), range(20)))
         assert sum(job is not None for job in jobs) == 1
@@ -55,9 +66,15 @@ def test_async_client_shared_by_200_tasks(redis_url: str, redis_worker: Worker) 
     assert sorted(drained_ids(redis_worker)) == sorted(produced)
 
 
-def test_async_uniqueness_under_20_concurrent_tasks(redis_url: str) -> None:
+@pytest.mark.parametrize("kind", ["redis", "memory"])
+def test_async_uniqueness_under_20_concurrent_tasks(
+    request: pytest.FixtureRequest, kind: str
+) -> None:
+    url = "" if kind == "memory" else request.getfixturevalue("redis_url")
+    make = AsyncMemoryClient.from_url if kind == "memory" else jobwire.AsyncClient.from_url
+
     async def main() -> list[jobwire.AsyncJob | None]:
-        async with jobwire.AsyncClient.from_url(redis_url) as client:
+        async with make(url) as client:
             return await asyncio.gather(
                 *(client.enqueue("f", i, _job_id="the-one") for i in range(20))
             )

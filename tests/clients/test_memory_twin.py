@@ -10,7 +10,10 @@ import asyncio
 import doctest
 import inspect
 import socket
+import subprocess
+import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -77,6 +80,19 @@ def test_the_twin_never_opens_a_socket(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_module_example_runs() -> None:
     assert doctest.testmod(jobwire.testing).failed == 0
+
+
+def test_readme_pytest_example_passes(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = readme.split("<!-- testing example: begin -->")[1].split("<!-- testing example: end")[0]
+    code = block.split("```python\n")[1].split("```")[0]
+    (tmp_path / "test_orders.py").write_text(code)
+    run = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_orders.py"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "4 passed" in run.stdout
 
 
 # ------------------------------------------------------------------- controls
@@ -308,3 +324,20 @@ def test_abort_of_a_running_job_waits_for_the_test_to_end_it() -> None:
     thread.join()
     with pytest.raises(jobwire.JobAborted):
         job.result()
+
+
+def test_eager_mode_keeps_results_as_the_function_says() -> None:
+    client = MemoryClient(
+        functions=[func(add, name="unkept", keep_result=0), func(add, keep_result_forever=True)],
+        eager=True,
+        keep_result=0.2,
+    )
+    with pytest.raises(jobwire.ResultNotFound):
+        client.enqueue("unkept", 1, 1).result()
+    kept = client.enqueue("add", 1, 1)
+    lazy = MemoryClient(store=client.store, keep_result=0.2)  # not eager
+    aborted_early = lazy.enqueue("f", _defer_by=60)
+    assert aborted_early.abort() is True  # its result is kept for keep_result: 0.2 s
+    assert aborted_early.status() is JobStatus.COMPLETE
+    threading.Event().wait(0.3)
+    assert kept.result() == 2 and aborted_early.status() is JobStatus.NOT_FOUND

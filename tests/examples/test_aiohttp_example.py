@@ -70,3 +70,30 @@ def test_cpu_jobs_example_runs_in_the_process_pool(redis_url: str) -> None:
         line.rsplit("process ", 1)[1] for line in done.stdout.splitlines() if "process " in line
     }
     assert len(pids) >= 2  # the jobs ran in several processes
+
+
+def test_handlers_with_the_in_memory_twin() -> None:
+    """How an app's own tests can run without Redis: the eager twin runs the real job."""
+    need("aiohttp")
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from jobwire.testing import AsyncMemoryClient
+
+    module = load_module(EXAMPLES / "aiohttp_app" / "app.py", "aiohttp_example_twin")
+    tasks = load_module(EXAMPLES / "aiohttp_app" / "tasks.py", "aiohttp_example_tasks")
+
+    async def main() -> None:
+        twin = AsyncMemoryClient(functions=tasks.WorkerSettings.functions, eager=True)
+        app = module.create_app(client=twin)
+        async with TestClient(TestServer(app)) as web:
+            response = await web.post("/resize", json={"url": "https://x/b.png", "width": 16})
+            job_id = (await response.json())["job_id"]
+            status = await (await web.get(f"/jobs/{job_id}")).json()
+        assert status == {"job_id": job_id, "status": "complete"}
+        assert await twin.job(job_id).result() == {
+            "url": "https://x/b.png", "width": 16, "thumbnail": "https://x/b.png?w=16"
+        }  # fmt: skip
+        (enqueued,) = twin.enqueued_jobs()
+        assert enqueued.function == "resize_image" and enqueued.kwargs == {"width": 16}
+
+    asyncio.run(main())

@@ -56,3 +56,28 @@ def test_a_real_worker_runs_the_enqueued_job(django_client: Any, redis_url: str)
     status = django_client.get(f"/jobs/{job_id}").json()
     assert status["status"] == "complete" and status["success"] is True
     assert status["result"] == {"order_id": 8, "sent_to": "b@example.com", "shop": "shop"}
+
+
+def test_views_with_the_in_memory_twin(django_client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How a Django project's tests can swap in the twin: one monkeypatch of the factory."""
+    from shop import tasks, views
+
+    from jobwire.testing import MemoryClient
+
+    twin = MemoryClient(functions=tasks.WorkerSettings.functions)
+    monkeypatch.setattr(views, "client", lambda: twin)
+    response = django_client.post(
+        "/orders", data=json.dumps({"order_id": 9, "email": "c@example.com"}),
+        content_type="application/json",
+    )  # fmt: skip
+    job_id = response.json()["job_id"]
+    (enqueued,) = twin.enqueued_jobs()
+    assert (enqueued.job_id, enqueued.function, enqueued.args) == (job_id, "send_receipt", (9,))
+    assert django_client.get(f"/jobs/{job_id}").json()["status"] == "queued"
+    twin.set_failed(job_id, ConnectionError("SMTP server down"))
+    status = django_client.get(f"/jobs/{job_id}").json()
+    assert status["status"] == "complete" and status["success"] is False
+    assert "SMTP server down" in status["result"]
+    twin.enqueue("send_receipt", 10, email="d@example.com", _job_id="again")
+    assert twin.run_jobs() == 1  # the real job function, inline
+    assert twin.job("again").result()["sent_to"] == "d@example.com"
