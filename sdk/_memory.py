@@ -22,12 +22,18 @@ import itertools
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Final, ParamSpec, TypeVar
 
-from jobwire.wire import DecodeError, ErrorRecord, JobHeader, ResultEnvelope, UnsupportedValue
-from jobwire.worker.functions import dead_letter_result, job_context, refusal, retry_delay
+from jobwire.wire import DecodeError, ErrorRecord, JobHeader, ResultEnvelope
+from jobwire.worker.functions import (
+    dead_letter_result,
+    encode_result,
+    job_context,
+    refusal,
+    retry_delay,
+)
 
 from .core import Core, JobRef, Prepared, now_ms
 from .errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
@@ -359,14 +365,6 @@ class MemoryCore(Core):
             format=header.format,
         )
 
-    def _encode_result(self, result: ResultEnvelope) -> bytes:
-        try:
-            return self.codec.encode_result(result)
-        except UnsupportedValue as bad:  # as a worker does: the failure is the result
-            error = ErrorRecord.from_exception(bad)
-            failed = replace(result, outcome="error", value=None, exception=None, error=error)
-            return self.codec.encode_result(failed)
-
     def _add(self, job: Prepared, now: int, once: tuple[str, int] | None = None) -> bool:
         """Store one prepared job unless its id is taken (the enqueue script's rule)."""
         name, queue = self._q(job.keys.queue, now)
@@ -663,7 +661,7 @@ class MemoryCore(Core):
             if exc is not None and error is None:
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
-            self._store_result(queue, job_id, self._encode_result(result), keep, now)
+            self._store_result(queue, job_id, encode_result(self.codec, result)[0], keep, now)
             job.worker = job.started_ms = None
             if retry_in is None:
                 del queue.jobs[job_id]

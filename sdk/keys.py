@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["CONSUMER_GROUP", "DEFAULT_PREFIX", "QueueKeys", "check_name", "queues_key"]
+__all__ = [
+    "ACL_COMMANDS",
+    "CONSUMER_GROUP",
+    "DEFAULT_PREFIX",
+    "QueueKeys",
+    "acl_rule",
+    "check_name",
+    "queues_key",
+]
 
 DEFAULT_PREFIX: Final = "jobwire"
 #: The consumer group every worker of a queue reads the stream with.
@@ -80,3 +88,30 @@ class QueueKeys:
     def health(self, worker: str) -> str:
         """A worker's health record."""
         return self.base + "health:" + worker
+
+
+#: Every command jobwire's clients, workers and Lua scripts send (scripts run with the
+#: caller's permissions, so their commands count too). Nothing else is needed.
+ACL_COMMANDS: Final = (
+    # clients and workers
+    "ping", "evalsha", "script|load", "hget", "hmget", "exists", "lindex", "lrange",
+    "blmove", "mget", "set", "sadd", "smembers", "scan", "xgroup|create", "xreadgroup",
+    "xrange", "xrevrange", "xlen", "xack", "xdel", "subscribe", "unsubscribe",
+    # inside the Lua scripts
+    "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
+    "pexpireat", "publish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending",
+    "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
+)  # fmt: skip
+
+
+def acl_rule(prefix: str = DEFAULT_PREFIX) -> str:
+    """The least an ACL user needs to use jobwire under ``prefix``.
+
+    Its keys, its channels and the commands in :data:`ACL_COMMANDS`, nothing more.
+
+    >>> f"ACL SETUSER app on >secret {acl_rule()}"  # doctest: +ELLIPSIS
+    'ACL SETUSER app on >secret resetkeys ~jobwire:* resetchannels &jobwire:* -@all +ping ...'
+    """
+    check_name("prefix", prefix)
+    commands = " ".join(f"+{c}" for c in ACL_COMMANDS)
+    return f"resetkeys ~{prefix}:* resetchannels &{prefix}:* -@all {commands}"

@@ -18,6 +18,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,6 +57,50 @@ class RedisServerError(RuntimeError):
     """The harness could not start or reach its redis-server."""
 
 
+class CertificateAuthority:
+    """A throwaway certificate authority with a server and a client certificate (openssl).
+
+    The server certificate names 127.0.0.1 and localhost, so clients verify it fully.
+    """
+
+    def __init__(self) -> None:
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            raise RedisServerError("TLS tests need the openssl command (apt-get install openssl)")
+        self.dir = Path(tempfile.mkdtemp(prefix="jobwire-ca-"))
+        self.ca, self.ca_key = self.dir / "ca.crt", self.dir / "ca.key"
+
+        def run(*args: str) -> None:
+            subprocess.run([openssl, *args], cwd=self.dir, check=True, capture_output=True)
+
+        run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=jobwire test CA", "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+        (self.dir / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        for name in ("server", "client"):
+            run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN=jobwire {name}",
+                "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
+            run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", "san.cnf",
+                "-out", f"{name}.crt")  # fmt: skip
+        self.server_cert, self.server_key = self.dir / "server.crt", self.dir / "server.key"
+        self.client_cert, self.client_key = self.dir / "client.crt", self.dir / "client.key"
+
+    def close(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+_ca: CertificateAuthority | None = None
+
+
+def certificate_authority() -> CertificateAuthority:
+    """The session's test CA (made on first use, deleted at exit)."""
+    global _ca
+    if _ca is None:
+        _ca = CertificateAuthority()
+        atexit.register(_ca.close)
+    return _ca
+
+
 class RedisServer:
     """One redis-server process owned by the test session."""
 
@@ -66,6 +111,8 @@ class RedisServer:
         appendfsync: str = "everysec",
         extra_args: Sequence[str] = (),
         sentinel_for: RedisServer | None = None,
+        tls: bool = False,
+        tls_auth_clients: str = "optional",
     ) -> None:
         if REDIS_SERVER is None:
             raise RedisServerError(MISSING_MESSAGE)
@@ -73,14 +120,17 @@ class RedisServer:
         self.appendfsync = appendfsync
         self.extra_args = list(extra_args)
         self.sentinel_for = sentinel_for  # run as a Sentinel monitoring that server
+        # TLS only (no plain port); "yes" makes clients present a certificate of the CA
+        self.ca = certificate_authority() if tls else None
+        self.tls_auth_clients = tls_auth_clients
         self.dir = Path(tempfile.mkdtemp(prefix="jobwire-redis-"))
         self.port = 0
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        """``redis://127.0.0.1:PORT/0``."""
-        return f"redis://127.0.0.1:{self.port}/0"
+        """``redis://127.0.0.1:PORT/0`` (``rediss://`` for a TLS server)."""
+        return f"{'rediss' if self.ca else 'redis'}://127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int | None:
@@ -141,9 +191,18 @@ class RedisServer:
                 f"sentinel monitor mymaster 127.0.0.1 {self.sentinel_for.port} 1\n"
             )
             return [REDIS_SERVER, str(conf), "--sentinel", "--logfile", str(self.dir / "redis.log")]
+        ports = ["--port", str(self.port)]
+        if self.ca is not None:
+            ports = [
+                "--port", "0", "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.ca.server_cert),
+                "--tls-key-file", str(self.ca.server_key),
+                "--tls-ca-cert-file", str(self.ca.ca),
+                "--tls-auth-clients", self.tls_auth_clients,
+            ]  # fmt: skip
         return [
             REDIS_SERVER,
-            "--port", str(self.port),
+            *ports,
             "--bind", "127.0.0.1",
             "--dir", str(self.dir),
             "--save", "",
@@ -175,7 +234,12 @@ class RedisServer:
 
     def _ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as s:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                s = raw
+                if self.ca is not None:
+                    context = ssl.create_default_context(cafile=str(self.ca.ca))
+                    context.load_cert_chain(str(self.ca.client_cert), str(self.ca.client_key))
+                    s = context.wrap_socket(raw, server_hostname="127.0.0.1")
                 s.sendall(b"PING\r\n")
                 return s.recv(64).startswith(b"+PONG")
         except OSError:

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
-from jobwire.wire import ErrorRecord, JobEnvelope, JobHeader, ResultEnvelope
+from jobwire.wire import Codec, EncodeError, ErrorRecord, JobEnvelope, JobHeader, ResultEnvelope
 
 __all__ = [
     "Executor",
     "Function",
     "Retry",
     "dead_letter_result",
+    "encode_result",
     "func",
     "job_context",
     "refusal",
@@ -178,3 +179,18 @@ def dead_letter_result(
         worker=worker,
         format="json" if header.format == "pickle" else header.format,
     )
+
+
+def encode_result(codec: Codec, result: ResultEnvelope) -> tuple[bytes, ResultEnvelope]:
+    """Encode a result, or else the failure to encode it: the job ends either way.
+
+    A return value may have no encoding in the job's format, or make the result larger than
+    the size limit; the job then fails with that error. Returns the bytes and the result
+    they hold.
+    """
+    try:
+        return codec.encode_result(result), result
+    except EncodeError as bad:
+        error = ErrorRecord.from_exception(bad)
+        failed = replace(result, outcome="error", value=None, exception=None, error=error)
+        return codec.encode_result(failed), failed

@@ -48,7 +48,6 @@ from jobwire.wire import (
     JobEnvelope,
     JobHeader,
     ResultEnvelope,
-    UnsupportedValue,
 )
 
 from .cron import CronJob
@@ -56,6 +55,7 @@ from .executors import ProcessJobError, ProcessPool, ThreadRunner
 from .functions import (
     Function,
     dead_letter_result,
+    encode_result,
     func,
     job_context,
     refusal,
@@ -503,7 +503,12 @@ class Worker:
             try:
                 job = self.core.codec.decode_job(d.data)
             except DecodeError as exc:
-                await self._dead_letter(r, exc.reason, str(exc), exc.header)
+                # unreadable metadata (garbage, too large to parse): the delivery still
+                # names the job, so a client waiting for it learns why it will not run
+                header = exc.header or JobHeader(
+                    id=d.job_id, function="unknown", queue=d.queue_name, enqueued_ms=0
+                )
+                await self._dead_letter(r, exc.reason, str(exc), header)
                 return
             function = self.functions.get(job.function)
             if function is None:
@@ -655,13 +660,7 @@ class Worker:
         job_try = _try_of(job, r.delivery)
         result = self._result(job, function.name, started, outcome, value, error, exc, job_try)
         keep = self._keep(function)
-        try:
-            data = self.core.codec.encode_result(result)
-        except UnsupportedValue as bad:  # the return value has no encoding in the job's format
-            result = self._result(
-                job, function.name, started, "error", None, _record(bad), None, job_try
-            )
-            data = self.core.codec.encode_result(result)
+        data, result = encode_result(self.core.codec, result)
         assert r.queue.results is not None
         await r.queue.results.add((r.delivery, data, keep))
         if result.outcome == "success":
