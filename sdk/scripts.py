@@ -232,14 +232,21 @@ local stream = KEYS[1]
 local group, consumer, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local lease, count = ARGV[5], ARGV[6]
 local out = {}
-local res = redis.call('XAUTOCLAIM', stream, group, consumer, lease, '0-0', 'COUNT', count)
-for _, e in ipairs(res[2]) do
-  if e and e[2] then
-    start_job(stream, group, consumer, base, now, e[1], field(e[2], 'job'), out)
-  elseif e then
-    redis.call('XACK', stream, group, e[1])
+-- one XAUTOCLAIM looks at no more than 10 x COUNT pending entries: follow its cursor
+-- through the whole pending list, or a small COUNT would only ever see live workers' jobs
+local cursor = '0-0'
+repeat
+  local res = redis.call('XAUTOCLAIM', stream, group, consumer, lease, cursor,
+                         'COUNT', count - #out)
+  cursor = res[1]
+  for _, e in ipairs(res[2]) do
+    if e and e[2] then
+      start_job(stream, group, consumer, base, now, e[1], field(e[2], 'job'), out)
+    elseif e then
+      redis.call('XACK', stream, group, e[1])
+    end
   end
-end
+until cursor == '0-0' or #out >= tonumber(count)
 return out
 """,
 )

@@ -127,6 +127,9 @@ class _Queue:
     consumer: Consumer
     next_due: int | None = None
     results: _GroupCommit | None = None
+    # set when leases may have expired while every slot was busy: the next free slot
+    # goes to a reclaimed job before any new one, so a dead worker's jobs never starve
+    reclaim_due: bool = False
 
 
 @dataclass
@@ -446,8 +449,14 @@ class Worker:
             self.stop()
 
     async def _take(self, q: _Queue) -> list[Delivery]:
-        # one round trip: promotes due deferred jobs, takes ready ones, tells the next due time
         got: list[Delivery]
+        if q.reclaim_due:
+            free = self._free()
+            got = await self._reclaimed(q)
+            q.reclaim_due = len(got) == free  # a full batch: there may be more
+            if got:
+                return got
+        # one round trip: promotes due deferred jobs, takes ready ones, tells the next due time
         got, q.next_due = await self._run(q.consumer.fetch_and_next_due(self._free()))
         if got or self.burst or self._stopped():  # (a cancel swallowed by redis-py: see _pause)
             return got
@@ -787,12 +796,20 @@ class Worker:
 
     async def _reclaim(self) -> None:
         for q in self.queues:
-            if self._free() > 0 and not self._stopping:
-                for d in await self._run(q.consumer.reclaim(self._free())):
-                    logger.warning(
-                        "job %s reclaimed after its lease expired (try %d)", d.job_id, d.tries
-                    )
-                    self._start(d, q)
+            if self._stopping:
+                return
+            if self._free() == 0:
+                q.reclaim_due = True  # the fetch loop reclaims first when a slot frees
+                continue
+            for d in await self._reclaimed(q):
+                self._start(d, q)
+
+    async def _reclaimed(self, q: _Queue) -> list[Delivery]:
+        """Take over jobs of this queue whose lease ran out, up to the free slots."""
+        got: list[Delivery] = await self._run(q.consumer.reclaim(self._free()))
+        for d in got:
+            logger.warning("job %s reclaimed after its lease expired (try %d)", d.job_id, d.tries)
+        return got
 
     def health(self) -> dict[str, Any]:
         """Counts reported in the health record."""
