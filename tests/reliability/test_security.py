@@ -4,6 +4,9 @@ pickle refusal and size limits at both ends, each against real redis-server proc
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -122,6 +125,11 @@ def test_the_documented_minimal_acl_rule_is_enough_for_everything(
         assert client.delete_dead_letter(letter.entry_id)
         assert client.queued_jobs() == [] and client.queue_size() == 0
         assert client.all_job_results() and client.queues() == ["default"]
+    info = subprocess.run(
+        [sys.executable, "-m", "jobwire", "info"], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "REDIS_URL": url},
+    )  # fmt: skip
+    assert info.returncode == 0 and "default" in info.stdout, info.stderr
     assert worker.health()["complete"] >= 2
     with redis.Redis(port=server.port) as admin:
         assert admin.keys("jobwire:{default}:health:*")  # health records written
