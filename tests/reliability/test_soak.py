@@ -10,59 +10,30 @@ from __future__ import annotations
 import os
 import random
 import signal
-import subprocess
-import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from redis_harness import RedisServer
+from worker_tests.test_faults import Workers, workers
 
 import jobwire
 from jobwire import JobSpec
 from jobwire.protocol import run_sync
 
+__all__ = ["workers"]  # the fixture
+
 pytestmark = pytest.mark.slow
-TESTS = Path(__file__).resolve().parents[1]
+SETTINGS = "reliability.soak_settings.Settings"
 KILL_EVERY = 2.0
-LEASE = 2.0
-
-
-class Fleet:
-    """Worker processes, replaced when killed."""
-
-    def __init__(self, url: str, logs: Path) -> None:
-        self.url, self.logs = url, logs
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(self) -> subprocess.Popen[bytes]:
-        log = (self.logs / f"worker{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jobwire", "worker", "reliability.soak_settings.Settings"],
-            cwd=TESTS, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "REDIS_URL": self.url},
-        )  # fmt: skip
-        self.procs.append(proc)
-        return proc
-
-    def live(self) -> list[subprocess.Popen[bytes]]:
-        return [p for p in self.procs if p.poll() is None]
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
+LEASE = 2.0  # as in soak_settings
 
 
 @pytest.fixture
-def fleet(redis_factory: Callable[..., RedisServer], tmp_path: Path) -> Iterator[Fleet]:
-    server = redis_factory()
-    f = Fleet(server.url, tmp_path)
-    yield f
-    f.close()
+def server(redis_factory: Callable[..., RedisServer]) -> RedisServer:
+    return redis_factory()
 
 
 def stats_of(client: jobwire.Client) -> dict[str, int]:
@@ -79,16 +50,16 @@ def read_effects(path: Path) -> list[tuple[str, str, int, float]]:
     return rows
 
 
-def test_chaos_soak_loses_nothing(fleet: Fleet, tmp_path: Path) -> None:
+def test_chaos_soak_loses_nothing(server: RedisServer, workers: Workers, tmp_path: Path) -> None:
     count = int(os.environ.get("SOAK_JOBS", "2000"))
     effects = tmp_path / "effects"
     rng = random.Random(2026)
-    with jobwire.Client.from_url(fleet.url) as client:
+    with jobwire.Client.from_url(server.url) as client:
         specs = [JobSpec("effect", str(effects), rng.uniform(0.1, 0.5)) for _ in range(count)]
         jobs = [j for i in range(0, count, 500) for j in client.enqueue_many(specs[i : i + 500])]
         ids = {j.job_id for j in jobs if j is not None}
         assert len(ids) == count
-        fleet.spawn(), fleet.spawn()
+        workers.spawn(server.url, SETTINGS), workers.spawn(server.url, SETTINGS)
         kills: list[tuple[int, float]] = []  # (pid, time)
         deadline = time.monotonic() + 60 + count * 0.05
         while time.monotonic() < deadline:
@@ -96,11 +67,11 @@ def test_chaos_soak_loses_nothing(fleet: Fleet, tmp_path: Path) -> None:
             stats = stats_of(client)
             if stats["queued"] + stats["deferred"] + stats["in_progress"] == 0:
                 break
-            victim = rng.choice(fleet.live())
+            victim = rng.choice(workers.live())
             victim.send_signal(signal.SIGKILL)
             victim.wait()
             kills.append((victim.pid, time.time()))
-            fleet.spawn()
+            workers.spawn(server.url, SETTINGS)
         done = stats_of(client)
         results = [r for r in client.all_job_results() if r.job_id in ids]
 

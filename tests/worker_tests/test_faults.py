@@ -28,10 +28,12 @@ class Workers:
         self.tmp = tmp
         self.procs: list[subprocess.Popen[bytes]] = []
 
-    def spawn(self, url: str, **env: str) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, url: str, settings: str = "worker_tests.fault_settings.Settings", **env: str
+    ) -> subprocess.Popen[bytes]:
         log = (self.tmp / f"worker{len(self.procs)}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, "-m", "jobwire", "worker", "worker_tests.fault_settings.Settings"],
+            [sys.executable, "-m", "jobwire", "worker", settings],
             cwd=TESTS,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -39,6 +41,9 @@ class Workers:
         )
         self.procs.append(proc)
         return proc
+
+    def live(self) -> list[subprocess.Popen[bytes]]:
+        return [p for p in self.procs if p.poll() is None]
 
     def close(self) -> None:
         for proc in self.procs:
