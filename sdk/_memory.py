@@ -28,6 +28,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from jobwire.wire import DecodeError, ErrorRecord, JobHeader, ResultEnvelope
 from jobwire.worker.functions import (
+    DEFAULT_MAX_TRIES,
     dead_letter_result,
     encode_result,
     job_context,
@@ -41,7 +42,15 @@ from .keys import check_name
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
 from .protocol import Gen, Op, Outcome, drive, drive_async
 
-__all__ = ["Call", "MemoryCore", "MemoryStore", "Wait", "run_memory_async", "run_memory_sync"]
+__all__ = [
+    "DEFAULT_MAX_TRIES",
+    "Call",
+    "MemoryCore",
+    "MemoryStore",
+    "Wait",
+    "run_memory_async",
+    "run_memory_sync",
+]
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -54,8 +63,6 @@ _STATUS: Final = {
 #: As in Redis: at most 10 results per job, 10,000 dead letters per queue.
 _HISTORY: Final = 10
 _DEAD_CAP: Final = 10_000
-#: The worker's default for functions registered without ``max_tries``.
-DEFAULT_MAX_TRIES: Final = 5
 #: ``keep`` meaning "the client's keep_result" (None means forever).
 _CLIENT_KEEP: Final = -1.0
 #: The worker name recorded when a twin starts a job itself.

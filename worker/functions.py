@@ -11,6 +11,7 @@ from typing import Any, Literal
 from jobwire.wire import Codec, EncodeError, ErrorRecord, JobEnvelope, JobHeader, ResultEnvelope
 
 __all__ = [
+    "DEFAULT_MAX_TRIES",
     "Executor",
     "Function",
     "Retry",
@@ -23,6 +24,8 @@ __all__ = [
 ]
 
 Executor = Literal["loop", "thread", "process"]
+#: How many times a job may start when neither its function nor the worker says otherwise.
+DEFAULT_MAX_TRIES = 5
 _EXECUTORS = ("loop", "thread", "process")
 
 

@@ -53,6 +53,7 @@ from jobwire.wire import (
 from .cron import CronJob
 from .executors import ProcessJobError, ProcessPool, ThreadRunner
 from .functions import (
+    DEFAULT_MAX_TRIES,
     Function,
     dead_letter_result,
     encode_result,
@@ -162,7 +163,7 @@ class Worker:
         job_timeout: float | timedelta = 300,
         keep_result: float | timedelta = 3600,
         keep_result_forever: bool = False,
-        max_tries: int = 5,
+        max_tries: int = DEFAULT_MAX_TRIES,
         retry_backoff: float = 1.0,
         allow_abort_jobs: bool = False,
         job_completion_wait: float = 0,
