@@ -330,8 +330,14 @@ class MemoryCore(Core):
             raise JobNotFound(f"job {job_id!r} is not queued or running in queue {name!r}")
         return name, queue, job
 
-    def _keep_until(self, keep: float | None, now: int) -> int | None:
-        return None if keep is None else now + int(keep * 1000)
+    def _waiting(self, queue_name: str | None) -> tuple[list[_Job], list[_Job]]:
+        """A queue's queued jobs in order and its deferred ones by start time (locked)."""
+        jobs = self._q(queue_name)[1].jobs.values()
+        queued = sorted((j for j in jobs if j.state == "queued"), key=lambda j: j.order)
+        deferred = sorted(
+            (j for j in jobs if j.state == "deferred"), key=lambda j: (j.due_ms or 0, j.header.id)
+        )
+        return queued, deferred
 
     def _store_result(
         self, queue: _Queue, job_id: str, data: bytes, keep: float | None, now: int
@@ -343,7 +349,7 @@ class MemoryCore(Core):
             kept = queue.results[job_id] = _Results([], None)
         kept.entries.insert(0, data)
         del kept.entries[_HISTORY:]
-        kept.expires_ms = self._keep_until(keep, now)
+        kept.expires_ms = None if keep is None else now + int(keep * 1000)
 
     def _result(
         self,
@@ -521,11 +527,7 @@ class MemoryCore(Core):
     def queued_jobs(self, queue_name: str | None, limit: int) -> list[JobInfo]:
         """Queued jobs in order, then deferred ones by start time (``limit`` of each)."""
         with self.store._cond:
-            jobs = self._q(queue_name)[1].jobs.values()
-            queued = sorted((j for j in jobs if j.state == "queued"), key=lambda j: j.order)
-            deferred = sorted(
-                (j for j in jobs if j.state == "deferred"), key=lambda j: (j.due_ms, j.header.id)
-            )
+            queued, deferred = self._waiting(queue_name)
             rows = [(j.data, _STATUS[j.state]) for j in (*queued[:limit], *deferred[:limit])]
         return [JobInfo.from_stored(self._decode_job(data), status) for data, status in rows]
 
@@ -720,7 +722,7 @@ class MemoryCore(Core):
         return [JobInfo.from_stored(self._decode_job(data), status) for data, status in rows]
 
     def raw(self, job_id: str, queue_name: str | None) -> tuple[bytes, int]:
-        """A waiting or running job's stored bytes and its start count (for tests)."""
+        """A waiting or running job's stored bytes and its start count."""
         with self.store._cond:
             _, _, job = self._job(queue_name, job_id)
             return job.data, job.tries
@@ -732,14 +734,9 @@ class MemoryCore(Core):
         ran = 0
         while True:
             with self.store._cond:
-                jobs = self._q(queue_name)[1].jobs
-                waiting = [j for j in jobs.values() if j.state == "queued"]
-                waiting.sort(key=lambda j: j.order)
+                waiting, deferred = self._waiting(queue_name)
                 if include_deferred and not waiting:
-                    waiting = sorted(
-                        (j for j in jobs.values() if j.state == "deferred"),
-                        key=lambda j: (j.due_ms or 0, j.header.id),
-                    )
+                    waiting = deferred
                 if not waiting:
                     return ran
                 job_id = waiting[0].header.id

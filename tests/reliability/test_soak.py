@@ -78,9 +78,11 @@ def test_chaos_soak_loses_nothing(server: RedisServer, workers: Workers, tmp_pat
     rows = read_effects(effects)
     ended = {job_id for kind, job_id, _, _ in rows if kind == "end"}
     starts: dict[str, list[int]] = defaultdict(list)
-    for kind, job_id, pid, _ in rows:
+    start_times: dict[str, list[float]] = defaultdict(list)
+    for kind, job_id, pid, at in rows:
         if kind == "start":
             starts[job_id].append(pid)
+            start_times[job_id].append(at)
     killed = {pid for pid, _ in kills}
     lost = ids - ended
     duplicates = {job_id for job_id, pids in starts.items() if len(pids) > 1}
@@ -95,10 +97,7 @@ def test_chaos_soak_loses_nothing(server: RedisServer, workers: Workers, tmp_pat
         finished = {j for kind, j, p, t in rows if kind == "end" and p == pid and t <= at}
         orphans = mine - finished
         if orphans:
-            restarted = [
-                min(t for kind, j2, p, t in rows if kind == "start" and j2 == j and t > at)
-                for j in orphans
-            ]
+            restarted = [min(t for t in start_times[j] if t > at) for j in orphans]
             recoveries.append(max(restarted) - at)
     recoveries.sort()
     p99 = recoveries[min(len(recoveries) - 1, int(len(recoveries) * 0.99))] if recoveries else 0
