@@ -13,6 +13,7 @@ runs again with its try number increased.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -61,6 +62,8 @@ class Consumer:
     ) -> None:
         self.core = core
         self.name = name
+        # tells this process's starts from those of an earlier process with the same name
+        self.session = os.urandom(6).hex()
         self.keys: QueueKeys = core.keys(queue_name)
         self.lease_ms = int(lease * 1000)
         self.dead_letter_cap = dead_letter_cap
@@ -94,7 +97,7 @@ class Consumer:
         next_due, *rows = yield from call_script(
             FETCH,
             (keys.stream, keys.deferred),
-            (CONSUMER_GROUP, self.name, keys.base, now_ms(), count),
+            (CONSUMER_GROUP, self.name, self.session, keys.base, now_ms(), count),
         )
         return self._deliveries(rows), _due(next_due)
 
@@ -123,7 +126,7 @@ class Consumer:
             Command(("XDEL", keys.wake, *[e for e, _ in wakes])),
         ] if wakes else []  # fmt: skip
         if jobs:
-            argv: list[Any] = [CONSUMER_GROUP, self.name, keys.base, now_ms()]
+            argv: list[Any] = [CONSUMER_GROUP, self.name, self.session, keys.base, now_ms()]
             for entry, fields in jobs:
                 argv += [entry, (fields or {}).get(b"job", b"")]
             commands.append(script_command(START, (keys.stream,), argv))
@@ -211,11 +214,9 @@ class Consumer:
 
     def reclaim(self, count: int) -> Gen[list[Delivery]]:
         """Take over jobs whose lease ran out (their worker died or hung); they start again."""
-        rows = yield from call_script(
-            RECLAIM,
-            (self.keys.stream,),
-            (CONSUMER_GROUP, self.name, self.keys.base, now_ms(), self.lease_ms, count),
-        )
+        keys = self.keys
+        argv = (CONSUMER_GROUP, self.name, self.session, keys.base, now_ms(), self.lease_ms, count)
+        rows = yield from call_script(RECLAIM, (keys.stream,), argv)
         return self._deliveries(rows)
 
     def dead_letter(

@@ -72,19 +72,27 @@ local function field(flat, name)
   end
   return nil
 end
-local function start_job(stream, group, consumer, base, now, entry, jid, out)
+local function start_job(stream, group, consumer, session, base, now, entry, jid, out)
   local job = base .. 'job:' .. (jid or '')
-  local data = jid and redis.call('HGET', job, 'data')
-  if not data then
+  local h = jid and redis.call('HMGET', job, 'data', 'state', 'worker', 'session', 'entry',
+                               'tries')
+  if not (h and h[1]) then
     redis.call('XACK', stream, group, entry)
     redis.call('XDEL', stream, entry)
     return
   end
-  local tries = redis.call('HINCRBY', job, 'tries', 1)
-  redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
-             'started_ms', now)
-  redis.call('PERSIST', job)
-  out[#out + 1] = {entry, jid, data, tries}
+  local tries
+  if h[2] == 'active' and h[3] == consumer and h[4] == session and h[5] == entry then
+    -- this worker process started it already: a call resent after its reply was lost, or
+    -- a lease it let lapse while Redis was out of reach. Not a new try.
+    tries = tonumber(h[6])
+  else
+    tries = redis.call('HINCRBY', job, 'tries', 1)
+    redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
+               'session', session, 'started_ms', now)
+    redis.call('PERSIST', job)
+  end
+  out[#out + 1] = {entry, jid, h[1], tries}
 end
 """
 
@@ -186,12 +194,13 @@ return 1
 FETCH = Script(
     "fetch",
     keys=("stream", "deferred"),
-    argv=("group", "consumer", "base", "now_ms", "count"),
+    argv=("group", "consumer", "session", "base", "now_ms", "count"),
     source=_START
     + _PROMOTE
     + """
 local stream, deferred = KEYS[1], KEYS[2]
-local group, consumer, base, now, count = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local group, consumer, session, base, now, count =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 -- due deferred jobs join the stream first, so a busy worker needs no separate promote call
 local promoted = promote_due(stream, deferred, base, now, 1000)
 local out = {promoted[2]}
@@ -199,7 +208,7 @@ local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
                        'STREAMS', stream, '>')
 if res then
   for _, e in ipairs(res[1][2]) do
-    start_job(stream, group, consumer, base, now, e[1], field(e[2], 'job'), out)
+    start_job(stream, group, consumer, session, base, now, e[1], field(e[2], 'job'), out)
   end
 end
 return out
@@ -209,14 +218,14 @@ return out
 START = Script(
     "start",
     keys=("stream",),
-    argv=("group", "consumer", "base", "now_ms", "entry_id job_id ..."),
+    argv=("group", "consumer", "session", "base", "now_ms", "entry_id job_id ..."),
     source=_START
     + """
 local stream = KEYS[1]
-local group, consumer, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
-for i = 5, #ARGV, 2 do
-  start_job(stream, group, consumer, base, now, ARGV[i], ARGV[i + 1], out)
+for i = 6, #ARGV, 2 do
+  start_job(stream, group, consumer, session, base, now, ARGV[i], ARGV[i + 1], out)
 end
 return out
 """,
@@ -225,12 +234,12 @@ return out
 RECLAIM = Script(
     "reclaim",
     keys=("stream",),
-    argv=("group", "consumer", "base", "now_ms", "lease_ms", "count"),
+    argv=("group", "consumer", "session", "base", "now_ms", "lease_ms", "count"),
     source=_START
     + """
 local stream = KEYS[1]
-local group, consumer, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local lease, count = ARGV[5], ARGV[6]
+local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local lease, count = ARGV[6], ARGV[7]
 local out = {}
 -- one XAUTOCLAIM looks at no more than 10 x COUNT pending entries: follow its cursor
 -- through the whole pending list, or a small COUNT would only ever see live workers' jobs
@@ -241,7 +250,7 @@ repeat
   cursor = res[1]
   for _, e in ipairs(res[2]) do
     if e and e[2] then
-      start_job(stream, group, consumer, base, now, e[1], field(e[2], 'job'), out)
+      start_job(stream, group, consumer, session, base, now, e[1], field(e[2], 'job'), out)
     elseif e then
       redis.call('XACK', stream, group, e[1])
     end
@@ -346,7 +355,11 @@ ABORT = Script(
 local job, stream, deferred = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, result, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local state = redis.call('HGET', job, 'state')
-if not state then return 0 end
+if not state then
+  -- a resent call whose first run removed the job finds the result it stored itself
+  if redis.call('LINDEX', base .. 'results:' .. jid, 0) == result then return 1 end
+  return 0
+end
 if state == 'active' then
   redis.call('HSET', job, 'abort', '1')
   redis.call('PUBLISH', base .. 'events', 'abort ' .. jid)
@@ -391,7 +404,9 @@ local group, base, entry, jid, reason, message, raw, now, cap, result, keep =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
   ARGV[10], tonumber(ARGV[11])
 if entry ~= '' then
-  redis.call('XACK', stream, group, entry)
+  -- not pending any more: settled already (by this call, resent after its reply was lost,
+  -- or by another worker), so it is not recorded twice
+  if redis.call('XACK', stream, group, entry) == 0 then return '' end
   redis.call('XDEL', stream, entry)
 end
 local id = redis.call('XADD', dead, 'MAXLEN', cap, '*', 'job_id', jid, 'reason', reason,

@@ -500,6 +500,12 @@ class Worker:
         return self.burst and 0 <= self.max_burst_jobs <= self.jobs_started
 
     def _start(self, d: Delivery, q: _Queue) -> None:
+        current = self._running.get(d.job_id)
+        if current is not None:
+            # this worker runs it already: its lease lapsed while Redis was out of reach and
+            # it took the job back. It owns the lease again; one run is enough.
+            current.lost = False
+            return
         self.jobs_started += 1
         running = _Running(d, q)
         self._running[d.job_id] = running
