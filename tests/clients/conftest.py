@@ -19,7 +19,7 @@ import pytest
 from support import LoopThread
 
 import jobwire
-from jobwire import JobStatus
+from jobwire import JobStatus, RedisSettings
 from jobwire.consumer import ABORT_REQUESTED, Consumer
 from jobwire.core import now_ms
 from jobwire.models import Delivery
@@ -71,7 +71,7 @@ KINDS = ["sync", "async", "memory-sync", "memory-async"]
 ALL_FORMATS = ("json", "msgpack", "pickle")
 
 
-def _client_factory(
+def client_factory(
     request: pytest.FixtureRequest, kind: str, loop_thread: LoopThread
 ) -> Iterator[ClientFactory]:
     made: list[Any] = []
@@ -79,18 +79,22 @@ def _client_factory(
     # a Redis test starts from an empty shared server (the fixture flushes it)
     redis_url = None if kind.startswith("memory") else request.getfixturevalue("redis_url")
 
-    def make(url: str | None = None, **options: Any) -> Any:
+    def make(url: str | RedisSettings | None = None, **options: Any) -> Any:
+        """A client of this kind: on the test's server, another URL, or given settings."""
         if kind == "memory-sync":
             return MemoryClient(store=store, **options)
+        settings = url if isinstance(url, RedisSettings) else None
         if kind == "sync":
-            client = jobwire.Client.from_url(url or redis_url, **options)
+            settings = settings or RedisSettings.from_url(url or redis_url)
+            client = jobwire.Client(settings=settings, **options)
             made.append(client)
             return client
 
         async def build() -> jobwire.AsyncClient:
             if kind == "memory-async":
                 return AsyncMemoryClient(store=store, **options)
-            return jobwire.AsyncClient.from_url(url or redis_url, **options)
+            redis_settings = settings or RedisSettings.from_url(url or redis_url)
+            return jobwire.AsyncClient(settings=redis_settings, **options)
 
         client = loop_thread.run(build())
         made.append(client)
@@ -109,7 +113,7 @@ def _client_factory(
 @pytest.fixture(params=KINDS)
 def make_client(request: pytest.FixtureRequest, loop_thread: LoopThread) -> Iterator[ClientFactory]:
     """Build clients of the parametrized kind (Redis or in-memory, sync or async)."""
-    yield from _client_factory(request, request.param, loop_thread)
+    yield from client_factory(request, request.param, loop_thread)
 
 
 @pytest.fixture(params=["sync", "async"])
@@ -117,7 +121,7 @@ def make_redis_client(
     request: pytest.FixtureRequest, loop_thread: LoopThread
 ) -> Iterator[ClientFactory]:
     """Build Redis clients, sync or async (for what only a real Redis can show)."""
-    yield from _client_factory(request, request.param, loop_thread)
+    yield from client_factory(request, request.param, loop_thread)
 
 
 @pytest.fixture

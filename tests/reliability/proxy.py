@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -195,13 +195,22 @@ class FaultProxy:
         link = _Link(writer, up_writer)
         self._links.add(link)
         try:
-            await asyncio.gather(self._requests(link, reader), self._replies(link, up_reader))
+            await asyncio.gather(
+                self._pump(link, reader, up_writer, self._on_request),
+                self._pump(link, up_reader, writer, self._on_reply),
+            )
         finally:
             self._links.discard(link)
             link.close()
 
-    async def _requests(self, link: _Link, reader: asyncio.StreamReader) -> None:
-        """Client to server, applying the rules."""
+    async def _pump(
+        self,
+        link: _Link,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        inspect: Callable[[_Link, bytes], bool],
+    ) -> None:
+        """Forward one direction until a side closes or ``inspect`` says to end the link."""
         assert self._flowing is not None
         try:
             while True:
@@ -210,40 +219,36 @@ class FaultProxy:
                 if not data:
                     break
                 await self._flowing.wait()  # a stall that began during the read holds it
-                rule = self._match(link, data)
-                if rule is not None and rule.action == "drop_request":
-                    rule._act()
+                if not inspect(link, data):
                     break
-                link.server.write(data)
-                await link.server.drain()
-                if rule is not None and rule.action == "drop_reply":
-                    link.drop_reply = rule
-                elif rule is not None:  # cut_later
-                    asyncio.get_running_loop().call_later(rule.delay, _cut, link, rule)
+                writer.write(data)
+                await writer.drain()
         except (ConnectionError, OSError):
             pass
         finally:
             link.close()
 
-    async def _replies(self, link: _Link, reader: asyncio.StreamReader) -> None:
-        """Server to client; a reply the armed rule wants lost is dropped with the link."""
-        assert self._flowing is not None
-        try:
-            while True:
-                await self._flowing.wait()
-                data = await reader.read(65536)
-                if not data:
-                    break
-                await self._flowing.wait()
-                if link.drop_reply is not None:
-                    link.drop_reply._act()
-                    break
-                link.client.write(data)
-                await link.client.drain()
-        except (ConnectionError, OSError):
-            pass
-        finally:
-            link.close()
+    def _on_request(self, link: _Link, data: bytes) -> bool:
+        """Apply the rules to a request; False drops it (and the link)."""
+        rule = self._match(link, data)
+        if rule is None:
+            return True
+        if rule.action == "drop_request":
+            rule._act()
+            return False
+        if rule.action == "drop_reply":
+            link.drop_reply = rule
+        else:  # cut_later
+            asyncio.get_running_loop().call_later(rule.delay, _cut, link, rule)
+        return True
+
+    @staticmethod
+    def _on_reply(link: _Link, data: bytes) -> bool:
+        """A reply the armed rule wants lost is dropped with the link."""
+        if link.drop_reply is None:
+            return True
+        link.drop_reply._act()
+        return False
 
     def _match(self, link: _Link, data: bytes) -> Rule | None:
         window = link.tail + data

@@ -18,13 +18,13 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import redis
-from clients.conftest import AsyncView
+from clients.conftest import ClientFactory, client_factory
 from redis_harness import RedisServer
 from support import LoopThread, wait_until
 from worker_tests.conftest import StartWorker
@@ -46,6 +46,8 @@ from jobwire.scripts import (
 from jobwire.worker import Retry, Worker, func
 
 from .proxy import FaultProxy, command_name
+
+pytestmark = pytest.mark.slow
 
 KEYS = QueueKeys("jobwire", "default")
 LEASE = 1.0
@@ -116,36 +118,15 @@ def producer(redis_url: str, direct: redis.Redis) -> Iterator[jobwire.Client]:
         yield client
 
 
-ClientFactory = Callable[..., Any]
-
-
 @pytest.fixture(params=["sync", "async"])
 def make_client(
     request: pytest.FixtureRequest, proxy: FaultProxy, loop_thread: LoopThread
 ) -> Iterator[ClientFactory]:
     """Clients of the parametrized kind behind the proxy; settings as keyword arguments."""
-    made: list[Any] = []
-
-    def make(**settings: Any) -> Any:
-        redis_settings = RedisSettings.from_url(proxy.url, **settings)
-        if request.param == "sync":
-            client = jobwire.Client(settings=redis_settings)
-            made.append(client)
-            return client
-
-        async def build() -> jobwire.AsyncClient:
-            return jobwire.AsyncClient(settings=redis_settings)
-
-        async_client = loop_thread.run(build())
-        made.append(async_client)
-        return AsyncView(async_client, loop_thread)
-
-    yield make
-    for client in made:
-        if isinstance(client, jobwire.AsyncClient):
-            loop_thread.run(client.close())
-        else:
-            client.close()
+    factory = client_factory(request, request.param, loop_thread)
+    make = next(factory)
+    yield lambda **settings: make(RedisSettings.from_url(proxy.url, **settings))
+    next(factory, None)  # closes the clients
 
 
 def script_call(script: Any) -> bytes:
@@ -341,27 +322,27 @@ def test_a_fetch_whose_reply_is_lost_runs_its_jobs_once_after_the_lease(
     assert [runs_of(j.job_id) for j in jobs if j is not None] == [[1], [1], [1]]
 
 
-def test_a_start_whose_reply_is_lost_is_not_a_second_try(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
+@pytest.mark.parametrize(
+    "lost",
+    [
+        # the entries were delivered to the worker but not started: they wait for the lease
+        pytest.param(command_name("XREADGROUP"), id="xreadgroup"),
+        # the start ran: the resent start returns the same jobs, not a second try
+        pytest.param(script_call(START), id="start"),
+    ],
+)
+def test_a_blocking_read_whose_reply_is_lost_runs_the_job_once_as_its_first_try(
+    lost: bytes,
+    proxy: FaultProxy,
+    start_worker: StartWorker,
+    producer: jobwire.Client,
+    direct: redis.Redis,
 ) -> None:
     worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
     wait_blocked_in_read(direct)
-    rule = proxy.on(script_call(START), "drop_reply")
+    rule = proxy.on(lost, "drop_reply")
     job = producer.enqueue(record, 3)
     assert job is not None and job.result(timeout=30) == 6
-    rule.wait()
-    assert wait_until(lambda: settled(direct, worker))
-    assert runs_of(job.job_id) == [1]
-
-
-def test_a_blocking_read_whose_reply_is_lost_runs_the_job_once_after_the_lease(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
-) -> None:
-    worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
-    wait_blocked_in_read(direct)
-    rule = proxy.on(command_name("XREADGROUP"), "drop_reply")
-    job = producer.enqueue(record, 4)
-    assert job is not None and job.result(timeout=30) == 8
     rule.wait()
     assert wait_until(lambda: settled(direct, worker))
     assert runs_of(job.job_id) == [1]
@@ -379,38 +360,31 @@ def test_cuts_during_the_blocking_read_do_not_stop_the_worker(
     assert runs_of(job.job_id) == [1]
 
 
-def test_a_worker_whose_renewals_fail_past_its_lease_does_not_run_its_job_twice(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
+@pytest.mark.parametrize("fault", ["renewals_fail", "stall"])
+def test_a_worker_cut_off_past_its_lease_does_not_run_its_job_twice(
+    fault: str,
+    proxy: FaultProxy,
+    start_worker: StartWorker,
+    producer: jobwire.Client,
+    direct: redis.Redis,
 ) -> None:
     worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
     job = producer.enqueue(record_slowly, 3 * LEASE)
     assert job is not None
     assert wait_until(lambda: job.status() is JobStatus.IN_PROGRESS)
-    renewals = proxy.on(script_call(RENEW), "drop_request", times=1000)
-    # the lease runs out while the job runs, and the worker's own reclaim takes it back
-    # (a second delivery of its entry)
-    assert wait_until(lambda: deliveries(direct) == 2)
-    proxy.off(renewals)
-    assert renewals.acted > 0
+    # the lease runs out while the job runs
+    if fault == "renewals_fail":
+        renewals = proxy.on(script_call(RENEW), "drop_request", times=1000)
+        # the worker's own reclaim takes the job back (a second delivery of its entry)
+        assert wait_until(lambda: deliveries(direct) == 2)
+        proxy.off(renewals)
+        assert renewals.acted > 0
+    else:
+        with proxy.stalled():  # every call waits; renewal and reclaim arrive late, in any order
+            time.sleep(2 * LEASE)
     assert job.result(timeout=30) == "done"
     assert wait_until(lambda: settled(direct, worker))
-    assert runs_of(job.job_id) == [1]  # taken back, not started a second time
-    assert len(job.results()) == 1
-
-
-def test_a_worker_stalled_for_longer_than_its_lease_runs_its_job_once(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
-) -> None:
-    worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
-    job = producer.enqueue(record_slowly, 2.5 * LEASE)
-    assert job is not None
-    assert wait_until(lambda: job.status() is JobStatus.IN_PROGRESS)
-    with proxy.stalled():
-        time.sleep(2 * LEASE)  # every call waits; the lease runs out while the job runs
-    # renewal and reclaim reach Redis late, in either order
-    assert job.result(timeout=30) == "done"
-    assert wait_until(lambda: settled(direct, worker))
-    assert runs_of(job.job_id) == [1]
+    assert runs_of(job.job_id) == [1]  # not started a second time
     assert len(job.results()) == 1
 
 
