@@ -104,6 +104,24 @@ def test_lost_lease_is_reclaimed_with_the_next_try(producer: jobwire.Client, dri
     assert drive(b.renew([again])) == [RENEWED]
 
 
+def test_a_worker_taking_back_its_own_lapsed_job_is_not_a_new_try_but_a_restart_is(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    job = producer.enqueue("f")
+    a = consumer(producer, "w", lease=0.3)
+    drive(a.ensure_group())
+    (d,) = drive(a.fetch(1))
+    time.sleep(0.5)  # a's renewals did not reach Redis
+    (again,) = drive(a.reclaim(10))  # the same process takes it back: still its first try
+    assert (again.entry_id, again.tries) == (d.entry_id, 1)
+    time.sleep(0.5)
+    # a process restarted under the same name (say, a pod's name) did not start it: a crash
+    # loop on a poison job still counts tries, so max_tries stops it
+    restarted = consumer(producer, "w", lease=0.3)
+    (taken,) = drive(restarted.reclaim(10))
+    assert taken.tries == 2 and job.info().job_try == 2
+
+
 def test_renewal_keeps_a_job_leased(producer: jobwire.Client, drive: Drive) -> None:
     producer.enqueue("f")
     a, b = consumer(producer, "a", lease=0.5), consumer(producer, "b", lease=0.5)
