@@ -501,11 +501,13 @@ class Worker:
 
     def _start(self, d: Delivery, q: _Queue) -> None:
         current = self._running.get(d.job_id)
-        if current is not None:
+        if current is not None and current.delivery.entry_id == d.entry_id:
             # this worker runs it already: its lease lapsed while Redis was out of reach and
             # it took the job back. It owns the lease again; one run is enough.
             current.lost = False
             return
+        # (another entry of a running job is its retry, delivered before the previous
+        # attempt's task has ended: it runs, and replaces that task here)
         self.jobs_started += 1
         running = _Running(d, q)
         self._running[d.job_id] = running
@@ -539,7 +541,8 @@ class Worker:
                 "internal error while handling job %s; its lease will expire", d.job_id
             )
         finally:
-            self._running.pop(d.job_id, None)
+            if self._running.get(d.job_id) is r:  # not yet replaced by the job's retry
+                del self._running[d.job_id]
             self._ended += 1
             self._capacity.set()
 

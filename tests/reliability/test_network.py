@@ -269,7 +269,11 @@ def test_an_abort_whose_reply_is_lost_still_reports_the_abort(
 
 
 def test_a_finish_whose_reply_is_lost_stores_one_result(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
+    proxy: FaultProxy,
+    start_worker: StartWorker,
+    producer: jobwire.Client,
+    direct: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rule = proxy.on(script_call(FINISH), "drop_reply")
     worker = start_worker(FUNCTIONS, url=proxy.url)
@@ -279,10 +283,15 @@ def test_a_finish_whose_reply_is_lost_stores_one_result(
     assert wait_until(lambda: settled(direct, worker))  # the resent finish has returned
     assert runs_of(job.job_id) == [1]
     assert len(job.results()) == 1  # it did not record a second execution
+    assert "reclaimed" not in caplog.text  # no lease had to run out
 
 
 def test_a_retry_whose_reply_is_lost_runs_the_job_once_more_only(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
+    proxy: FaultProxy,
+    start_worker: StartWorker,
+    producer: jobwire.Client,
+    direct: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rule = proxy.on(script_call(RETRY), "drop_reply")
     worker = start_worker(FUNCTIONS, url=proxy.url)
@@ -292,10 +301,16 @@ def test_a_retry_whose_reply_is_lost_runs_the_job_once_more_only(
     assert wait_until(lambda: settled(direct, worker))
     assert runs_of(job.job_id) == [1, 2]
     assert [r.outcome for r in job.results()] == ["success", "error"]
+    # the second try ran when it was delivered, not after waiting out a lease
+    assert "reclaimed" not in caplog.text
 
 
 def test_a_dead_letter_whose_reply_is_lost_is_recorded_once(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
+    proxy: FaultProxy,
+    start_worker: StartWorker,
+    producer: jobwire.Client,
+    direct: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     rule = proxy.on(script_call(DEAD_LETTER), "drop_reply")
     worker = start_worker(FUNCTIONS, url=proxy.url)
@@ -306,6 +321,7 @@ def test_a_dead_letter_whose_reply_is_lost_is_recorded_once(
     rule.wait()
     assert wait_until(lambda: settled(direct, worker))
     assert [d.reason for d in producer.dead_letters()] == ["unknown_function"]
+    assert "reclaimed" not in caplog.text  # no lease had to run out
 
 
 def test_a_fetch_whose_reply_is_lost_runs_its_jobs_once_after_the_lease(
@@ -323,41 +339,49 @@ def test_a_fetch_whose_reply_is_lost_runs_its_jobs_once_after_the_lease(
 
 
 @pytest.mark.parametrize(
-    "lost",
+    ("lost", "after_the_lease"),
     [
         # the entries were delivered to the worker but not started: they wait for the lease
-        pytest.param(command_name("XREADGROUP"), id="xreadgroup"),
+        pytest.param(command_name("XREADGROUP"), True, id="xreadgroup"),
         # the start ran: the resent start returns the same jobs, not a second try
-        pytest.param(script_call(START), id="start"),
+        pytest.param(script_call(START), False, id="start"),
     ],
 )
 def test_a_blocking_read_whose_reply_is_lost_runs_the_job_once_as_its_first_try(
     lost: bytes,
+    after_the_lease: bool,
     proxy: FaultProxy,
     start_worker: StartWorker,
     producer: jobwire.Client,
     direct: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    rule = proxy.on(lost, "drop_reply")  # armed before the worker's first blocking read
     worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
     wait_blocked_in_read(direct)
-    rule = proxy.on(lost, "drop_reply")
     job = producer.enqueue(record, 3)
     assert job is not None and job.result(timeout=30) == 6
     rule.wait()
     assert wait_until(lambda: settled(direct, worker))
     assert runs_of(job.job_id) == [1]
+    assert ("reclaimed" in caplog.text) is after_the_lease
 
 
 def test_cuts_during_the_blocking_read_do_not_stop_the_worker(
-    proxy: FaultProxy, start_worker: StartWorker, producer: jobwire.Client, direct: redis.Redis
+    proxy: FaultProxy,
+    start_worker: StartWorker,
+    producer: jobwire.Client,
+    direct: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
     rule = proxy.on(command_name("XREADGROUP"), "cut_later", times=3, delay=0.2)
+    worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
     rule.wait()
     job = producer.enqueue(record, 5)
     assert job is not None and job.result(timeout=30) == 10
     assert wait_until(lambda: settled(direct, worker))
     assert runs_of(job.job_id) == [1]
+    assert "reclaimed" not in caplog.text  # no lease had to run out
 
 
 @pytest.mark.parametrize("fault", ["renewals_fail", "stall"])
