@@ -250,6 +250,9 @@ class Worker:
         self.stats = _Stats()
         self.jobs_started = 0
         self._running: dict[str, _Running] = {}
+        # every job task, including an attempt replaced in _running by its own retry while
+        # it was still recording the outcome (shutdown waits for those too)
+        self._job_tasks: set[asyncio.Task[None]] = set()
         self._capacity = asyncio.Event()
         self._stop = asyncio.Event()
         self._stopping = False
@@ -352,6 +355,11 @@ class Worker:
                 await self._run(r.queue.consumer.requeue(r.delivery))
         if leftover:
             logger.info("re-queued %d unfinished jobs", len(leftover))
+        if self._job_tasks:  # replaced attempts still recording their outcome
+            _, late = await asyncio.wait(set(self._job_tasks), timeout=5)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
         await self._hook("on_shutdown", self.ctx)
         if self.processes is not None:
             await self.processes.close()
@@ -511,7 +519,9 @@ class Worker:
         self.jobs_started += 1
         running = _Running(d, q)
         self._running[d.job_id] = running
-        running.task = asyncio.ensure_future(self._job(running))
+        running.task = task = asyncio.ensure_future(self._job(running))
+        self._job_tasks.add(task)
+        task.add_done_callback(self._job_tasks.discard)
 
     # ------------------------------------------------------------- executing
 
