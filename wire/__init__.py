@@ -14,6 +14,9 @@ that any implementation can check itself against.
 from .codec import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Codec, detect_framing
 from .envelope import (
     FORMATS,
+    MAX_MS,
+    MAX_RESULT_TRY,
+    MAX_TRY,
     OUTCOMES,
     WIRE_VERSION,
     ErrorRecord,
@@ -41,6 +44,9 @@ __all__ = [
     "DEFAULT_ACCEPT",
     "DEFAULT_MAX_SIZE",
     "FORMATS",
+    "MAX_MS",
+    "MAX_RESULT_TRY",
+    "MAX_TRY",
     "OUTCOMES",
     "WIRE_VERSION",
     "Codec",

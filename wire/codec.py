@@ -25,6 +25,9 @@ import orjson
 
 from .envelope import (
     FORMATS,
+    MAX_MS,
+    MAX_RESULT_TRY,
+    MAX_TRY,
     WIRE_VERSION,
     ErrorRecord,
     Format,
@@ -54,8 +57,10 @@ DEFAULT_ACCEPT: Final[frozenset[Format]] = frozenset({"json", "msgpack"})
 DEFAULT_MAX_SIZE: Final = 1024 * 1024
 #: Longest job id or function name a reader accepts.
 MAX_NAME_LENGTH: Final = 1024
-#: Deepest error-record cause chain a reader accepts.
+#: Deepest error-record cause chain a reader accepts (and a writer writes).
 MAX_CAUSE_DEPTH: Final = 32
+#: Longest ``outcome`` string of a result.
+MAX_OUTCOME_LENGTH: Final = 64
 
 _VERSION_TEXT: Final = f"{WIRE_VERSION[0]}.{WIRE_VERSION[1]}"
 _SUPPORTED_TEXT: Final = f"{WIRE_VERSION[0]}.x"
@@ -136,22 +141,23 @@ class Codec:
     def encode_job(self, job: JobEnvelope) -> bytes:
         """Encode a job in its own ``job.format``; raises :class:`EncodeError` subclasses."""
         fmt = job.format
+        # The metadata is checked against the same rules the decoder applies, so that a
+        # job this writer accepts is never one that every reader must dead-letter.
         fields: dict[str, Any] = {
             "v": _VERSION_TEXT,
             "fmt": fmt,
-            "id": job.id,
-            "function": job.function,
-            "queue": job.queue,
-            "try": job.job_try,
-            "enqueued_ms": job.enqueued_ms,
+            "id": _name_out("id", job.id),
+            "function": _name_out("function", job.function),
+            "queue": _str_out("queue", job.queue),
+            "try": _int_out("try", job.job_try, 1, MAX_TRY),
+            "enqueued_ms": _int_out("enqueued_ms", job.enqueued_ms, 0, MAX_MS),
         }
         if job.defer_until_ms is not None:
-            fields["defer_until_ms"] = job.defer_until_ms
+            fields["defer_until_ms"] = _int_out("defer_until_ms", job.defer_until_ms, 0, MAX_MS)
         if job.expires_ms is not None:
-            fields["expires_ms"] = job.expires_ms
+            fields["expires_ms"] = _int_out("expires_ms", job.expires_ms, 0, MAX_MS)
         if job.headers:
-            _check_headers(job.headers)
-            fields["headers"] = job.headers
+            fields["headers"] = _headers_out(job.headers)
         for key in job.kwargs:
             if type(key) is not str:
                 raise UnsupportedValue(
@@ -179,8 +185,11 @@ class Codec:
         if fmt == "pickle":
             args, kwargs = _unpickle_args(obj, header)
         else:
-            raw_args = obj.get("args", [])
-            raw_kwargs = obj.get("kwargs", {})
+            # null is the same as absent (SPEC §3)
+            raw_args = obj.get("args")
+            raw_args = [] if raw_args is None else raw_args
+            raw_kwargs = obj.get("kwargs")
+            raw_kwargs = {} if raw_kwargs is None else raw_kwargs
             if type(raw_args) is not list:
                 raise InvalidEnvelope("field 'args' must be an array", header=header)
             if not _is_str_map(raw_kwargs):
@@ -209,18 +218,23 @@ class Codec:
         fmt = result.format
         if fmt not in FORMATS:
             raise EncodeError(f"unknown format {fmt!r}")
+        outcome = result.outcome
+        if type(outcome) is not str or not 0 < len(outcome) <= MAX_OUTCOME_LENGTH:
+            raise EncodeError(f"outcome must be a string of 1 to {MAX_OUTCOME_LENGTH} characters")
+        # ``id`` and ``function`` are only type-checked: a worker must be able to record the
+        # failure of a job whose stored id no reader accepts (it is dead-lettered by that id).
         fields: dict[str, Any] = {
             "v": _VERSION_TEXT,
             "fmt": fmt,
-            "id": result.id,
-            "function": result.function,
-            "queue": result.queue,
-            "try": result.job_try,
-            "outcome": result.outcome,
-            "enqueued_ms": result.enqueued_ms,
-            "started_ms": result.started_ms,
-            "finished_ms": result.finished_ms,
-            "worker": result.worker,
+            "id": _str_out("id", result.id),
+            "function": _str_out("function", result.function),
+            "queue": _str_out("queue", result.queue),
+            "try": _int_out("try", result.job_try, 1, MAX_RESULT_TRY),
+            "outcome": outcome,
+            "enqueued_ms": _int_out("enqueued_ms", result.enqueued_ms, 0, MAX_MS),
+            "started_ms": _int_out("started_ms", result.started_ms, 0, MAX_MS),
+            "finished_ms": _int_out("finished_ms", result.finished_ms, 0, MAX_MS),
+            "worker": _str_out("worker", result.worker),
         }
         if result.success:
             if fmt == "pickle":
@@ -231,7 +245,7 @@ class Codec:
             error = result.error
             if error is None:
                 raise EncodeError(f"a result with outcome {result.outcome!r} needs an error")
-            fields["error"] = _error_fields(error)
+            fields["error"] = _error_fields(error, 0)
             if fmt == "pickle" and result.exception is not None:
                 # An unpicklable exception is left out: the portable record still describes it.
                 with contextlib.suppress(UnsupportedValue):
@@ -249,11 +263,11 @@ class Codec:
         rid = _req_str(obj, "id", limit=MAX_NAME_LENGTH)
         function = _req_str(obj, "function", limit=MAX_NAME_LENGTH)
         queue = _opt_str(obj, "queue", "default")
-        job_try = _opt_int(obj, "try", 1, minimum=1)
-        outcome = _req_str(obj, "outcome", limit=64)
-        enqueued_ms = _req_int(obj, "enqueued_ms")
-        started_ms = _req_int(obj, "started_ms")
-        finished_ms = _req_int(obj, "finished_ms")
+        job_try = _int_in(obj, "try", 1, MAX_RESULT_TRY, default=1)
+        outcome = _req_str(obj, "outcome", limit=MAX_OUTCOME_LENGTH)
+        enqueued_ms = _int_in(obj, "enqueued_ms", 0, MAX_MS)
+        started_ms = _int_in(obj, "started_ms", 0, MAX_MS)
+        finished_ms = _int_in(obj, "finished_ms", 0, MAX_MS)
         worker = _opt_str(obj, "worker", "")
         value: Any = None
         error: ErrorRecord | None = None
@@ -348,10 +362,32 @@ def _key_bytes(key: bytes | str) -> bytes:
     return raw
 
 
-def _check_headers(headers: Mapping[str, str]) -> None:
+def _int_out(name: str, value: Any, lo: int, hi: int) -> int:
+    """``value`` if it is a plain int in ``lo..hi``, else EncodeError (bool is not an int)."""
+    if type(value) is not int or not lo <= value <= hi:
+        raise EncodeError(f"{name} must be an integer from {lo} to {hi}, not {value!r:.40}")
+    return value
+
+
+def _str_out(name: str, value: Any) -> str:
+    if type(value) is not str:
+        raise EncodeError(f"{name} must be a string, not {type(value).__qualname__}")
+    return value
+
+
+def _name_out(name: str, value: Any) -> str:
+    if type(value) is not str or not 0 < len(value) <= MAX_NAME_LENGTH:
+        raise EncodeError(f"{name} must be a string of 1 to {MAX_NAME_LENGTH} characters")
+    return value
+
+
+def _headers_out(headers: Any) -> dict[str, str]:
+    if not isinstance(headers, Mapping):
+        raise EncodeError(f"headers must be a mapping, not {type(headers).__qualname__}")
     for k, v in headers.items():
         if type(k) is not str or type(v) is not str:
             raise EncodeError(f"headers must map strings to strings; got {k!r}: {v!r}")
+    return dict(headers)
 
 
 def _encode_fields(fields: dict[str, Any], fmt: str, locate: Callable[[], str]) -> bytes:
@@ -421,14 +457,18 @@ def _pickle_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
     return _pickle_value((tuple(args), kwargs), "arguments")
 
 
-def _error_fields(error: ErrorRecord) -> dict[str, Any]:
+def _error_fields(error: ErrorRecord, depth: int) -> dict[str, Any]:
+    if depth > MAX_CAUSE_DEPTH:
+        raise EncodeError(f"error cause chain deeper than {MAX_CAUSE_DEPTH}")
+    if not isinstance(error, ErrorRecord):
+        raise EncodeError(f"an error must be an ErrorRecord, not {type(error).__qualname__}")
     out: dict[str, Any] = {
-        "type": error.type,
-        "message": error.message,
-        "traceback": error.traceback,
+        "type": _str_out("error type", error.type),
+        "message": _str_out("error message", error.message),
+        "traceback": _str_out("error traceback", error.traceback),
     }
     if error.cause is not None:
-        out["cause"] = _error_fields(error.cause)
+        out["cause"] = _error_fields(error.cause, depth + 1)
     return out
 
 
@@ -483,10 +523,10 @@ def _job_header(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> J
         id=_req_str(obj, "id", limit=MAX_NAME_LENGTH),
         function=_req_str(obj, "function", limit=MAX_NAME_LENGTH),
         queue=_opt_str(obj, "queue", "default"),
-        enqueued_ms=_req_int(obj, "enqueued_ms"),
-        job_try=_opt_int(obj, "try", 1, minimum=1),
-        defer_until_ms=_opt_int(obj, "defer_until_ms", None),
-        expires_ms=_opt_int(obj, "expires_ms", None),
+        enqueued_ms=_int_in(obj, "enqueued_ms", 0, MAX_MS),
+        job_try=_int_in(obj, "try", 1, MAX_TRY, default=1),
+        defer_until_ms=_int_in(obj, "defer_until_ms", 0, MAX_MS, default=None),
+        expires_ms=_int_in(obj, "expires_ms", 0, MAX_MS, default=None),
         format=fmt,
         headers=headers,
         version=version,
@@ -515,19 +555,21 @@ def _opt_str(obj: dict[str, Any], name: str, default: str) -> str:
     return value
 
 
-def _req_int(obj: dict[str, Any], name: str) -> int:
-    value = obj.get(name)
-    if type(value) is not int or value < 0:
-        raise InvalidEnvelope(f"field {name!r} must be a non-negative integer")
-    return value
+_REQUIRED: Final[Any] = object()
 
 
-def _opt_int(obj: dict[str, Any], name: str, default: Any, *, minimum: int = 0) -> Any:
+def _int_in(obj: dict[str, Any], name: str, lo: int, hi: int, *, default: Any = _REQUIRED) -> Any:
+    """Member ``name`` as an int in ``lo..hi``; absent or null gives ``default`` if optional.
+
+    ``type(...) is int`` refuses bool (an int subclass), floats (also 1.0, NaN, infinity) and
+    the floats the JSON parser makes of integers beyond 64 bits.
+    """
     value = obj.get(name)
-    if value is None:
+    if value is None and default is not _REQUIRED:
         return default
-    if type(value) is not int or value < minimum:
-        raise InvalidEnvelope(f"field {name!r} must be an integer >= {minimum} (or absent)")
+    if type(value) is not int or not lo <= value <= hi:
+        absent = "" if default is _REQUIRED else " (or absent)"
+        raise InvalidEnvelope(f"field {name!r} must be an integer from {lo} to {hi}{absent}")
     return value
 
 
@@ -560,7 +602,8 @@ def _error_record(raw: Any, depth: int) -> ErrorRecord:
         raise InvalidEnvelope(f"error cause chain deeper than {MAX_CAUSE_DEPTH}")
     if type(raw) is not dict:
         raise InvalidEnvelope("a failed result needs an 'error' object")
-    etype, message, tb = raw.get("type"), raw.get("message"), raw.get("traceback", "")
+    etype, message, tb = raw.get("type"), raw.get("message"), raw.get("traceback")
+    tb = "" if tb is None else tb  # null is the same as absent (SPEC §3)
     if type(etype) is not str or type(message) is not str or type(tb) is not str:
         raise InvalidEnvelope("error 'type', 'message' and 'traceback' must be strings")
     cause_raw = raw.get("cause")

@@ -12,6 +12,9 @@ from typing import Any, Final, Literal
 
 __all__ = [
     "FORMATS",
+    "MAX_MS",
+    "MAX_RESULT_TRY",
+    "MAX_TRY",
     "OUTCOMES",
     "WIRE_VERSION",
     "ErrorRecord",
@@ -33,6 +36,16 @@ Outcome = Literal["success", "error", "timeout", "aborted"]
 #: Outcomes defined by wire 1.0. Readers treat any other outcome as a failure.
 OUTCOMES: Final[tuple[Outcome, ...]] = ("success", "error", "timeout", "aborted")
 
+#: Largest ``try`` of a job envelope: a signed 32-bit integer, so any language can hold it.
+MAX_TRY: Final = 2**31 - 1
+#: Largest ``try`` of a result envelope. A result's try is its job's try plus the re-deliveries
+#: since, so it gets headroom above :data:`MAX_TRY`: a worker can always record a job it was
+#: able to decode. 2**53 - 1 is still exact in an IEEE double (JavaScript numbers).
+MAX_RESULT_TRY: Final = 2**53 - 1
+#: Largest millisecond timestamp: 9999-12-31T23:59:59.999Z, the last instant a ``datetime``
+#: (and most languages' date types) can hold. The smallest is 0, the Unix epoch.
+MAX_MS: Final = 253_402_300_799_999
+
 _MAX_CAUSE_DEPTH: Final = 8
 
 
@@ -40,7 +53,9 @@ _MAX_CAUSE_DEPTH: Final = 8
 class JobHeader:
     """A job's metadata: everything but its arguments.
 
-    A header can always be read without decoding (or unpickling) the arguments.
+    A header can always be read without decoding (or unpickling) the arguments. The codec
+    enforces the wire ranges when encoding and decoding: ``job_try`` in 1..:data:`MAX_TRY`,
+    the ``*_ms`` times in 0..:data:`MAX_MS` (plain ``int``, never ``bool``).
     """
 
     id: str
@@ -127,7 +142,8 @@ class ResultEnvelope:
 
     On success ``value`` holds the return value. Otherwise ``error`` describes what happened;
     for pickle jobs ``exception`` may hold the original exception object (only when the reader
-    accepts pickle).
+    accepts pickle). The codec enforces ``job_try`` in 1..:data:`MAX_RESULT_TRY` and the
+    ``*_ms`` times in 0..:data:`MAX_MS`.
     """
 
     id: str

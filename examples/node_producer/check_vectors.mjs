@@ -67,11 +67,13 @@ for (const v of load("vectors/jobs.json").vectors.filter((v) => v.format === "js
 }
 for (const v of load("vectors/results.json").vectors.filter((v) => v.format === "json")) {
   const msg = exact(v.encoded);
+  const expected = v.direction === "both" ? v.input : v.expected;
   check(`${v.name} schema`, schemas.result(JSON.parse(v.encoded)), JSON.stringify(schemas.result.errors));
-  check(`${v.name} outcome`, msg.outcome === v.input.outcome && msg.id === v.input.id);
+  check(`${v.name} outcome`, msg.outcome === expected.outcome && msg.id === expected.id
+        && (msg.try ?? 1) === expected.try && msg.finished_ms === expected.finished_ms);
   if (msg.outcome === "success") check(`${v.name} value`, same(msg.value ?? null, untag(v.decoded.value)));
-  else check(`${v.name} error record`, typeof msg.error.type === "string" && msg.error.type === v.input.error.type
-             && msg.error.message === v.input.error.message);
+  else check(`${v.name} error record`, typeof msg.error.type === "string" && msg.error.type === expected.error.type
+             && msg.error.message === expected.error.message);
 }
 const structural = new Set(["invalid_envelope", "unsupported_version", "format_refused"]);
 for (const v of load("vectors/invalid.json").vectors) {

@@ -18,7 +18,15 @@ from typing import Any
 
 import msgpack
 
-from jobwire.wire import Codec, ErrorRecord, JobEnvelope, ResultEnvelope
+from jobwire.wire import (
+    MAX_MS,
+    MAX_RESULT_TRY,
+    MAX_TRY,
+    Codec,
+    ErrorRecord,
+    JobEnvelope,
+    ResultEnvelope,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))
 from vector_values import tag
@@ -62,7 +70,7 @@ def job(name: str, fmt: str, *, args: tuple[Any, ...] = (), **kw: Any) -> dict[s
         "id": f"{fmt}-{name}",
         "function": kw.pop("function", "tasks.process"),
         "queue": kw.pop("queue", "default"),
-        "enqueued_ms": T0,
+        "enqueued_ms": kw.pop("enqueued_ms", T0),
         "job_try": kw.pop("job_try", 1),
         "defer_until_ms": kw.pop("defer_until_ms", None),
         "expires_ms": kw.pop("expires_ms", None),
@@ -155,6 +163,17 @@ def jobs() -> list[dict[str, Any]]:
             out.append(job("dataclass-and-enum", fmt, args=(Point(1, 2.5), Color.RED)))
         if fmt == "pickle":
             out.append(job("huge-int", fmt, args=(2**100, -(2**200))))
+        # the ends of every integer range (SPEC §3)
+        out.append(
+            job(
+                "limits",
+                fmt,
+                job_try=MAX_TRY,
+                enqueued_ms=0,
+                defer_until_ms=MAX_MS,
+                expires_ms=MAX_MS,
+            )
+        )
     out += decode_only()
     return out
 
@@ -184,6 +203,23 @@ def decode_only() -> list[dict[str, Any]]:
         "args": [msgpack.Timestamp(1_767_225_600, 0)],
     }
 
+    # every optional member null: the same as absent (SPEC §3)
+    nulls: dict[str, Any] = {
+        "v": "1.0",
+        "fmt": "json",
+        "id": "json-nulls",
+        "function": "f",
+        "queue": None,
+        "try": None,
+        "enqueued_ms": T0,
+        "defer_until_ms": None,
+        "expires_ms": None,
+        "headers": None,
+        "args": None,
+        "kwargs": None,
+    }
+    mp_nulls = dict(nulls, fmt="msgpack", id="msgpack-nulls")
+
     def dec(name: str, fmt: str, data: bytes) -> dict[str, Any]:
         d = ALL.decode_job(data)
         v: dict[str, Any] = {
@@ -209,6 +245,8 @@ def decode_only() -> list[dict[str, Any]]:
         dec("whitespace", "json", spaced.encode()),
         dec("newer-minor", "msgpack", msgpack.packb(mp_newer)),
         dec("timestamp-ext", "msgpack", msgpack.packb(mp_ts, datetime=True)),
+        dec("nulls", "json", json.dumps(nulls).encode()),
+        dec("nulls", "msgpack", msgpack.packb(mp_nulls)),
     ]
 
 
@@ -239,9 +277,9 @@ def result(name: str, fmt: str, **kw: Any) -> dict[str, Any]:
         value=kw.pop("value", None),
         error=kw.pop("error", None),
         exception=kw.pop("exception", None),
-        enqueued_ms=T0,
-        started_ms=T0 + 5,
-        finished_ms=T0 + 25,
+        enqueued_ms=kw.pop("enqueued_ms", T0),
+        started_ms=kw.pop("started_ms", T0 + 5),
+        finished_ms=kw.pop("finished_ms", T0 + 25),
         worker="worker-1",
         format=fmt,
     )
@@ -315,7 +353,73 @@ def results() -> list[dict[str, Any]]:
             exception=ValueError("bad value"),
         )
     )
+    for fmt in ("json", "msgpack", "pickle"):
+        # the ends of every integer range (SPEC §3): a result's try has headroom
+        out.append(
+            result(
+                "limits",
+                fmt,
+                job_try=MAX_RESULT_TRY,
+                enqueued_ms=0,
+                started_ms=0,
+                finished_ms=MAX_MS,
+            )
+        )
+    out += result_decode_only()
     return out
+
+
+def result_decode_only() -> list[dict[str, Any]]:
+    """Results another writer might produce: every optional member null (SPEC §3)."""
+    base: dict[str, Any] = {
+        "v": "1.0",
+        "fmt": "json",
+        "function": "tasks.process",
+        "queue": None,
+        "try": None,
+        "enqueued_ms": T0,
+        "started_ms": T0 + 5,
+        "finished_ms": T0 + 25,
+        "worker": None,
+    }
+    success = dict(base, id="json-nulls-success", outcome="success", value=None, error=None)
+    record = {"type": "builtins.ValueError", "message": "bad", "traceback": None, "cause": None}
+    failure = dict(base, id="json-nulls-error", outcome="error", error=record)
+
+    def dec(name: str, fmt: str, data: bytes) -> dict[str, Any]:
+        r = ALL.decode_result(data)
+        expected: dict[str, Any] = {
+            "id": r.id,
+            "function": r.function,
+            "queue": r.queue,
+            "try": r.job_try,
+            "outcome": r.outcome,
+            "enqueued_ms": r.enqueued_ms,
+            "started_ms": r.started_ms,
+            "finished_ms": r.finished_ms,
+            "worker": r.worker,
+        }
+        if r.error is not None:
+            expected["error"] = _error_json(r.error)
+        v: dict[str, Any] = {
+            "name": f"{fmt}/{name}",
+            "format": fmt,
+            "direction": "decode",
+            "expected": expected,
+            "decoded": {"value": tag(r.value)},
+        }
+        _put_bytes(v, data, fmt)
+        return v
+
+    def mp(doc: dict[str, Any]) -> bytes:
+        return msgpack.packb(dict(doc, fmt="msgpack", id=doc["id"].replace("json", "msgpack")))
+
+    return [
+        dec("nulls-success", "json", json.dumps(success).encode()),
+        dec("nulls-error", "json", json.dumps(failure).encode()),
+        dec("nulls-success", "msgpack", mp(success)),
+        dec("nulls-error", "msgpack", mp(failure)),
+    ]
 
 
 def invalid() -> list[dict[str, Any]]:
@@ -337,6 +441,14 @@ def invalid() -> list[dict[str, Any]]:
     def j(**changes: Any) -> bytes:
         d = {**base, **changes}
         return json.dumps({k: v for k, v in d.items() if v is not ...}).encode()
+
+    def m(**changes: Any) -> bytes:
+        return msgpack.packb({**base, "fmt": "msgpack", **changes})
+
+    finished = {**base, "outcome": "success", "started_ms": T0, "finished_ms": T0}
+
+    def r(**changes: Any) -> bytes:
+        return json.dumps({**finished, **changes}).encode()
 
     bad("empty", b"", "MalformedMessage", "undecodable")
     bad("garbage-bytes", b"\x00\x01\x02garbage", "MalformedMessage", "undecodable")
@@ -364,9 +476,36 @@ def invalid() -> list[dict[str, Any]]:
     bad("try-is-zero", j(**{"try": 0}), "InvalidEnvelope", "invalid_envelope")
     bad("enqueued-negative", j(enqueued_ms=-5), "InvalidEnvelope", "invalid_envelope")
     bad("enqueued-float", j(enqueued_ms=1.5), "InvalidEnvelope", "invalid_envelope")
+    # integer ranges (SPEC §3): out of range, or not an integer at all
+    bad("try-too-large", j(**{"try": MAX_TRY + 1}), "InvalidEnvelope", "invalid_envelope")
+    bad("try-max-uint64", j(**{"try": 2**64 - 1}), "InvalidEnvelope", "invalid_envelope")
+    bad("try-is-bool", j(**{"try": True}), "InvalidEnvelope", "invalid_envelope")
+    bad("enqueued-too-large", j(enqueued_ms=MAX_MS + 1), "InvalidEnvelope", "invalid_envelope")
+    bad("enqueued-2-pow-63", j(enqueued_ms=2**63), "InvalidEnvelope", "invalid_envelope")
+    bad("enqueued-is-bool", j(enqueued_ms=False), "InvalidEnvelope", "invalid_envelope")
+    bad(
+        "defer-until-too-large", j(defer_until_ms=MAX_MS + 1), "InvalidEnvelope", "invalid_envelope"
+    )
+    bad("defer-until-negative", j(defer_until_ms=-1), "InvalidEnvelope", "invalid_envelope")
+    bad("expires-too-large", j(expires_ms=MAX_MS + 1), "InvalidEnvelope", "invalid_envelope")
+    bad("expires-is-string", j(expires_ms=str(T0)), "InvalidEnvelope", "invalid_envelope")
+    bad("msgpack-try-uint64", m(**{"try": 2**64 - 1}), "InvalidEnvelope", "invalid_envelope")
+    bad("msgpack-try-is-bool", m(**{"try": True}), "InvalidEnvelope", "invalid_envelope")
+    bad("msgpack-try-nan", m(**{"try": float("nan")}), "InvalidEnvelope", "invalid_envelope")
+    bad("msgpack-try-float", m(**{"try": 1.0}), "InvalidEnvelope", "invalid_envelope")
+    bad(
+        "msgpack-enqueued-infinity",
+        m(enqueued_ms=float("inf")),
+        "InvalidEnvelope",
+        "invalid_envelope",
+    )
+    bad("msgpack-enqueued-negative", m(enqueued_ms=-(2**63)), "InvalidEnvelope", "invalid_envelope")
+    bad("msgpack-expires-nan", m(expires_ms=float("nan")), "InvalidEnvelope", "invalid_envelope")
     bad("args-not-array", j(args={"a": 1}), "InvalidEnvelope", "invalid_envelope")
     bad("kwargs-not-object", j(kwargs=[1]), "InvalidEnvelope", "invalid_envelope")
     bad("header-not-string", j(headers={"n": 1}), "InvalidEnvelope", "invalid_envelope")
+    bad("header-value-null", j(headers={"n": None}), "InvalidEnvelope", "invalid_envelope")
+    bad("headers-not-object", j(headers=["n", "v"]), "InvalidEnvelope", "invalid_envelope")
     bad("fmt-mismatch", j(fmt="msgpack"), "InvalidEnvelope", "invalid_envelope")
     bad("unknown-format", j(fmt="avro"), "FormatNotAccepted", "format_refused")
     bad(
@@ -403,6 +542,25 @@ def invalid() -> list[dict[str, Any]]:
         "invalid_envelope",
         kind="result",
     )
+    result_cases: list[tuple[str, bytes]] = [
+        ("result-try-zero", r(**{"try": 0})),
+        ("result-try-too-large", r(**{"try": MAX_RESULT_TRY + 1})),
+        ("result-try-is-bool", r(**{"try": True})),
+        ("result-started-too-large", r(started_ms=MAX_MS + 1)),
+        ("result-finished-negative", r(finished_ms=-1)),
+        ("result-enqueued-2-pow-63", r(enqueued_ms=2**63)),
+        ("result-error-null", r(outcome="error", error=None)),
+        (
+            "msgpack-result-finished-nan",
+            msgpack.packb({**finished, "fmt": "msgpack", "finished_ms": float("nan")}),
+        ),
+        (
+            "msgpack-result-try-uint64",
+            msgpack.packb({**finished, "fmt": "msgpack", "try": 2**64 - 1}),
+        ),
+    ]
+    for name, data in result_cases:
+        bad(name, data, "InvalidEnvelope", "invalid_envelope", kind="result")
     return cases
 
 
@@ -444,7 +602,54 @@ def encode_errors() -> list[dict[str, Any]]:
             "error": "UnsupportedValue",
             "location": "kwargs['n']",
         },
+        *metadata_errors(),
     ]
+
+
+def metadata_errors() -> list[dict[str, Any]]:
+    """Metadata out of its range (SPEC §3): a writer refuses it in every format."""
+    job_cases: list[tuple[str, dict[str, Any]]] = [
+        ("try-zero", {"try": 0}),
+        ("try-too-large", {"try": MAX_TRY + 1}),
+        ("try-is-bool", {"try": True}),
+        ("try-is-float", {"try": 1.0}),
+        ("enqueued-negative", {"enqueued_ms": -1}),
+        ("enqueued-too-large", {"enqueued_ms": MAX_MS + 1}),
+        ("enqueued-is-nan", {"enqueued_ms": {"$float": "nan"}}),
+        ("defer-until-too-large", {"defer_until_ms": MAX_MS + 1}),
+        ("expires-2-pow-63", {"expires_ms": {"$int": str(2**63)}}),
+        ("header-not-string", {"headers": {"n": 1}}),
+        ("empty-id", {"id": ""}),
+    ]
+    result_cases: list[tuple[str, dict[str, Any]]] = [
+        ("result-try-zero", {"try": 0}),
+        ("result-try-too-large", {"try": MAX_RESULT_TRY + 1}),
+        ("result-try-2-pow-64", {"try": {"$int": str(2**64)}}),
+        ("result-started-is-bool", {"started_ms": True}),
+        ("result-finished-too-large", {"finished_ms": MAX_MS + 1}),
+    ]
+    out: list[dict[str, Any]] = []
+    for fmt in ("json", "msgpack"):
+        for name, metadata in job_cases:
+            out.append(
+                {
+                    "name": f"{fmt}/{name}",
+                    "format": fmt,
+                    "metadata": metadata,
+                    "error": "EncodeError",
+                }
+            )
+        for name, metadata in result_cases:
+            out.append(
+                {
+                    "name": f"{fmt}/{name}",
+                    "kind": "result",
+                    "format": fmt,
+                    "metadata": metadata,
+                    "error": "EncodeError",
+                }
+            )
+    return out
 
 
 def write(name: str, description: str, vectors: list[dict[str, Any]]) -> None:
@@ -473,7 +678,7 @@ def main() -> None:
     )
     write(
         "encode_errors.json",
-        "Values a writer must refuse, with the error and the argument named.",
+        "What a writer must refuse: argument values (with the argument named) and metadata.",
         encode_errors(),
     )
 

@@ -1,6 +1,8 @@
 """Hostile input: whatever bytes arrive, the decoder raises only its own typed error.
 
-Each property runs at least 2,000 examples in the default test run.
+And what it does accept is usable: its numbers are in range (times convert to a datetime) and
+it can be written again, so a worker can always record the result of a job it read. Each
+property runs at least 2,000 examples in the default test run.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import pickle
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import jobwire.wire as wire
-from jobwire.wire import FORMATS, Codec, JobEnvelope, ResultEnvelope, WireError
+from jobwire.wire import (
+    FORMATS,
+    MAX_MS,
+    MAX_RESULT_TRY,
+    MAX_TRY,
+    Codec,
+    JobEnvelope,
+    ResultEnvelope,
+    UnsupportedValue,
+    WireError,
+)
 
 EXAMPLES = settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 READERS = [
@@ -26,6 +39,7 @@ READERS = [
     Codec(accept=FORMATS, signing_key="k"),
     Codec(max_size=64),
 ]
+WRITER = Codec(accept=FORMATS, max_size=1 << 24)
 FIELDS = [
     "v", "fmt", "id", "function", "queue", "try", "enqueued_ms", "defer_until_ms",
     "expires_ms", "headers", "args", "kwargs", "payload", "sig", "outcome", "value", "error",
@@ -47,6 +61,7 @@ def check_all_entry_points(data: bytes) -> None:
             pass
         else:
             assert_well_typed(job)
+            assert_writable(job)
         try:
             header = codec.read_job_header(data)
         except WireError:
@@ -60,14 +75,47 @@ def check_all_entry_points(data: bytes) -> None:
         else:
             assert isinstance(result, ResultEnvelope)
             assert result.success or result.error is not None
+            assert type(result.job_try) is int and 1 <= result.job_try <= MAX_RESULT_TRY
+            for ms in (result.enqueued_ms, result.started_ms, result.finished_ms):
+                assert_time(ms)
+            # Only the value may fail to be written again (a worker then records an error).
+            with contextlib.suppress(UnsupportedValue):
+                WRITER.encode_result(result)
+
+
+def assert_time(ms: int | None) -> None:
+    assert type(ms) is int and 0 <= ms <= MAX_MS
+    datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def assert_writable(job: JobEnvelope) -> None:
+    """A job that was read can be written again, and so can a result of each of its tries."""
+    with contextlib.suppress(UnsupportedValue):  # argument values are not the point here
+        WRITER.encode_job(job)
+    result = ResultEnvelope(
+        id=job.id,
+        function=job.function,
+        queue=job.queue,
+        job_try=job.job_try + 100,  # re-deliveries since
+        outcome="error",
+        error=wire.ErrorRecord("t", "m"),
+        enqueued_ms=job.enqueued_ms,
+        started_ms=MAX_MS,
+        finished_ms=MAX_MS,
+        format=job.format,
+    )
+    WRITER.encode_result(result)
 
 
 def assert_well_typed(job: JobEnvelope) -> None:
     assert type(job.id) is str and job.id
     assert type(job.function) is str and job.function
     assert type(job.queue) is str
-    assert type(job.job_try) is int and job.job_try >= 1
-    assert type(job.enqueued_ms) is int and job.enqueued_ms >= 0
+    assert type(job.job_try) is int and 1 <= job.job_try <= MAX_TRY
+    assert_time(job.enqueued_ms)
+    for ms in (job.defer_until_ms, job.expires_ms):
+        if ms is not None:
+            assert_time(ms)
     assert type(job.args) is tuple
     assert type(job.kwargs) is dict and all(type(k) is str for k in job.kwargs)
     assert all(type(k) is str and type(v) is str for k, v in job.headers.items())
@@ -80,10 +128,12 @@ def test_arbitrary_bytes_raise_only_wire_errors(data: bytes) -> None:
     check_all_entry_points(data)
 
 
+EDGES = [0, 1, -1, MAX_TRY, MAX_TRY + 1, MAX_MS, MAX_MS + 1, MAX_RESULT_TRY + 1, 2**63, 2**64 - 1]
 scalars = (
     st.none()
     | st.booleans()
     | st.integers(min_value=-(2**63), max_value=2**64 - 1)
+    | st.sampled_from(EDGES)
     | st.floats(allow_nan=False)
     | st.text(max_size=20)
     | st.sampled_from(["1.0", "1.9", "2.0", "json", "msgpack", "pickle", "", "0.1", "1."])
@@ -96,7 +146,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 msgpack_values = st.recursive(
-    scalars | st.binary(max_size=20),
+    scalars | st.binary(max_size=20) | st.sampled_from([float("nan"), float("inf"), 1.0]),
     lambda inner: (
         st.lists(inner, max_size=4)
         | st.dictionaries(st.text(max_size=8) | st.integers(-5, 5), inner, max_size=4)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -56,7 +57,11 @@ def test_vector_counts_cover_the_contract() -> None:
     for fmt in FORMATS:
         both = [v for v in JOBS if v["format"] == fmt and v["direction"] == "both"]
         assert len(both) >= 10, fmt
-        outcomes = {v["input"]["outcome"] for v in RESULTS if v["format"] == fmt}
+        outcomes = {
+            v["input"]["outcome"]
+            for v in RESULTS
+            if v["format"] == fmt and v["direction"] == "both"
+        }
         assert {"success", "error"} <= outcomes, fmt
     assert len(INVALID) >= 10
     assert {v["reason"] for v in INVALID} == {
@@ -114,7 +119,7 @@ def _error(d: dict[str, Any] | None) -> ErrorRecord | None:
     return ErrorRecord(d["type"], d["message"], d.get("traceback", ""), _error(d.get("cause")))
 
 
-@pytest.mark.parametrize("v", RESULTS, ids=ids)
+@pytest.mark.parametrize("v", [v for v in RESULTS if v["direction"] == "both"], ids=ids)
 def test_result_vectors_round_trip_exactly(v: dict[str, Any]) -> None:
     inp = v["input"]
     exc = inp.get("exception")
@@ -144,6 +149,27 @@ def test_result_vectors_round_trip_exactly(v: dict[str, Any]) -> None:
         assert back.exception.args == tuple(exc["args"])
 
 
+@pytest.mark.parametrize("v", [v for v in RESULTS if v["direction"] == "decode"], ids=ids)
+def test_result_vectors_from_other_writers_decode_to_the_expected_values(v: dict[str, Any]) -> None:
+    back = codec_for(v).decode_result(raw(v))
+    expected = v["expected"]
+    assert (back.id, back.function, back.queue, back.job_try, back.outcome, back.worker) == (
+        expected["id"],
+        expected["function"],
+        expected["queue"],
+        expected["try"],
+        expected["outcome"],
+        expected["worker"],
+    )
+    assert (back.enqueued_ms, back.started_ms, back.finished_ms) == (
+        expected["enqueued_ms"],
+        expected["started_ms"],
+        expected["finished_ms"],
+    )
+    assert back.error == _error(expected.get("error"))
+    assert same(back.value, untag(v["decoded"]["value"]))
+
+
 @pytest.mark.parametrize("v", INVALID, ids=ids)
 def test_invalid_vectors_raise_their_typed_error(v: dict[str, Any]) -> None:
     codec = codec_for(v)
@@ -154,7 +180,33 @@ def test_invalid_vectors_raise_their_typed_error(v: dict[str, Any]) -> None:
     assert info.value.reason == v["reason"]
 
 
-@pytest.mark.parametrize("v", ENCODE_ERRORS, ids=ids)
+# wire member name -> envelope attribute, for the metadata of encode_errors.json
+ATTRIBUTES = {"try": "job_try"}
+
+
+def _metadata(v: dict[str, Any]) -> dict[str, Any]:
+    return {ATTRIBUTES.get(k, k): untag(x) for k, x in v["metadata"].items()}
+
+
+@pytest.mark.parametrize("v", [v for v in ENCODE_ERRORS if "metadata" in v], ids=ids)
+def test_encode_error_vectors_refuse_metadata_out_of_range(v: dict[str, Any]) -> None:
+    with pytest.raises(getattr(wire, v["error"])) as info:
+        _encode_with_metadata(v)
+    assert not isinstance(info.value, wire.UnsupportedValue)  # metadata, not a value
+
+
+def _encode_with_metadata(v: dict[str, Any]) -> bytes:
+    fmt, changes = v["format"], _metadata(v)
+    if v.get("kind") == "result":
+        result = ResultEnvelope(
+            id="e", function="f", enqueued_ms=0, started_ms=0, finished_ms=0, format=fmt
+        )
+        return Codec().encode_result(dataclasses.replace(result, **changes))
+    job = JobEnvelope(id="e", function="f", enqueued_ms=0, format=fmt)
+    return Codec().encode_job(dataclasses.replace(job, **changes))
+
+
+@pytest.mark.parametrize("v", [v for v in ENCODE_ERRORS if "location" in v], ids=ids)
 def test_encode_error_vectors_name_the_argument(v: dict[str, Any]) -> None:
     job = JobEnvelope(
         id="e",
