@@ -27,14 +27,20 @@ from datetime import datetime, timezone
 from typing import Any, Final, ParamSpec, TypeVar
 
 from jobwire.wire import DecodeError, ErrorRecord, JobHeader, ResultEnvelope
-from jobwire.worker.functions import (
-    DEFAULT_MAX_TRIES,
+from jobwire.worker.attempt import (
+    Defaults,
+    Poison,
+    Refused,
+    Unknown,
+    build_result,
+    conclude,
     dead_letter_result,
     encode_result,
     job_context,
-    refusal,
-    retry_delay,
+    plan,
+    try_number,
 )
+from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
 from .core import Core, JobRef, Prepared, now_ms
 from .errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
@@ -362,20 +368,17 @@ class MemoryCore(Core):
         now: int,
     ) -> ResultEnvelope:
         header = job.header
-        return ResultEnvelope(
-            id=header.id,
+        return build_result(
+            header,
             function=header.function,
-            queue=header.queue,
-            job_try=header.job_try + max(job.tries, 1) - 1,
+            job_try=try_number(header.job_try, job.tries),
             outcome=outcome,
-            value=value,
-            error=error,
-            exception=exc,
-            enqueued_ms=header.enqueued_ms,
             started_ms=job.started_ms or now,
             finished_ms=now,
             worker=job.worker or "",
-            format=header.format,
+            value=value,
+            error=error,
+            exception=exc,
         )
 
     def _add(self, job: Prepared, now: int, once: tuple[str, int] | None = None) -> bool:
@@ -756,34 +759,26 @@ class MemoryCore(Core):
         """One execution, with the worker's rules (function lookup, tries, expiry, Retry)."""
         self.start(job_id, queue_name, _WORKER)
         data, tries = self.raw(job_id, queue_name)
+        # no backoff here: a Retry without a delay runs again at once
+        defaults = Defaults(max_tries=self.max_tries, keep_result=_CLIENT_KEEP, retry_backoff=0.0)
+        decision = plan(self.codec, data, job_id, tries, self.functions, defaults, now_ms())
+        if isinstance(decision, (Poison, Unknown)):
+            # (no other worker here to hand an unknown function's job to)
+            reason = decision.reason if isinstance(decision, Poison) else "unknown_function"
+            self.dead_letter(job_id, queue_name, reason, decision.message)
+            return
+        if isinstance(decision, Refused):
+            self.finish(job_id, queue_name, "error", error=decision.error)
+            return
+        run = decision
+        ctx = job_context(self.ctx, run, threading.Event())
         try:
-            job = self.codec.decode_job(data)
-        except DecodeError as exc:
-            self.dead_letter(job_id, queue_name, exc.reason, str(exc))
-            return
-        function = self.functions.get(job.function)
-        if function is None:
-            message = f"no function {job.function!r} is registered"
-            self.dead_letter(job_id, queue_name, "unknown_function", message)
-            return
-        job_try = job.job_try + tries - 1
-        max_tries = function.max_tries or self.max_tries
-        refused = refusal(job, job_try, max_tries, now_ms())
-        if refused is not None:
-            self.finish(job_id, queue_name, "error", error=refused)
-            return
-        keep: float | None = _CLIENT_KEEP  # the function's own keep time, if it has one
-        if function.keep_result_forever:
-            keep = None
-        elif function.keep_result is not None:
-            keep = function.keep_result
-        ctx = job_context(self.ctx, job, job_try, threading.Event())
-        ctx.update(args=job.args, kwargs=job.kwargs)
-        try:
-            value = yield Call(function.coroutine, (ctx, *job.args), job.kwargs)
+            value = yield Call(run.function.coroutine, (ctx, *run.job.args), run.job.kwargs)
         except Exception as exc:
-            # no backoff here: a Retry without a delay runs again at once
-            retry_in, failure = retry_delay(exc, job_try, max_tries, backoff=0.0)
-            self.finish(job_id, queue_name, "error", exc=failure, retry_in=retry_in, keep=keep)
+            final = conclude(run, "error", exc=exc, backoff=0.0)
+            self.finish(
+                job_id, queue_name, "error", error=final.error, exc=final.exception,
+                retry_in=final.retry_in, keep=run.keep,
+            )  # fmt: skip
         else:
-            self.finish(job_id, queue_name, "success", value=value, keep=keep)
+            self.finish(job_id, queue_name, "success", value=value, keep=run.keep)

@@ -17,9 +17,8 @@ import os
 import sys
 from typing import Any
 
-import orjson
-
 import jobwire
+from jobwire.health import assess, redis_time_ms
 from jobwire.wire import FORMATS, WIRE_VERSION
 
 __all__ = ["build_parser", "load_settings", "run"]
@@ -130,19 +129,40 @@ def _worker(args: argparse.Namespace) -> int:
 
 
 def _check(worker: Any) -> int:
+    """Exit 0 only if, on every queue of these settings, a worker is live and healthy.
+
+    Live: its record was refreshed within two intervals of Redis's clock. Healthy: every
+    loop of it runs or legitimately waits, and none went longer without progress than it
+    promised (see ``jobwire.health``).
+    """
     with jobwire.Client(settings=worker.redis_settings, prefix=worker.core.prefix) as client:
         try:
-            healthy = [client._run(client._core.health_records(q.name)) for q in worker.queues]
-        except jobwire.RedisUnavailable as exc:
-            print(f"unhealthy: {exc}")
+            now = client._run(redis_time_ms())
+            found = [client._run(client._core.health_records(q.name)) for q in worker.queues]
+        except jobwire.JobwireError as exc:
+            print(f"unhealthy: {_safe(str(exc))}")
             return 1
-    for q, records in zip(worker.queues, healthy, strict=True):
-        if not records:
-            print(f"unhealthy: no live worker on queue {q.name!r}")
-            return 1
-        for name, record in records.items():
-            print(f"{q.name}: {name} {record.decode()}")
-    return 0
+    status = 0
+    for q, records in zip(worker.queues, found, strict=True):
+        judged = [assess(name, raw, now) for name, raw in sorted(records.items())]
+        healthy = [a for a in judged if a.healthy]
+        for a in judged:
+            verdict = "healthy" if a.healthy else "UNHEALTHY: " + "; ".join(a.problems)
+            print(_safe(f"{q.name}: worker {a.worker} {verdict}"))
+            for warning in a.warnings:
+                print(_safe(f"{q.name}: warning: {warning}"))
+        if not healthy:
+            print(_safe(f"unhealthy: no healthy worker on queue {q.name!r}"))
+            status = 1
+    return status
+
+
+def _safe(text: str) -> str:
+    """Text from Redis made safe for a terminal: control characters are escaped."""
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii")
+        for ch in text
+    )
 
 
 def _watch(args: argparse.Namespace) -> int:
@@ -163,20 +183,34 @@ def _info(args: argparse.Namespace) -> int:
     with jobwire.Client.from_url(args.url, prefix=args.prefix) as client:
         core = client._core
         queues = client.queues()
+        now = client._run(redis_time_ms())
         if not queues:
             print("no queues yet")
         for name in queues:
             stats = client._run(core.queue_stats(name))
             print(
-                f"queue {name}: {stats['queued']} queued, {stats['deferred']} deferred, "
-                f"{stats['in_progress']} in progress, {stats['dead_letters']} dead letters"
-            )
-            for worker, record in sorted(client._run(core.health_records(name)).items()):
-                health = orjson.loads(record)
-                print(
-                    f"  worker {worker}: {health['complete']} complete, {health['failed']} "
-                    f"failed, {health['retried']} retried, {health['ongoing']} ongoing"
+                _safe(
+                    f"queue {name}: {stats['queued']} queued, {stats['deferred']} deferred, "
+                    f"{stats['in_progress']} in progress, {stats['dead_letters']} dead letters"
                 )
+            )
+            judged = [
+                assess(w, raw, now) for w, raw in client._run(core.health_records(name)).items()
+            ]
+            for a in sorted((a for a in judged if a.live), key=lambda a: a.worker):
+                verdict = "" if a.healthy else " UNHEALTHY: " + "; ".join(a.problems)
+                print(
+                    _safe(
+                        f"  worker {a.worker}: {a.count('complete')} complete, "
+                        f"{a.count('failed')} failed, {a.count('retried')} retried, "
+                        f"{a.count('ongoing')} ongoing{verdict}"
+                    )
+                )
+                for warning in a.warnings:
+                    print(_safe(f"  warning: {warning}"))
+            stale = sum(not a.live for a in judged)
+            if stale:
+                print(f"  ({stale} stale worker record{'s' * (stale > 1)}: not refreshed, ignored)")
     return 0
 
 

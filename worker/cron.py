@@ -7,14 +7,22 @@ workers run the schedule: every worker computes the same times and enqueues with
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from jobwire.models import JobSpec
 
 from .functions import Function, func
 
-__all__ = ["CronJob", "cron", "next_run"]
+if TYPE_CHECKING:
+    from jobwire.core import Core
+    from jobwire.protocol import Gen
+
+    from .supervisor import LoopState
+
+__all__ = ["CronJob", "CronScheduler", "cron", "next_run"]
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 Field = int | Iterable[int] | None
@@ -126,3 +134,70 @@ def next_run(job: CronJob, after: datetime) -> datetime:
         else:
             return t
     raise ValueError(f"cron job {job.name!r} never runs (impossible schedule)")
+
+
+class CronScheduler:
+    """Enqueues each cron job at its times (a supervised loop of the worker).
+
+    Times are read from ``now_ms`` (Redis time), so a worker whose clock is off still
+    enqueues at the right moment.
+    """
+
+    def __init__(
+        self,
+        jobs: Sequence[CronJob],
+        *,
+        core: Core,
+        queue: str,
+        worker: str,
+        tz: tzinfo,
+        now_ms: Callable[[], int],
+        run: Callable[[Gen[Any]], Awaitable[Any]],
+        pause: Callable[[float], Awaitable[None]],
+        stopping: Callable[[], bool],
+    ) -> None:
+        self.jobs = list(jobs)
+        self.core = core
+        self.queue = queue
+        self.worker = worker
+        self.tz = tz
+        self.now_ms = now_ms
+        self._run = run
+        self._pause = pause
+        self._stopping = stopping
+        self._started = False
+        self._upcoming: dict[str, datetime] = {}
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.now_ms() / 1000, self.tz)
+
+    async def loop(self, state: LoopState) -> None:
+        """Enqueue every due run until the worker stops (restartable after a failure)."""
+        if not self._started:
+            for job in self.jobs:
+                if job.run_at_startup:
+                    await self.enqueue(job, None)
+            self._started = True
+            now = self._now()
+            self._upcoming = {job.name: job.next_run(now) for job in self.jobs}
+        by_name = {job.name: job for job in self.jobs}
+        while not self._stopping() and self._upcoming:
+            name = min(self._upcoming, key=lambda n: self._upcoming[n])
+            when = self._upcoming[name]
+            state.waiting()
+            await self._pause(max(0.0, (when - self._now()).total_seconds()))
+            if self._stopping():
+                return
+            if self._now() < when:
+                continue  # woken early (the clock offset moved): wait again
+            await self.enqueue(by_name[name], when)
+            self._upcoming[name] = by_name[name].next_run(when)
+            state.beat()
+
+    async def enqueue(self, job: CronJob, when: datetime | None) -> None:
+        """Enqueue one run (at most once per scheduled time across workers if unique)."""
+        stamp = "startup-" + self.worker if when is None else str(int(when.timestamp()))
+        job_id = job.job_id or f"cron:{job.name}:{stamp}"
+        spec = JobSpec(job.name, _job_id=job_id, _queue_name=self.queue)
+        once = (f"cron:{job.name}:{stamp}", 24 * 3600 * 1000) if job.unique and when else None
+        await self._run(self.core.enqueue(spec, once))

@@ -39,11 +39,21 @@ class ThreadRunner:
         self._slots: asyncio.Semaphore | None = None
         self.abandoned = 0
 
-    async def run(self, call: Callable[[], Any], abort: threading.Event, name: str) -> Any:
-        """Run ``call()`` in a thread; if cancelled, abandon the thread (see module doc)."""
+    async def run(
+        self,
+        call: Callable[[], Any],
+        abort: threading.Event,
+        name: str,
+        started: Callable[[], None] = lambda: None,
+    ) -> Any:
+        """Run ``call()`` in a thread; if cancelled, abandon the thread (see module doc).
+
+        ``started`` is called when a thread is free and the call begins.
+        """
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.size)
         async with self._slots:
+            started()
             loop = asyncio.get_running_loop()
             done: asyncio.Future[Any] = loop.create_future()
 
@@ -85,6 +95,7 @@ class ProcessJobError(Exception):
     def __init__(self, record: ErrorRecord) -> None:
         super().__init__(f"{record.type}: {record.message}")
         self.record = record
+        self.jobwire_record = record  # what the worker records (attempt.error_record)
 
 
 class _Child:
@@ -142,13 +153,23 @@ class ProcessPool:
         return child
 
     async def run(
-        self, function: Callable[..., Any], ctx: dict[str, Any], args: Any, kwargs: Any
+        self,
+        function: Callable[..., Any],
+        ctx: dict[str, Any],
+        args: Any,
+        kwargs: Any,
+        started: Callable[[], None] = lambda: None,
     ) -> Any:
-        """Run ``function(ctx, *args, **kwargs)`` in a child; if cancelled, kill that child."""
+        """Run ``function(ctx, *args, **kwargs)`` in a child; if cancelled, kill that child.
+
+        ``started`` is called when a child is free and takes the job (a job's timeout
+        counts from then, not while it waits for a process).
+        """
         await self.start()
         assert self._idle is not None
         payload = cloudpickle.dumps((function, ctx, tuple(args), dict(kwargs)))
         child = await self._idle.get()
+        started()
         healthy = False
         try:
             reply = await child.call(payload)

@@ -4,23 +4,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
-
-from jobwire.wire import Codec, EncodeError, ErrorRecord, JobEnvelope, JobHeader, ResultEnvelope
 
 __all__ = [
     "DEFAULT_MAX_TRIES",
     "Executor",
     "Function",
     "Retry",
-    "dead_letter_result",
-    "encode_result",
     "func",
-    "job_context",
-    "refusal",
-    "retry_delay",
 ]
 
 Executor = Literal["loop", "thread", "process"]
@@ -114,86 +107,3 @@ def func(
         keep_result_forever=keep_result_forever,
         executor=chosen,
     )
-
-
-# The rules of one execution, shared by the worker and the in-memory twin's eager mode.
-
-
-def refusal(job: JobHeader, job_try: int, max_tries: int, now_ms: int) -> ErrorRecord | None:
-    """Why a delivered job must not run (too many tries, expired), or None if it may."""
-    if job_try > max_tries:
-        return ErrorRecord(
-            "jobwire.MaxTriesExceeded", f"job reached its maximum of {max_tries} tries"
-        )
-    if job.expires_ms is not None and now_ms > job.expires_ms:
-        return ErrorRecord("jobwire.JobExpired", "the job expired before it could start")
-    return None
-
-
-def retry_delay(
-    exc: BaseException, job_try: int, max_tries: int, backoff: float
-) -> tuple[float | None, BaseException]:
-    """What a job's exception calls for: (seconds until the next try or None, what to record).
-
-    ``Retry`` asks for another try while tries remain (after its ``defer``, or ``backoff``
-    times the try number); at the limit the failure is recorded as an error instead.
-    """
-    if not isinstance(exc, Retry):
-        return None, exc
-    if job_try < max_tries:
-        return (exc.defer if exc.defer is not None else backoff * job_try), exc
-    return None, RuntimeError(f"Retry requested but the job reached max_tries={max_tries}")
-
-
-def job_context(
-    base: dict[str, Any], job: JobEnvelope, job_try: int, aborted: Any
-) -> dict[str, Any]:
-    """The context a job function receives first: ``base`` plus this execution's facts."""
-    ctx = dict(base)
-    ctx.update(
-        job_id=job.id,
-        job_try=job_try,
-        enqueue_time=datetime.fromtimestamp(job.enqueued_ms / 1000, tz=timezone.utc),
-        queue_name=job.queue,
-        function=job.function,
-        headers=dict(job.headers),
-        aborted=aborted,
-    )
-    return ctx
-
-
-def dead_letter_result(
-    header: JobHeader, reason: str, message: str, worker: str, now_ms: int
-) -> ResultEnvelope:
-    """The failed result a client waiting for a dead-lettered job receives.
-
-    Pickle jobs get it in JSON: nothing refused as pickle is answered in pickle.
-    """
-    return ResultEnvelope(
-        id=header.id,
-        function=header.function,
-        queue=header.queue,
-        job_try=header.job_try,
-        outcome="error",
-        error=ErrorRecord(f"jobwire.DeadLettered.{reason}", message),
-        enqueued_ms=header.enqueued_ms,
-        started_ms=now_ms,
-        finished_ms=now_ms,
-        worker=worker,
-        format="json" if header.format == "pickle" else header.format,
-    )
-
-
-def encode_result(codec: Codec, result: ResultEnvelope) -> tuple[bytes, ResultEnvelope]:
-    """Encode a result, or else the failure to encode it: the job ends either way.
-
-    A return value may have no encoding in the job's format, or make the result larger than
-    the size limit; the job then fails with that error. Returns the bytes and the result
-    they hold.
-    """
-    try:
-        return codec.encode_result(result), result
-    except EncodeError as bad:
-        error = ErrorRecord.from_exception(bad)
-        failed = replace(result, outcome="error", value=None, exception=None, error=error)
-        return codec.encode_result(failed), failed

@@ -76,6 +76,8 @@ def test_poison_is_dead_lettered_and_the_worker_goes_on(
     options: dict[str, object] = {"max_size": 4096}
     if case == "bad-signature":
         options["signing_key"] = "the-real-key"
+    if case == "unknown-function":
+        options["unknown_function_grace"] = 0  # no deploy under way: dead-letter at once
     worker = start_worker(**options)
     data = make()
     raw_enqueue(redis_url, "poison-1", data)

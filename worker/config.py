@@ -1,0 +1,179 @@
+"""A worker's settings, validated once: :class:`WorkerConfig`.
+
+The names are arq's (``functions``, ``max_jobs``, ``job_timeout``...), given as keyword
+arguments of ``Worker`` or as attributes of a settings class. An unknown name is refused
+with the closest known one, so a typo never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta, timezone
+from typing import Any
+
+from jobwire.consumer import DEFAULT_DEAD_LETTER_CAP, DEFAULT_LEASE
+from jobwire.errors import InvalidArgument
+from jobwire.settings import RedisSettings
+from jobwire.wire import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Format
+
+from .attempt import Defaults
+from .cron import CronJob
+from .functions import DEFAULT_MAX_TRIES, Function, func
+
+__all__ = ["DEFAULT_URL", "Hook", "WorkerConfig"]
+
+Hook = Callable[[dict[str, Any]], Awaitable[Any] | Any]
+DEFAULT_URL = "redis://localhost:6379/0"
+HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WorkerConfig:
+    """Every setting of a worker, checked when it is built (see ``Worker`` for their use)."""
+
+    functions: Sequence[Function | Callable[..., Any]] = ()
+    queue_name: str = "default"
+    queue_names: Sequence[str] | None = None
+    cron_jobs: Sequence[CronJob] = ()
+    redis_settings: RedisSettings | str | None = None
+    prefix: str = "jobwire"
+    burst: bool = False
+    max_burst_jobs: int = -1
+    max_jobs: int = 10
+    job_timeout: float | timedelta | None = 300
+    keep_result: float | timedelta = 3600
+    keep_result_forever: bool = False
+    max_tries: int = DEFAULT_MAX_TRIES
+    retry_backoff: float = 1.0
+    allow_abort_jobs: bool = False
+    job_completion_wait: float = 0
+    #: seconds between refreshes of the health record (it expires after three missed ones)
+    health_check_interval: float = 5
+    lease: float = DEFAULT_LEASE
+    accept: Iterable[Format] = DEFAULT_ACCEPT
+    signing_key: bytes | str | None = None
+    verify_keys: Iterable[bytes | str] = ()
+    max_size: int = DEFAULT_MAX_SIZE
+    thread_workers: int | None = None
+    process_workers: int | None = None
+    on_startup: Hook | None = None
+    on_shutdown: Hook | None = None
+    on_job_start: Hook | None = None
+    on_job_end: Hook | None = None
+    after_job_end: Hook | None = None
+    ctx: Mapping[str, Any] | None = None
+    handle_signals: bool = True
+    name: str | None = None
+    dead_letter_cap: int = DEFAULT_DEAD_LETTER_CAP
+    timezone: timezone = timezone.utc
+    #: how long a job for a function this worker lacks is handed back to the queue for a
+    #: worker that has it (a rolling deploy) before it is dead-lettered ``unknown_function``
+    unknown_function_grace: float | timedelta = 300
+    #: an event loop blocked for longer than this (seconds) is logged with the job(s) on it
+    loop_lag_warning: float = 1.0
+
+    # derived in __post_init__
+    registry: dict[str, Function] = field(init=False, repr=False)
+    redis: RedisSettings = field(init=False, repr=False)
+    worker_name: str = field(init=False)
+    queues: tuple[str, ...] = field(init=False)
+    defaults: Defaults = field(init=False, repr=False)
+    grace: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: derived fields are set once, here
+        registry: dict[str, Function] = {}
+        for item in self.functions:
+            function = item if isinstance(item, Function) else func(item)
+            registry[function.name] = function
+        for job in self.cron_jobs:
+            registry.setdefault(job.name, job.function)
+        set_(self, "registry", registry)
+        settings = self.redis_settings
+        if isinstance(settings, str):
+            settings = RedisSettings.from_url(settings)
+        set_(
+            self,
+            "redis",
+            settings or RedisSettings.from_url(os.environ.get("REDIS_URL", DEFAULT_URL)),
+        )
+        unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        set_(self, "worker_name", self.name or unique)
+        set_(self, "queues", tuple(self.queue_names) if self.queue_names else (self.queue_name,))
+        timeout = None if self.job_timeout is None else _seconds(self.job_timeout)
+        set_(
+            self,
+            "defaults",
+            Defaults(
+                max_tries=self.max_tries,
+                job_timeout=timeout,
+                keep_result=_seconds(self.keep_result),
+                keep_result_forever=self.keep_result_forever,
+                retry_backoff=self.retry_backoff,
+            ),
+        )
+        set_(self, "grace", _seconds(self.unknown_function_grace))
+        self._validate()
+
+    def _validate(self) -> None:
+        positive = {
+            "max_jobs": self.max_jobs,
+            "max_tries": self.max_tries,
+            "lease": self.lease,
+            "health_check_interval": self.health_check_interval,
+            "max_size": self.max_size,
+            "dead_letter_cap": self.dead_letter_cap,
+        }
+        for name, value in positive.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise InvalidArgument(
+                    f"worker setting {name} must be a positive number, not {value!r}"
+                )
+        for name in ("job_completion_wait", "retry_backoff", "grace", "loop_lag_warning"):
+            if getattr(self, name) < 0:
+                raise InvalidArgument(f"worker setting {name} must not be negative")
+        if not self.queues:
+            raise InvalidArgument("a worker needs at least one queue")
+
+    @property
+    def hooks(self) -> dict[str, Hook | None]:
+        """The lifecycle hooks by name."""
+        return {name: getattr(self, name) for name in HOOKS}
+
+    @classmethod
+    def build(cls, options: Mapping[str, Any]) -> WorkerConfig:
+        """Build from keyword options, refusing unknown names with a suggestion."""
+        known = cls.names()
+        for name in options:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise InvalidArgument(f"unknown worker setting {name!r}{hint}")
+        try:
+            return cls(**options)
+        except InvalidArgument:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise InvalidArgument(f"invalid worker settings: {exc}") from exc
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The names of every setting."""
+        return [f.name for f in dataclasses.fields(cls) if f.init]
+
+    @classmethod
+    def from_settings(cls, settings: Any, overrides: Mapping[str, Any]) -> WorkerConfig:
+        """Build from an arq-style settings class or object; ``overrides`` win."""
+        options = {n: getattr(settings, n) for n in cls.names() if hasattr(settings, n)}
+        options.update(overrides)
+        return cls.build(options)
+
+
+def _seconds(value: float | timedelta) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -1,0 +1,245 @@
+"""Running one attempt at a job: from its delivery to its recorded outcome.
+
+The decisions (run, refuse, dead-letter, hand back; retry or final) are the pure rules of
+:mod:`jobwire.worker.attempt`; this module carries them out: hooks, the function on the
+loop, in a thread or in a process, its timeout (counted from when it really starts, not
+while it waits for a free thread or process) and aborts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from jobwire.wire import Codec, ErrorRecord, JobHeader
+
+from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
+from .config import WorkerConfig
+from .executors import ProcessPool, ThreadRunner
+from .recorder import Recorder
+from .state import Running, Slots
+
+__all__ = ["Attempts", "call_hook"]
+
+logger = logging.getLogger("jobwire.worker")
+_PROCESS_CTX_KEYS = ("job_id", "job_try", "enqueue_time", "queue_name", "function", "headers")
+
+
+async def call_hook(hooks: dict[str, Any], name: str, ctx: dict[str, Any]) -> None:
+    """Run a lifecycle hook; a failing one is logged (``on_startup``'s failure is raised)."""
+    hook = hooks.get(name)
+    if hook is None:
+        return
+    try:
+        result = hook(ctx)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        if name == "on_startup":
+            raise
+        logger.exception("%s hook failed", name)
+
+
+class Attempts:
+    """Carries out attempts for one worker."""
+
+    def __init__(
+        self,
+        *,
+        config: WorkerConfig,
+        codec: Codec,
+        ctx: dict[str, Any],
+        recorder: Recorder,
+        slots: Slots,
+        threads: ThreadRunner,
+        processes: ProcessPool | None,
+        now_ms: Callable[[], int],
+    ) -> None:
+        self.config = config
+        self.codec = codec
+        self.ctx = ctx
+        self.recorder = recorder
+        self.slots = slots
+        self.threads = threads
+        self.processes = processes
+        self.now_ms = now_ms
+        self.hooks = config.hooks
+
+    async def run(self, r: Running) -> None:
+        """The task of one delivery: decide, run, record; never raises but for shutdown."""
+        d = r.delivery
+        try:
+            if d.problem is not None:
+                await self.recorder.dead_letter(r, d.problem, "malformed queue entry", None)
+                return
+            started = self.now_ms()
+            config = self.config
+            decision = plan(
+                self.codec, d.data, d.job_id, d.tries, config.registry, config.defaults, started
+            )
+            if isinstance(decision, Poison):
+                # the delivery still names the job: a client waiting for it learns why
+                header = decision.header or JobHeader(
+                    id=d.job_id, function="unknown", queue=d.queue_name, enqueued_ms=0
+                )
+                await self.recorder.dead_letter(r, decision.reason, decision.message, header)
+            elif isinstance(decision, Unknown):
+                await self.recorder.hand_back(r, decision.job, decision.message)
+            elif isinstance(decision, Refused):
+                r.settling = True
+                final = Final("error", None, decision.error, None, None)
+                await self.recorder.finish(r, decision.run, final, started)
+            else:
+                await self._execute(r, decision, started)
+        except asyncio.CancelledError:
+            raise  # shutdown: the function was stopped where it ran; the caller re-queues
+        except Exception as exc:
+            await self._internal_error(r, exc)
+        finally:
+            self.slots.remove(r)
+
+    async def _internal_error(self, r: Running, exc: Exception) -> None:
+        """Jobwire itself failed on this job: dead-letter it at once, never loop on it."""
+        logger.error("internal error while handling job %r", r.delivery.job_id, exc_info=exc)
+        message = f"the worker failed on this job: {type(exc).__name__}: {exc}"[:1000]
+        try:
+            await self.recorder.dead_letter(r, "internal_error", message, None)
+        except Exception:
+            logger.exception(
+                "job %r could not be dead-lettered either; its lease will expire",
+                r.delivery.job_id,
+            )
+
+    async def _execute(self, r: Running, run: Run, started: int) -> None:
+        r.function = run.function.name
+        ctx = job_context(self.ctx, run, r.abort_event)
+        await call_hook(self.hooks, "on_job_start", ctx)
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try
+            )
+        outcome, value, exc, record = await self._run_function(r, run, ctx)
+        final = conclude(run, outcome, value, exc, record, self.config.retry_backoff)
+        ctx.update(
+            outcome="retry" if final.retry_in is not None else final.outcome,
+            result=value if exc is None else (final.exception or exc),
+            success=outcome == "success",
+        )
+        await call_hook(self.hooks, "on_job_end", ctx)
+        r.settling = True
+        if final.retry_in is not None:
+            await self.recorder.retry(r, run, final, started)
+        else:
+            await self.recorder.finish(r, run, final, started)
+        if logger.isEnabledFor(logging.INFO):  # one line per job, formatted only if shown
+            logger.info(
+                "%s %s(%s) try=%d %s in %.3fs",
+                run.job.id,
+                run.job.function,
+                _args(run),
+                run.job_try,
+                ctx["outcome"],
+                (self.now_ms() - started) / 1000,
+            )
+        await call_hook(self.hooks, "after_job_end", ctx)
+
+    async def _run_function(
+        self, r: Running, run: Run, ctx: dict[str, Any]
+    ) -> tuple[str, Any, BaseException | None, ErrorRecord | None]:
+        """Run the job's function in this task: (outcome, value, exception, error record).
+
+        A timeout or an abort cancels the function where it runs (loop: the coroutine;
+        thread: the wait, abandoning the thread; process: the child, which is killed). A
+        cancellation that is neither (worker shutdown) propagates.
+        """
+        r.executing = True
+        deadline = _Deadline(run.timeout)
+        try:
+            async with deadline:
+                value = await self._call(run, ctx, deadline.arm)
+            return "success", value, None, None
+        except asyncio.CancelledError:
+            if not r.aborted:
+                raise
+            _uncancel()
+            return "aborted", None, None, ErrorRecord("jobwire.JobAborted", "aborted while running")
+        except BaseException as exc:
+            if deadline.expired():
+                message = f"job exceeded its timeout of {run.timeout}s"
+                return "timeout", None, None, ErrorRecord("jobwire.JobTimedOut", message)
+            if r.aborted:
+                return "aborted", None, None, ErrorRecord("jobwire.JobAborted", "aborted")
+            if not isinstance(exc, Exception):
+                raise
+            return "error", None, exc, None
+        finally:
+            r.executing = False
+
+    async def _call(self, run: Run, ctx: dict[str, Any], started: Callable[[], None]) -> Any:
+        fn, job = run.function.coroutine, run.job
+        executor = run.function.executor
+        if executor == "loop":
+            started()
+            return await fn(ctx, *job.args, **job.kwargs)
+        if executor == "thread":
+            return await self.threads.run(
+                lambda: fn(ctx, *job.args, **job.kwargs), ctx["aborted"], run.function.name,
+                started,
+            )  # fmt: skip
+        assert self.processes is not None
+        small = {k: ctx[k] for k in _PROCESS_CTX_KEYS}
+        return await self.processes.run(fn, small, job.args, job.kwargs, started)
+
+
+class _Deadline:
+    """``asyncio.timeout`` for Python 3.10 too, armed when the function really starts.
+
+    It cancels the current task when it expires.
+    """
+
+    def __init__(self, seconds: float | None) -> None:
+        self._seconds = seconds
+        self._handle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task[Any] | None = None
+        self._expired = False
+
+    def expired(self) -> bool:
+        return self._expired
+
+    def arm(self) -> None:
+        """Start counting (once)."""
+        if self._seconds is not None and self._handle is None and self._task is not None:
+            loop = asyncio.get_running_loop()
+            self._handle = loop.call_later(self._seconds, self._fire, self._task)
+
+    def _fire(self, task: asyncio.Task[Any]) -> None:
+        self._expired = True
+        task.cancel()
+
+    async def __aenter__(self) -> _Deadline:
+        self._task = asyncio.current_task()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        if self._handle is not None:
+            self._handle.cancel()
+        if self._expired and exc_type is asyncio.CancelledError:
+            _uncancel()
+            raise TimeoutError
+        return False
+
+
+def _uncancel() -> None:
+    """Forget one cancel request of the current task (3.11+; earlier versions keep none)."""
+    task = asyncio.current_task()
+    if task is not None and hasattr(task, "uncancel"):
+        task.uncancel()
+
+
+def _args(run: Run, limit: int = 80) -> str:
+    job = run.job
+    text = ", ".join([*map(repr, job.args), *(f"{k}={v!r}" for k, v in job.kwargs.items())])
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,192 @@
+"""Taking jobs from Redis: one fetch loop per queue, and the reclaim of lapsed leases.
+
+A fetch takes up to the free slots' worth of ready jobs in one call (promoting due deferred
+jobs first); with nothing ready it blocks on ``XREADGROUP`` while a local timer promotes the
+next deferred job at its due time, so an idle worker never polls. A lease that ran out (its
+worker died) is reclaimed within a fraction of the lease; a full worker leaves that to
+others, or takes reclaimed jobs first when a slot frees.
+
+A Redis that lost its data (restarted without persistence, the stream evicted) answers
+NOGROUP: the fetcher recreates the stream and the consumer group and goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+from jobwire.errors import RedisCommandError, RedisError
+from jobwire.models import Delivery
+from jobwire.protocol import Gen
+
+from .state import QueueState, Slots, Stats
+from .supervisor import LoopState, RateLimitedLog
+
+__all__ = ["Fetcher"]
+
+logger = logging.getLogger("jobwire.worker")
+
+
+class Fetcher:
+    """Takes jobs for one worker and hands each to ``start``."""
+
+    def __init__(
+        self,
+        *,
+        run: Callable[[Gen[Any]], Awaitable[Any]],
+        pause: Callable[[float], Awaitable[None]],
+        queues: Sequence[QueueState],
+        slots: Slots,
+        stats: Stats,
+        start: Callable[[Delivery, QueueState], None],
+        stopping: Callable[[], bool],
+        stop: Callable[[], None],
+        now_ms: Callable[[], int],
+        max_block: float,
+        burst: bool,
+        max_burst_jobs: int,
+    ) -> None:
+        self._run = run
+        self._pause = pause
+        self.queues = queues
+        self.slots = slots
+        self.stats = stats
+        self._start = start
+        self._stopping = stopping
+        self._stop = stop
+        self.now_ms = now_ms
+        self.max_block = max_block
+        self.burst = burst
+        self.max_burst_jobs = max_burst_jobs
+        self.started = 0  # jobs handed to ``start`` (for max_burst_jobs)
+        self._fetchers = len(queues)
+        self._log = RateLimitedLog(30.0)
+
+    def start(self, d: Delivery, q: QueueState) -> None:
+        """Hand a delivery to the worker, counting it."""
+        self.started += 1
+        self._start(d, q)
+
+    # ------------------------------------------------------------ fetch loop
+
+    async def fetch_loop(self, q: QueueState, state: LoopState) -> None:
+        """Take jobs from ``q`` while the worker runs (supervised: may raise)."""
+        await self._fetch(q, state)
+        if self._stopping():
+            return
+        # burst mode: the last queue to finish stops the worker once running jobs are done
+        self._fetchers -= 1
+        if self._fetchers == 0:
+            state.waiting()
+            await self.slots.wait_for(lambda: not self.slots.running)
+            self._stop()
+
+    async def _fetch(self, q: QueueState, state: LoopState) -> None:
+        while not self._stopping():
+            state.waiting()
+            await self.slots.wait_for(lambda: self.slots.free() > 0 or self._stopping())
+            state.beat()
+            if self._stopping():
+                return
+            if self.burst and 0 <= self.max_burst_jobs <= self.started:
+                return
+            try:
+                got = await self._take(q)
+            except RedisCommandError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._recreate(q)
+                continue
+            for d in got:
+                self.start(d, q)
+            state.beat()
+            if self.burst and not got:
+                if not self.slots.running:
+                    _, q.next_due = await self._run(q.consumer.promote())
+                    if q.next_due is None:
+                        return  # nothing ready, deferred or running: this queue is drained
+                    # burst mode still runs deferred jobs (retries included): wait for them
+                    state.waiting()
+                    await self._pause(max(0.0, (q.next_due - self.now_ms()) / 1000))
+                    continue
+                # a running job may retry: look again when one ends
+                ended = self.slots.ended
+                state.waiting()
+                await self.slots.wait_for(
+                    lambda: self.slots.ended != ended or self._stopping()  # noqa: B023
+                )
+
+    async def _recreate(self, q: QueueState) -> None:
+        logger.error(
+            "queue %r: its stream or consumer group is gone (Redis restarted without "
+            "persistence, or evicted keys): recreating them; jobs stored before are lost",
+            q.name,
+        )
+        await self._run(q.consumer.ensure_group())
+
+    async def _take(self, q: QueueState) -> list[Delivery]:
+        got: list[Delivery]
+        if q.reclaim_due:
+            free = self.slots.free()
+            got = await self.reclaimed(q)
+            q.reclaim_due = len(got) == free  # a full batch: there may be more
+            if got:
+                return got
+        # one round trip: promotes due deferred jobs, takes ready ones, tells the next due time
+        got, q.next_due = await self._run(q.consumer.fetch_and_next_due(self.slots.free()))
+        if got or self.burst or self._stopping():  # (a cancel swallowed by redis-py: see pause)
+            return got
+        block = self.max_block
+        timer: asyncio.Task[None] | None = None
+        if q.next_due is not None and (q.next_due - self.now_ms()) / 1000 < block:
+            # Redis ends a BLOCK on its own clock tick (100 ms with the default hz 10), too
+            # coarse for deferred jobs. A local timer promotes the job at its due time on
+            # another connection instead; its XADD wakes the blocked read at once.
+            timer = asyncio.ensure_future(self._promote_at(q, q.next_due))
+        try:
+            got = await self._run(q.consumer.read(self.slots.free(), block))
+        finally:
+            if timer is not None:
+                timer.cancel()
+        return got
+
+    async def _promote_at(self, q: QueueState, due_ms: int) -> None:
+        await asyncio.sleep(max(0.0, (due_ms - self.now_ms()) / 1000))
+        with contextlib.suppress(RedisError):
+            _, q.next_due = await self._run(q.consumer.promote())
+
+    # --------------------------------------------------------------- reclaim
+
+    async def reclaim_loop(self, interval: float, state: LoopState) -> None:
+        """Take over jobs whose lease ran out, every ``interval`` seconds (supervised)."""
+        while not self._stopping():
+            await self._pause(interval)
+            for q in self.queues:
+                if self._stopping():
+                    return
+                if self.slots.free() == 0:
+                    q.reclaim_due = True  # the fetch loop reclaims first when a slot frees
+                    continue
+                try:
+                    got = await self.reclaimed(q)
+                except RedisCommandError as exc:
+                    if "NOGROUP" not in str(exc):
+                        raise
+                    continue  # the fetch loop recreates the group
+                for d in got:
+                    self.start(d, q)
+            state.beat()
+
+    async def reclaimed(self, q: QueueState) -> list[Delivery]:
+        """Take over jobs of ``q`` whose lease ran out, up to the free slots."""
+        got: list[Delivery] = await self._run(q.consumer.reclaim(self.slots.free()))
+        for d in got:
+            self.stats.reclaimed += 1
+            self._log.log(
+                logging.WARNING, "reclaim", "job %r reclaimed after its lease ran out (try %d)",
+                d.job_id, d.tries,
+            )  # fmt: skip
+        return got

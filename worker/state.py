@@ -1,0 +1,115 @@
+"""What the parts of a worker share: the jobs it runs, its queues and its counters."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
+
+from jobwire.consumer import Consumer
+from jobwire.models import Delivery
+
+if TYPE_CHECKING:
+    from .recorder import GroupCommit
+
+__all__ = ["QueueState", "Running", "Slots", "Stats"]
+
+
+@dataclass(eq=False)
+class QueueState:
+    """One queue a worker serves, with its consumer and fetch bookkeeping."""
+
+    name: str
+    consumer: Consumer
+    next_due: int | None = None
+    results: GroupCommit | None = None
+    # set when leases may have expired while every slot was busy: the next free slot
+    # goes to a reclaimed job before any new one, so a dead worker's jobs never starve
+    reclaim_due: bool = False
+
+
+@dataclass(eq=False)
+class Running:
+    """A job this worker is running (from its start until its outcome is recorded)."""
+
+    delivery: Delivery
+    queue: QueueState
+    task: asyncio.Task[None] | None = None
+    function: str = "?"
+    executing: bool = False  # its function is running (abortable)
+    abort_event: threading.Event = field(default_factory=threading.Event)
+    aborted: bool = False
+    lost: bool = False  # another worker took its lease over
+    settling: bool = False  # its outcome is being recorded: the lease may end any moment
+
+
+@dataclass
+class Stats:
+    """Counts since the worker started, as the health record reports them."""
+
+    complete: int = 0
+    failed: int = 0
+    retried: int = 0
+    aborted: int = 0
+    dead_lettered: int = 0
+    handed_back: int = 0
+    reclaimed: int = 0
+    leases_lost: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """Every counter by name."""
+        return asdict(self)
+
+
+class Slots:
+    """The running jobs, bounded by ``max_jobs``; waiters wake when one ends.
+
+    The lease keeper's thread reads the running jobs too, so changes take a lock.
+    """
+
+    def __init__(self, max_jobs: int) -> None:
+        self.max_jobs = max_jobs
+        self.running: dict[str, Running] = {}
+        self.ended = 0
+        self._lock = threading.Lock()
+        self._changed = asyncio.Event()
+
+    def free(self) -> int:
+        """How many more jobs may start now."""
+        return self.max_jobs - len(self.running)
+
+    def add(self, r: Running) -> None:
+        """Register a job that starts (replacing an earlier attempt of the same job)."""
+        with self._lock:
+            self.running[r.delivery.job_id] = r
+
+    def remove(self, r: Running) -> None:
+        """Forget a job that ended, unless a later attempt of it replaced it already."""
+        with self._lock:
+            if self.running.get(r.delivery.job_id) is r:
+                del self.running[r.delivery.job_id]
+        self.ended += 1
+        self.wake()
+
+    def snapshot(self) -> list[Running]:
+        """The running jobs now (safe from any thread)."""
+        with self._lock:
+            return list(self.running.values())
+
+    def wake(self) -> None:
+        """Make every waiter look at its condition again."""
+        self._changed.set()
+
+    def reset(self) -> None:
+        """Bind to the running event loop (a worker may be started more than once)."""
+        self._changed = asyncio.Event()
+
+    async def wait_for(self, condition: Callable[[], bool]) -> None:
+        """Wait until ``condition()`` holds; checked again whenever a job ends."""
+        while not condition():
+            self._changed.clear()
+            if condition():
+                return
+            await self._changed.wait()
