@@ -32,7 +32,6 @@ from jobwire.worker.attempt import (
     Poison,
     Refused,
     Unknown,
-    build_result,
     conclude,
     dead_letter_result,
     encode_result,
@@ -368,9 +367,8 @@ class MemoryCore(Core):
         now: int,
     ) -> ResultEnvelope:
         header = job.header
-        return build_result(
+        return ResultEnvelope.of(
             header,
-            function=header.function,
             job_try=try_number(header.job_try, job.tries),
             outcome=outcome,
             started_ms=job.started_ms or now,

@@ -12,6 +12,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Final, NamedTuple, TypedDict
 
@@ -353,23 +354,15 @@ class Core:
     def _aborted_result(self, job_id: str, queue: str, data: bytes) -> ResultEnvelope:
         try:
             header = self.codec.read_job_header(data)
-            function, fmt, enqueued, job_try = (
-                header.function, header.format, header.enqueued_ms, header.job_try
-            )  # fmt: skip
         except DecodeError:
-            function, fmt, enqueued, job_try = "unknown", "json", 0, 1
+            header = JobHeader(id=job_id, function="unknown", queue=queue, enqueued_ms=0)
         now = now_ms()
-        return ResultEnvelope(
-            id=job_id,
-            function=function,
-            queue=queue,
-            job_try=job_try,
+        return ResultEnvelope.of(
+            replace(header, id=job_id, queue=queue),
             outcome="aborted",
             error=ErrorRecord("jobwire.JobAborted", "aborted before it started"),
-            enqueued_ms=enqueued,
             started_ms=now,
             finished_ms=now,
-            format=fmt,
         )
 
     # ------------------------------------------------------------- listings

@@ -161,6 +161,41 @@ class ResultEnvelope:
     format: Format = "json"
     version: tuple[int, int] = WIRE_VERSION
 
+    @classmethod
+    def of(
+        cls,
+        job: JobHeader,
+        *,
+        outcome: Outcome | str,
+        started_ms: int,
+        finished_ms: int,
+        function: str | None = None,
+        job_try: int | None = None,
+        worker: str = "",
+        value: Any = None,
+        error: ErrorRecord | None = None,
+        exception: BaseException | None = None,
+    ) -> ResultEnvelope:
+        """The result of one execution of ``job`` (the one place results are made).
+
+        ``function`` and ``job_try`` default to the job's own.
+        """
+        return cls(
+            id=job.id,
+            function=job.function if function is None else function,
+            queue=job.queue,
+            job_try=job.job_try if job_try is None else job_try,
+            outcome=outcome,
+            value=value,
+            error=error,
+            exception=exception,
+            enqueued_ms=job.enqueued_ms,
+            started_ms=started_ms,
+            finished_ms=finished_ms,
+            worker=worker,
+            format=job.format,
+        )
+
     @property
     def success(self) -> bool:
         """True when the job returned normally."""

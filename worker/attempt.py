@@ -2,9 +2,9 @@
 
 Everything here is pure: given what Redis delivered (or what the twin holds), the registered
 functions and the worker's defaults, :func:`plan` says what to do with a job (run it, refuse
-it, dead-letter it, hand it to another worker), :func:`conclude` turns how the function ended
-into a retry or a final result, and :func:`build_result` is the one place a result envelope
-is made. Nothing here talks to Redis or runs a job.
+it, dead-letter it, hand it to another worker) and :func:`conclude` turns how the function
+ended into a retry or a final result (made by ``ResultEnvelope.of``, the one builder).
+Nothing here talks to Redis or runs a job.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ __all__ = [
     "Refused",
     "Run",
     "Unknown",
-    "build_result",
     "conclude",
     "dead_letter_result",
     "encode_result",
@@ -201,37 +200,6 @@ def error_record(exc: BaseException) -> ErrorRecord:
     return record if isinstance(record, ErrorRecord) else ErrorRecord.from_exception(exc)
 
 
-def build_result(
-    header: JobHeader,
-    *,
-    function: str,
-    job_try: int,
-    outcome: str,
-    started_ms: int,
-    finished_ms: int,
-    worker: str,
-    value: Any = None,
-    error: ErrorRecord | None = None,
-    exception: BaseException | None = None,
-) -> ResultEnvelope:
-    """The result envelope of one execution (the only place one is built)."""
-    return ResultEnvelope(
-        id=header.id,
-        function=function,
-        queue=header.queue,
-        job_try=job_try,
-        outcome=outcome,
-        value=value,
-        error=error,
-        exception=exception,
-        enqueued_ms=header.enqueued_ms,
-        started_ms=started_ms,
-        finished_ms=finished_ms,
-        worker=worker,
-        format=header.format,
-    )
-
-
 def dead_letter_result(
     header: JobHeader, reason: str, message: str, worker: str, now_ms: int
 ) -> ResultEnvelope:
@@ -239,10 +207,8 @@ def dead_letter_result(
 
     Pickle jobs get it in JSON: nothing refused as pickle is answered in pickle.
     """
-    result = build_result(
+    result = ResultEnvelope.of(
         header,
-        function=header.function,
-        job_try=header.job_try,
         outcome="error",
         started_ms=now_ms,
         finished_ms=now_ms,

@@ -167,7 +167,8 @@ class Fetcher:
             for q in self.queues:
                 if self._stopping():
                     return
-                if self.slots.free() == 0:
+                free = self.slots.free()
+                if free == 0:
                     q.reclaim_due = True  # the fetch loop reclaims first when a slot frees
                     continue
                 try:
@@ -176,6 +177,8 @@ class Fetcher:
                     if "NOGROUP" not in str(exc):
                         raise
                     continue  # the fetch loop recreates the group
+                # a full batch: there may be more, and the next free slots go to them
+                q.reclaim_due = q.reclaim_due or len(got) == free
                 for d in got:
                     self.start(d, q)
             state.beat()

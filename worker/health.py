@@ -34,8 +34,11 @@ logger = logging.getLogger("jobwire.worker")
 def memory_policy() -> Gen[tuple[str, int]]:
     """Redis's ``maxmemory_policy`` and ``maxmemory`` (bytes; 0 means no limit)."""
     info = yield Command(("INFO", "memory"))
-    text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
+    if isinstance(info, dict):  # redis-py parses INFO into a dict
+        fields = {str(k): str(v) for k, v in info.items()}
+    else:
+        text = info.decode("utf-8", "replace") if isinstance(info, bytes) else str(info)
+        fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
     limit = fields.get("maxmemory", "0").strip()
     return fields.get("maxmemory_policy", "").strip(), int(limit) if limit.isdigit() else 0
 

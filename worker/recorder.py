@@ -19,7 +19,7 @@ from jobwire.models import Delivery
 from jobwire.protocol import Gen
 from jobwire.wire import Codec, JobHeader, ResultEnvelope
 
-from .attempt import Final, Run, build_result, dead_letter_result, encode_result
+from .attempt import Final, Run, dead_letter_result, encode_result
 from .state import QueueState, Running, Stats
 from .supervisor import RateLimitedLog
 
@@ -117,7 +117,7 @@ class Recorder:
 
     def result(self, run: Run, final: Final, started_ms: int) -> tuple[bytes, ResultEnvelope]:
         """The encoded result of an attempt and the envelope those bytes hold."""
-        envelope = build_result(
+        envelope = ResultEnvelope.of(
             run.job,
             function=run.function.name,
             job_try=run.job_try,

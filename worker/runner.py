@@ -190,7 +190,7 @@ class Worker:
                 partial(self.fetcher.fetch_loop, q),
                 stall_after=self.core.max_block + 10,
             )
-        reclaim_every = max(0.1, min(1.0, c.lease / 10))
+        reclaim_every = max(0.05, min(1.0, c.lease / 20))
         start("reclaim", lambda s: self.fetcher.reclaim_loop(reclaim_every, s), reclaim_every + 10)
         start("health", self._health_loop, c.health_check_interval + 10)
         if c.allow_abort_jobs:

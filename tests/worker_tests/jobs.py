@@ -114,3 +114,8 @@ def all_functions(timeout: float = 0.5) -> list[Function]:
         )
     functions += [func(burn, executor="process"), func(record)]
     return functions
+
+
+def nap_process(ctx: dict[str, Any], seconds: float) -> str:
+    time.sleep(seconds)
+    return "rested"

@@ -30,14 +30,14 @@ async def started_at(ctx: dict[str, Any]) -> float:
 
 
 async def block_the_loop(ctx: dict[str, Any], seconds: float) -> str:
-    with open(os.environ["RECORD_FILE"], "a") as f:
+    with open(os.environ["RECORD_FILE"], "a") as f:  # noqa: ASYNC230
         f.write(f"start {ctx['job_id']} {ctx['job_try']}\n")
-    time.sleep(seconds)  # the mistake this guards against: blocking code in an async job
+    time.sleep(seconds)  # noqa: ASYNC251 - the mistake this guards against: blocking code in an async job
     return "done"
 
 
 async def nap(ctx: dict[str, Any]) -> str:
-    with open(os.environ["RECORD_FILE"], "a") as f:
+    with open(os.environ["RECORD_FILE"], "a") as f:  # noqa: ASYNC230
         f.write(f"start {ctx['job_id']} {ctx['job_try']}\n")
     await asyncio.sleep(0.5)
     return "rested"

@@ -61,7 +61,10 @@ HOSTILE: dict[str, tuple[str, Callable[[redis.Redis], None]]] = {
     ),
     "job key of the wrong type": (
         "wrong_type",
-        lambda r: (r.set(KEYS.job("wrongtype"), "a string"), r.xadd(KEYS.stream, {"job": "wrongtype"})),
+        lambda r: (
+            r.set(KEYS.job("wrongtype"), "a string"),
+            r.xadd(KEYS.stream, {"job": "wrongtype"}),
+        ),
     ),
     "tries not a number": (
         "bad_field",
@@ -181,12 +184,12 @@ def test_a_flood_of_bad_entries_leaves_bounded_keys_and_a_quiet_log(
         # the dead-letter stream stays capped; per-message keys are gone or about to expire
         assert r.xlen(KEYS.dead) == 10_000
         assert not list(r.scan_iter(KEYS.base + "job:bad*", count=10_000))
-        leftovers = [
-            k for k in r.scan_iter(KEYS.base + "*", count=10_000) if b":bad" in k
-        ]
+        leftovers = [k for k in r.scan_iter(KEYS.base + "*", count=10_000) if b":bad" in k]
         ttls = [r.pttl(k) for k in leftovers]
         assert all(0 < ttl <= 60_000 for ttl in ttls), sorted(ttls)[:5]
-        print(f"\nflood of {flood}: {len(leftovers)} per-message keys left, all expiring within 60 s")
+        print(
+            f"\nflood of {flood}: {len(leftovers)} per-message keys left, all expiring within 60 s"
+        )
     lines = [rec for rec in caplog.records if "dead-lettering" in rec.getMessage()]
     assert 0 < len(lines) < 50, len(lines)  # rate-limited, with counts
     assert any("more like it" in rec.getMessage() for rec in lines)
