@@ -9,12 +9,17 @@ Leases are the stream's pending-entries list: a delivered entry stays pending, o
 consumer, until it is acknowledged. A consumer renews its entries' idle time (``renew``);
 any consumer may claim entries idle for longer than the lease (``reclaim``), and the job
 runs again with its try number increased.
+
+Everything read from Redis is untrusted: a malformed entry or job key never makes a
+generator raise or a script fail for its batch. It comes back alone as a :class:`Delivery`
+with ``problem`` set, still leased to this consumer, for the worker to dead-letter.
 """
 
 from __future__ import annotations
 
+import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 from jobwire.wire import ResultEnvelope
@@ -28,6 +33,7 @@ from .scripts import (
     DEAD_LETTER,
     FETCH,
     FINISH,
+    HAND_BACK,
     PROMOTE,
     RECLAIM,
     RENEW,
@@ -36,20 +42,54 @@ from .scripts import (
     START,
 )
 
-__all__ = ["DEFAULT_DEAD_LETTER_CAP", "DEFAULT_LEASE", "Consumer"]
+__all__ = [
+    "ABORT_REQUESTED",
+    "DEFAULT_DEAD_LETTER_CAP",
+    "DEFAULT_LEASE",
+    "GRACE_OVER",
+    "HANDED_BACK",
+    "LOST",
+    "NOT_OURS",
+    "RENEWED",
+    "SETTLED",
+    "Consumer",
+]
 
 #: Seconds a delivered job stays leased without renewal before another worker may take it.
 DEFAULT_LEASE: Final = 10.0
 #: Most dead-letter entries kept per queue; older ones are trimmed.
 DEFAULT_DEAD_LETTER_CAP: Final = 10_000
 
+# what ``renew`` says of each delivery
+#: The lease was renewed.
 RENEWED: Final = 1
+#: The lease was renewed, and a client asked to abort the job.
 ABORT_REQUESTED: Final = 2
+#: The lease ran out and another consumer took the job over.
 LOST: Final = 0
+#: The entry is pending for no one: the job was settled meanwhile (finished, retried,
+#: aborted, dead-lettered): a race with the job's own end, not a loss.
+SETTLED: Final = 3
+
+# what ``hand_back`` says
+#: The job is deferred again, to be run by a worker that knows its function.
+HANDED_BACK: Final = 1
+#: Handed back for longer than the grace period: the entry is still leased to this
+#: consumer, for the caller to dead-letter it.
+GRACE_OVER: Final = 2
+#: The delivery is no longer this consumer's (settled, or taken over): nothing was done.
+NOT_OURS: Final = 0
+
+# 2^53 ms: the latest due time that means anything (scripts dead-letter later ones)
+_MAX_DUE_MS: Final = 2**53
 
 
 class Consumer:
-    """One worker's consumer name on one queue, with the generators it runs."""
+    """One worker's consumer name on one queue, with the generators it runs.
+
+    ``clock`` gives the time in ms since the epoch for every time the consumer writes (a
+    worker passes one corrected by its measured offset to Redis's clock).
+    """
 
     def __init__(
         self,
@@ -59,8 +99,10 @@ class Consumer:
         *,
         lease: float = DEFAULT_LEASE,
         dead_letter_cap: int = DEFAULT_DEAD_LETTER_CAP,
+        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.core = core
+        self.clock = clock
         self.name = name
         # tells this process's starts from those of an earlier process with the same name
         self.session = os.urandom(6).hex()
@@ -69,11 +111,14 @@ class Consumer:
         self.dead_letter_cap = dead_letter_cap
 
     def _deliveries(self, rows: Sequence[Any]) -> list[Delivery]:
+        """Deliveries from start rows ``[entry, job_id, data, tries, problem]``."""
         queue = self.keys.queue
-        return [
-            Delivery(entry.decode(), jid.decode(), data, int(tries), queue)
-            for entry, jid, data, tries in rows
-        ]
+        out = []
+        for entry, jid, data, tries, problem in rows:
+            job_id, utf8 = _text(jid)
+            code = _text(problem)[0] or (None if utf8 else "bad_job_id")
+            out.append(Delivery(_text(entry)[0], job_id, data, int(tries), queue, code))
+        return out
 
     def ensure_group(self) -> Gen[None]:
         """Create the queue's stream and consumer group if they do not exist yet."""
@@ -91,14 +136,16 @@ class Consumer:
     def fetch_and_next_due(self, count: int) -> Gen[tuple[list[Delivery], int | None]]:
         """Promote due deferred jobs, take up to ``count`` ready ones (one round trip).
 
-        Also returns when the next deferred job is due (ms), or None.
+        Also returns when the next deferred job is due (ms), or None. Deferred jobs due at
+        no valid time are moved to the dead letters (reason ``bad_due_time``).
         """
         keys = self.keys
         next_due, *rows = yield from call_script(
             FETCH,
-            (keys.stream, keys.deferred),
-            (CONSUMER_GROUP, self.name, self.session, keys.base, now_ms(), count),
-        )
+            (keys.stream, keys.deferred, keys.dead),
+            (CONSUMER_GROUP, self.name, self.session, keys.base, self.clock(), count,
+             self.dead_letter_cap),
+        )  # fmt: skip
         return self._deliveries(rows), _due(next_due)
 
     def read(self, count: int, block: float) -> Gen[list[Delivery]]:
@@ -126,7 +173,7 @@ class Consumer:
             Command(("XDEL", keys.wake, *[e for e, _ in wakes])),
         ] if wakes else []  # fmt: skip
         if jobs:
-            argv: list[Any] = [CONSUMER_GROUP, self.name, self.session, keys.base, now_ms()]
+            argv: list[Any] = [CONSUMER_GROUP, self.name, self.session, keys.base, self.clock()]
             for entry, fields in jobs:
                 argv += [entry, (fields or {}).get(b"job", b"")]
             commands.append(script_command(START, (keys.stream,), argv))
@@ -139,7 +186,9 @@ class Consumer:
         """Renew the leases of running jobs, in one round trip.
 
         Returns per delivery: ``RENEWED``, ``ABORT_REQUESTED`` (renewed, but a client asked
-        to abort it) or ``LOST`` (the lease ran out and another consumer took the job).
+        to abort it), ``LOST`` (the lease ran out and another consumer took the job) or
+        ``SETTLED`` (pending for no one: the job was finished, retried, aborted or
+        dead-lettered meanwhile). Works even when Redis is out of memory.
         """
         if not deliveries:
             return []
@@ -175,7 +224,7 @@ class Consumer:
         It waits ``defer`` seconds first, if given. False when the job is no longer this
         delivery's to retry (it was aborted, or re-enqueued by someone else).
         """
-        due = "" if not defer else now_ms() + int(defer * 1000)
+        due = "" if not defer else self.clock() + int(defer * 1000)
         keys = self.keys
         reply = yield from call_script(
             RETRY,
@@ -205,19 +254,48 @@ class Consumer:
     def promote(self, limit: int = 1000) -> Gen[tuple[int, int | None]]:
         """Move due deferred jobs to the ready stream.
 
-        Returns how many moved and when the next deferred job is due (ms), or None.
+        Returns how many moved and when the next deferred job is due (ms), or None. Members
+        due at no valid time (beyond 2^53 ms) are moved to the dead letters (reason
+        ``bad_due_time``); due ones whose job key is not a hash are too (``wrong_type``), and
+        those whose job is gone are dropped.
         """
+        keys = self.keys
         moved, next_due = yield from call_script(
-            PROMOTE, (self.keys.stream, self.keys.deferred), (self.keys.base, now_ms(), limit)
+            PROMOTE,
+            (keys.stream, keys.deferred, keys.dead),
+            (keys.base, self.clock(), limit, self.dead_letter_cap),
         )
         return int(moved), _due(next_due)
 
     def reclaim(self, count: int) -> Gen[list[Delivery]]:
         """Take over jobs whose lease ran out (their worker died or hung); they start again."""
+        if count <= 0:
+            return []
         keys = self.keys
-        argv = (CONSUMER_GROUP, self.name, self.session, keys.base, now_ms(), self.lease_ms, count)
+        argv = (CONSUMER_GROUP, self.name, self.session, keys.base, self.clock(), self.lease_ms,
+                count)  # fmt: skip
         rows = yield from call_script(RECLAIM, (keys.stream,), argv)
         return self._deliveries(rows)
+
+    def hand_back(
+        self, delivery: Delivery, base_delay: float, max_delay: float, grace: float
+    ) -> Gen[int]:
+        """Give back a job this worker cannot run (an unknown function, in a rolling deploy).
+
+        The job is deferred again, not counted as a try, for a worker that knows it: after
+        ``base_delay`` seconds, doubling at each hand-back up to ``max_delay``. Returns
+        ``HANDED_BACK``; ``GRACE_OVER`` once the job has been handed back for ``grace``
+        seconds (nothing changed: dead-letter it with this delivery); ``NOT_OURS`` when the
+        delivery is no longer this consumer's.
+        """
+        keys = self.keys
+        reply = yield from call_script(
+            HAND_BACK,
+            (keys.stream, keys.deferred, keys.wake),
+            (CONSUMER_GROUP, self.name, keys.base, delivery.job_id, delivery.entry_id,
+             self.clock(), _ms(base_delay), _ms(max_delay), _ms(grace)),
+        )  # fmt: skip
+        return int(reply)
 
     def dead_letter(
         self,
@@ -233,7 +311,9 @@ class Consumer:
         """Move a message that cannot run to the dead-letter stream, with the reason.
 
         When the job id is known its state is removed and, with ``result``, a failed result
-        is stored so that a client waiting for it learns why. Returns the entry id.
+        is stored (kept ``keep_result`` seconds) so that a client waiting for it learns why;
+        only a real job gets one, not a stray entry or a key of the wrong type (that key is
+        deleted). Returns the entry id ('' when the delivery was settled already).
         """
         keys = self.keys
         encoded = b"" if result is None else self.core.codec.encode_result(result)
@@ -241,15 +321,41 @@ class Consumer:
             DEAD_LETTER,
             (keys.stream, keys.dead),
             (CONSUMER_GROUP, keys.base, delivery.entry_id if delivery else "",
-             job_id or (delivery.job_id if delivery else ""), reason, message, data, now_ms(),
+             job_id or (delivery.job_id if delivery else ""), reason, message, data, self.clock(),
              self.dead_letter_cap, encoded, _keep_ms(keep_result)),
         )  # fmt: skip
         return entry.decode() if isinstance(entry, bytes) else str(entry)
 
 
-def _due(score: bytes | str | int) -> int | None:
-    due = int(float(score))
-    return None if due < 0 else due
+def _due(score: object) -> int | None:
+    """When the next deferred job is due, from a script's reply (``-1``: none).
+
+    Never raises: a score that is no number is None, others are clamped to [0, 2^53].
+    """
+    if score in (b"-1", "-1", -1):
+        return None
+    try:
+        due = float(score)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    if math.isnan(due):
+        return None
+    return int(min(max(due, 0.0), _MAX_DUE_MS))
+
+
+def _text(value: object) -> tuple[str, bool]:
+    """A reply value as text, and whether it was valid UTF-8 (else backslash-escaped)."""
+    if isinstance(value, bytes):
+        try:
+            return value.decode(), True
+        except UnicodeDecodeError:
+            return value.decode(errors="backslashreplace"), False
+    return str(value), True
+
+
+def _ms(seconds: float) -> int:
+    """Seconds as whole ms for a script, clamped to [0, 2^53] (inf is the longest)."""
+    return 0 if math.isnan(seconds) else int(min(max(seconds * 1000, 0), _MAX_DUE_MS))
 
 
 def _keep_ms(keep_result: float | None) -> int:

@@ -16,6 +16,7 @@
     ├── RedisError                  talking to Redis failed
     │   ├── RedisUnavailable        cannot connect, connection lost, or Redis timed out
     │   └── RedisCommandError       Redis refused a command (ACL, OOM, wrong type, ...)
+    │       └── RedisOutOfMemory    Redis is full (maxmemory, noeviction): nothing was written
     ├── InvalidArgument             a call's arguments do not make sense (also a ValueError)
     ├── JobNotFound                 no job with that id (queued, running or with a result)
     ├── ResultNotFound              the job is gone and no result was kept
@@ -59,6 +60,7 @@ __all__ = [
     "PayloadTooLarge",
     "RedisCommandError",
     "RedisError",
+    "RedisOutOfMemory",
     "RedisUnavailable",
     "ResultNotFound",
     "SignatureError",
@@ -87,6 +89,14 @@ class RedisUnavailable(RedisError):
 
 class RedisCommandError(RedisError):
     """Redis answered a command with an error (missing ACL permission, OOM, wrong type...)."""
+
+
+class RedisOutOfMemory(RedisCommandError):
+    """Redis is at ``maxmemory`` with the ``noeviction`` policy and refused a write.
+
+    Nothing was written: jobwire's writing scripts are refused whole, before they run.
+    Free memory (or raise ``maxmemory``) and call again.
+    """
 
 
 class ScriptMissing(RedisError):

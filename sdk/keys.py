@@ -97,6 +97,8 @@ ACL_COMMANDS: Final = (
     "ping", "evalsha", "script|load", "hget", "hmget", "exists", "lindex", "lrange",
     "blmove", "mget", "set", "sadd", "smembers", "scan", "xgroup|create", "xreadgroup",
     "xrange", "xrevrange", "xlen", "xack", "xdel", "subscribe", "unsubscribe",
+    # workers: INFO memory (is Redis set to refuse writes when full?) and TIME (clock offset)
+    "info", "time",
     # inside the Lua scripts
     "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
     "pexpireat", "publish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending",

@@ -178,13 +178,20 @@ class DeadLetter:
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """A job handed to a consumer: what the worker runs. ``tries`` counts starts so far."""
+    """A job handed to a consumer: what the worker runs. ``tries`` counts starts so far.
+
+    ``problem`` is None for a job to run, else a short code saying why the stored entry is
+    malformed (``wrong_type``, ``bad_field``, ``no_job_id``, ``bad_job_id``): the delivery is
+    still leased to this consumer, so that dead-lettering it acknowledges and removes it.
+    ``job_id`` is always text (bytes that are not UTF-8 are shown with backslash escapes).
+    """
 
     entry_id: str
     job_id: str
     data: bytes
     tries: int
     queue_name: str
+    problem: str | None = None
 
 
 class JobSpec:

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio
 
-from .errors import RedisCommandError, RedisUnavailable, ScriptMissing
+from .errors import RedisCommandError, RedisOutOfMemory, RedisUnavailable, ScriptMissing
 from .scripts import Script
 
 __all__ = [
@@ -127,12 +127,24 @@ def translate_error(exc: BaseException) -> BaseException:
         return ScriptMissing(str(exc))
     if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
         error: BaseException = RedisUnavailable(f"Redis is unavailable: {exc}")
+    elif _out_of_memory(exc):
+        error = RedisOutOfMemory(f"Redis is out of memory and refused a write: {exc}")
     elif isinstance(exc, redis.exceptions.RedisError):
         error = RedisCommandError(f"Redis refused a command: {exc}")
     else:
         return exc
     error.__cause__ = exc
     return error
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    # redis-py maps the "OOM" error prefix to OutOfMemoryError (and strips the prefix); an
+    # OOM met inside a script can come wrapped in a script error instead
+    if isinstance(exc, redis.exceptions.OutOfMemoryError):
+        return True
+    return isinstance(exc, redis.exceptions.ResponseError) and (
+        "OOM command not allowed" in str(exc) or str(exc).startswith("OOM ")
+    )
 
 
 def _being_cancelled() -> bool:

@@ -6,6 +6,15 @@ protocol core loads them and retries (see ``protocol.call_script``).
 
 Scripts build per-job key names from ``base`` (``P:{Q}:``) inside Lua; all of them share the
 queue's hash tag, so a script never leaves one Cluster slot.
+
+Every script starts with a Redis 7 shebang, so that Redis knows up front what it may do: a
+script that writes is refused whole under out-of-memory (``maxmemory`` with ``noeviction``)
+rather than stopped after a partial write (a script without a shebang is checked only at its
+first write, and ``DEL`` passes that check), except ``renew`` (``allow-oom``: a running job
+must keep its lease, or it would run twice); read-only scripts are ``no-writes``.
+
+What a script reads from Redis is untrusted: a malformed job or entry is reported alone
+(``redis.pcall`` where a read can fail), never failing the call for the others.
 """
 
 from __future__ import annotations
@@ -15,6 +24,15 @@ from dataclasses import dataclass, field
 from typing import Final
 
 __all__ = ["SCRIPTS", "Script"]
+
+# Redis 7 script flags (the first line of a script)
+_WRITES: Final = "#!lua\n"  # refused whole under OOM ("deny-oom")
+_ALLOW_OOM: Final = "#!lua flags=allow-oom\n"
+_NO_WRITES: Final = "#!lua flags=no-writes\n"
+
+
+def _lua(shebang: str, *pieces: str) -> str:
+    return shebang + "".join(pieces).lstrip("\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,36 +83,65 @@ local function wake_if_earliest(deferred, wake, due)
 end
 """
 
-_START: Final = """
+_FIELD: Final = """
 local function field(flat, name)
   for i = 1, #flat, 2 do
     if flat[i] == name then return flat[i + 1] end
   end
   return nil
 end
+"""
+
+# Rows are {entry, job_id, data, tries, problem}; problem is '' for a job to run, else a code
+# for a malformed entry (tries 0, data if readable), left pending for this consumer so that
+# dead-lettering it removes it.
+_START: Final = (
+    _FIELD
+    + """
 local function start_job(stream, group, consumer, session, base, now, entry, jid, out)
-  local job = base .. 'job:' .. (jid or '')
-  local h = jid and redis.call('HMGET', job, 'data', 'state', 'worker', 'session', 'entry',
-                               'tries')
-  if not (h and h[1]) then
-    redis.call('XACK', stream, group, entry)
-    redis.call('XDEL', stream, entry)
+  if not jid or jid == '' then
+    out[#out + 1] = {entry, '', '', 0, 'no_job_id'}
+    return
+  end
+  local job = base .. 'job:' .. jid
+  local h = redis.pcall('HMGET', job, 'data', 'state', 'worker', 'session', 'entry', 'tries')
+  if h.err then
+    out[#out + 1] = {entry, jid, '', 0, 'wrong_type'}
+    return
+  end
+  if not h[1] then
+    if redis.call('EXISTS', job) == 1 then
+      out[#out + 1] = {entry, jid, '', 0, 'bad_field'}
+    else
+      -- the job is gone (it expired, or was aborted): its entry goes too
+      redis.call('XACK', stream, group, entry)
+      redis.call('XDEL', stream, entry)
+    end
     return
   end
   local tries
   if h[2] == 'active' and h[3] == consumer and h[4] == session and h[5] == entry then
     -- this worker process started it already: a call resent after its reply was lost, or
     -- a lease it let lapse while Redis was out of reach. Not a new try.
-    tries = tonumber(h[6])
+    tries = h[6] and string.match(h[6], '^%-?%d+$') and tonumber(h[6])
   else
-    tries = redis.call('HINCRBY', job, 'tries', 1)
-    redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
-               'session', session, 'started_ms', now)
-    redis.call('PERSIST', job)
+    tries = redis.pcall('HINCRBY', job, 'tries', 1)
+    if type(tries) == 'table' then
+      tries = nil  -- not an integer: nothing is written
+    else
+      redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
+                 'session', session, 'started_ms', now)
+      redis.call('PERSIST', job)
+    end
   end
-  out[#out + 1] = {entry, jid, h[1], tries}
+  if not tries then
+    out[#out + 1] = {entry, jid, h[1], 0, 'bad_field'}
+    return
+  end
+  out[#out + 1] = {entry, jid, h[1], tries, ''}
 end
 """
+)
 
 _ENQUEUE_FN: Final = (
     _WAKE
@@ -138,18 +185,51 @@ _ENQUEUE_ARGV: Final = (
 )
 
 _PROMOTE: Final = """
-local function promote_due(stream, deferred, base, now, limit)
+-- 2^53 ms: a due time beyond it (or +inf) is no time at all; such a member would never come
+-- due and would make the next due time unreadable, so it goes to the dead letters
+local MAX_DUE = '9007199254740992'
+local function bury(dead, cap, jid, reason, message, data, now)
+  -- pcall: a broken dead-letter key must not stop the queue (the member goes all the same)
+  redis.pcall('XADD', dead, 'MAXLEN', '~', cap, '*', 'job_id', jid, 'reason', reason,
+              'message', message, 'data', data, 'at_ms', now)
+end
+local function promote_due(stream, deferred, dead, base, now, limit, cap)
+  local absurd = redis.pcall('ZRANGEBYSCORE', deferred, '(' .. MAX_DUE, '+inf', 'WITHSCORES',
+                             'LIMIT', 0, limit)
+  -- a deferred key of the wrong type: no promotion, but the fetch that called this goes on
+  if absurd.err then return {0, '-1'} end
+  for i = 1, #absurd, 2 do
+    local jid = absurd[i]
+    redis.call('ZREM', deferred, jid)
+    local job = base .. 'job:' .. jid
+    local h = redis.pcall('HMGET', job, 'data', 'state')
+    local data = ''
+    if h.err then
+      redis.call('DEL', job)
+    else
+      data = h[1] or ''
+      -- a job that only waited for that time leaves with its dead letter
+      if h[2] == 'deferred' then redis.call('DEL', job) end
+    end
+    bury(dead, cap, jid, 'bad_due_time', 'deferred until ' .. absurd[i + 1] .. ' ms', data, now)
+  end
   local due = redis.call('ZRANGEBYSCORE', deferred, '-inf', now, 'LIMIT', 0, limit)
+  local moved = 0
   for _, jid in ipairs(due) do
     redis.call('ZREM', deferred, jid)
     local job = base .. 'job:' .. jid
-    if redis.call('HGET', job, 'state') == 'deferred' then
+    local state = redis.pcall('HGET', job, 'state')
+    if type(state) == 'table' then
+      redis.call('DEL', job)
+      bury(dead, cap, jid, 'wrong_type', 'the job key is not a hash', '', now)
+    elseif state == 'deferred' then
       local entry = redis.call('XADD', stream, '*', 'job', jid)
       redis.call('HSET', job, 'state', 'queued', 'entry', entry)
+      moved = moved + 1
     end
   end
   local nxt = redis.call('ZRANGE', deferred, 0, 0, 'WITHSCORES')
-  return {#due, nxt[2] or '-1'}
+  return {moved, nxt[2] or '-1'}
 end
 """
 
@@ -157,26 +237,31 @@ ENQUEUE = Script(
     "enqueue",
     keys=_ENQUEUE_KEYS,
     argv=_ENQUEUE_ARGV,
-    source=_ENQUEUE_FN + "\nreturn enqueue_job(KEYS, ARGV)\n",
+    source=_lua(_WRITES, _ENQUEUE_FN, "\nreturn enqueue_job(KEYS, ARGV)\n"),
 )
 
 ENQUEUE_ONCE = Script(
     "enqueue_once",
     keys=(*_ENQUEUE_KEYS, "once"),
     argv=(*_ENQUEUE_ARGV, "once_ttl_ms"),
-    source=_ENQUEUE_FN
-    + """
+    source=_lua(
+        _WRITES,
+        _ENQUEUE_FN,
+        """
 -- the marker makes one enqueue per marker key (e.g. one cron run per scheduled time)
 if not redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[7]) then return 0 end
 return enqueue_job(KEYS, ARGV)
 """,
+    ),
 )
 
 REQUEUE = Script(
     "requeue",
     keys=("stream",),
     argv=("group", "base", "job_id", "entry_id"),
-    source="""
+    source=_lua(
+        _WRITES,
+        """
 local stream = KEYS[1]
 local group, base, jid, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local job = base .. 'job:' .. jid
@@ -189,20 +274,23 @@ redis.call('HDEL', job, 'worker', 'started_ms')
 redis.call('HINCRBY', job, 'tries', -1)
 return 1
 """,
+    ),
 )
 
 FETCH = Script(
     "fetch",
-    keys=("stream", "deferred"),
-    argv=("group", "consumer", "session", "base", "now_ms", "count"),
-    source=_START
-    + _PROMOTE
-    + """
-local stream, deferred = KEYS[1], KEYS[2]
-local group, consumer, session, base, now, count =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+    keys=("stream", "deferred", "dead"),
+    argv=("group", "consumer", "session", "base", "now_ms", "count", "max_dead_entries"),
+    source=_lua(
+        _WRITES,
+        _START,
+        _PROMOTE,
+        """
+local stream, deferred, dead = KEYS[1], KEYS[2], KEYS[3]
+local group, consumer, session, base, now, count, cap =
+  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 -- due deferred jobs join the stream first, so a busy worker needs no separate promote call
-local promoted = promote_due(stream, deferred, base, now, 1000)
+local promoted = promote_due(stream, deferred, dead, base, now, 1000, cap)
 local out = {promoted[2]}
 local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
                        'STREAMS', stream, '>')
@@ -213,14 +301,17 @@ if res then
 end
 return out
 """,
+    ),
 )
 
 START = Script(
     "start",
     keys=("stream",),
     argv=("group", "consumer", "session", "base", "now_ms", "entry_id job_id ..."),
-    source=_START
-    + """
+    source=_lua(
+        _WRITES,
+        _START,
+        """
 local stream = KEYS[1]
 local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local out = {}
@@ -229,14 +320,17 @@ for i = 6, #ARGV, 2 do
 end
 return out
 """,
+    ),
 )
 
 RECLAIM = Script(
     "reclaim",
     keys=("stream",),
     argv=("group", "consumer", "session", "base", "now_ms", "lease_ms", "count"),
-    source=_START
-    + """
+    source=_lua(
+        _WRITES,
+        _START,
+        """
 local stream = KEYS[1]
 local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local lease, count = ARGV[6], ARGV[7]
@@ -258,40 +352,49 @@ repeat
 until cursor == '0-0' or #out >= tonumber(count)
 return out
 """,
+    ),
 )
 
 RENEW = Script(
     "renew",
     keys=("stream",),
     argv=("group", "consumer", "base", "entry_id job_id ..."),
-    source="""
+    source=_lua(
+        _ALLOW_OOM,
+        """
 local stream = KEYS[1]
 local group, consumer, base = ARGV[1], ARGV[2], ARGV[3]
 local out = {}
 for i = 4, #ARGV, 2 do
   local entry, jid = ARGV[i], ARGV[i + 1]
-  local p = redis.call('XPENDING', stream, group, entry, entry, 1)
-  if p[1] and p[1][2] == consumer then
+  local p = redis.pcall('XPENDING', stream, group, entry, entry, 1)
+  if p.err or not p[1] then
+    -- pending for no one: the job was settled meanwhile (finished, retried, dead-lettered)
+    out[#out + 1] = 3
+  elseif p[1][2] ~= consumer then
+    out[#out + 1] = 0  -- the lease ran out and another consumer took the job
+  else
     redis.call('XCLAIM', stream, group, consumer, 0, entry, 'JUSTID')
-    if redis.call('HGET', base .. 'job:' .. jid, 'abort') == '1' then
+    if redis.pcall('HGET', base .. 'job:' .. jid, 'abort') == '1' then
       out[#out + 1] = 2
     else
       out[#out + 1] = 1
     end
-  else
-    out[#out + 1] = 0
   end
 end
 return out
 """,
+    ),
 )
 
 FINISH = Script(
     "finish",
     keys=("stream",),
     argv=("group", "base", "job_id entry_id result keep_ms (-1 forever, 0 none) ..."),
-    source=_STORE_RESULT
-    + """
+    source=_lua(
+        _WRITES,
+        _STORE_RESULT,
+        """
 local stream, group, base = KEYS[1], ARGV[1], ARGV[2]
 for i = 3, #ARGV, 4 do
   local jid, entry, result, keep = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
@@ -304,15 +407,18 @@ for i = 3, #ARGV, 4 do
 end
 return 1
 """,
+    ),
 )
 
 RETRY = Script(
     "retry",
     keys=("stream", "deferred", "wake"),
     argv=("group", "base", "job_id", "entry_id", "result", "keep_ms", "due_ms or ''"),
-    source=_STORE_RESULT
-    + _WAKE
-    + """
+    source=_lua(
+        _WRITES,
+        _STORE_RESULT,
+        _WAKE,
+        """
 local stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, entry, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local keep, due = tonumber(ARGV[6]), ARGV[7]
@@ -333,25 +439,85 @@ else
 end
 return 1
 """,
+    ),
+)
+
+HAND_BACK = Script(
+    "hand_back",
+    keys=("stream", "deferred", "wake"),
+    argv=(
+        "group",
+        "consumer",
+        "base",
+        "job_id",
+        "entry_id",
+        "now_ms",
+        "base_delay_ms",
+        "max_delay_ms",
+        "grace_ms",
+    ),
+    source=_lua(
+        _WRITES,
+        _WAKE,
+        """
+local stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3]
+local group, consumer, base, jid, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local now, base_delay, max_delay, grace =
+  tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9])
+local p = redis.pcall('XPENDING', stream, group, entry, entry, 1)
+-- settled already, or another consumer's since its lease ran out: not ours to touch
+if p.err or not p[1] or p[1][2] ~= consumer then return 0 end
+local job = base .. 'job:' .. jid
+local h = redis.pcall('HMGET', job, 'entry', 'handed_back_ms', 'handbacks', 'tries')
+if h.err or h[1] ~= entry then
+  redis.call('XACK', stream, group, entry)
+  redis.call('XDEL', stream, entry)
+  return 0
+end
+local first = tonumber(h[2])
+if not first then
+  first = now
+  redis.call('HSET', job, 'handed_back_ms', now)
+end
+-- left pending: the caller dead-letters it with this delivery, which acknowledges it
+if now - first >= grace then return 2 end
+local n = (tonumber(h[3]) or 0) + 1
+redis.call('XACK', stream, group, entry)
+redis.call('XDEL', stream, entry)
+local due = string.format('%d', now + math.floor(math.min(base_delay * 2 ^ (n - 1), max_delay)))
+wake_if_earliest(deferred, wake, due)
+redis.call('ZADD', deferred, due, jid)
+-- the start is undone: it does not count as a try
+redis.call('HSET', job, 'state', 'deferred', 'handbacks', n,
+           'tries', math.max((tonumber(h[4]) or 1) - 1, 0))
+redis.call('HDEL', job, 'worker', 'started_ms', 'entry')
+return 1
+""",
+    ),
 )
 
 PROMOTE = Script(
     "promote",
-    keys=("stream", "deferred"),
-    argv=("base", "now_ms", "limit"),
-    source=_PROMOTE
-    + """
-local stream, deferred = KEYS[1], KEYS[2]
-return promote_due(stream, deferred, ARGV[1], ARGV[2], ARGV[3])
+    keys=("stream", "deferred", "dead"),
+    argv=("base", "now_ms", "limit", "max_dead_entries"),
+    source=_lua(
+        _WRITES,
+        _PROMOTE,
+        """
+local stream, deferred, dead = KEYS[1], KEYS[2], KEYS[3]
+return promote_due(stream, deferred, dead, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """,
+    ),
 )
 
 ABORT = Script(
     "abort",
     keys=("job", "stream", "deferred"),
     argv=("group", "base", "job_id", "result", "keep_ms"),
-    source=_STORE_RESULT
-    + """
+    source=_lua(
+        _WRITES,
+        _STORE_RESULT,
+        """
 local job, stream, deferred = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, result, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local state = redis.call('HGET', job, 'state')
@@ -379,6 +545,7 @@ store_result(base, jid, result, keep)
 signal_done(base, jid)
 return 1
 """,
+    ),
 )
 
 DEAD_LETTER = Script(
@@ -397,13 +564,21 @@ DEAD_LETTER = Script(
         "result or ''",
         "keep_ms",
     ),
-    source=_STORE_RESULT
-    + """
+    source=_lua(
+        _WRITES,
+        _STORE_RESULT,
+        _FIELD,
+        """
 local stream, dead = KEYS[1], KEYS[2]
 local group, base, entry, jid, reason, message, raw, now, cap, result, keep =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
   ARGV[10], tonumber(ARGV[11])
+local key_id = jid
 if entry ~= '' then
+  -- the job id as the entry holds it: a caller's copy of an id that is not UTF-8 is escaped
+  local e = redis.call('XRANGE', stream, entry, entry)
+  local held = e[1] and e[1][2] and field(e[1][2], 'job')
+  if held and held ~= '' and jid ~= '' then key_id = held end
   -- not pending any more: settled already (by this call, resent after its reply was lost,
   -- or by another worker), so it is not recorded twice
   if redis.call('XACK', stream, group, entry) == 0 then return '' end
@@ -411,36 +586,49 @@ if entry ~= '' then
 end
 local id = redis.call('XADD', dead, 'MAXLEN', cap, '*', 'job_id', jid, 'reason', reason,
                       'message', message, 'data', raw, 'at_ms', now)
-if jid ~= '' then
-  local job = base .. 'job:' .. jid
-  if entry == '' or redis.call('HGET', job, 'entry') == entry then redis.call('DEL', job) end
-  if result ~= '' then
-    store_result(base, jid, result, keep)
-    signal_done(base, jid)
+if key_id ~= '' then
+  local job = base .. 'job:' .. key_id
+  local h = redis.pcall('HMGET', job, 'data', 'entry')
+  if h.err or not h[1] then
+    -- not a job (no hash, or one without data): nothing to keep (the key is ours)
+    redis.call('DEL', job)
+  elseif entry == '' or h[2] == entry then
+    -- only a real job gets a result: a stray entry leaves no results or done keys behind
+    redis.call('DEL', job)
+    if result ~= '' then
+      store_result(base, key_id, result, keep)
+      signal_done(base, key_id)
+    end
   end
 end
 return id
 """,
+    ),
 )
 
 QUEUE_SIZE = Script(
     "queue_size",
     keys=("stream", "deferred"),
     argv=("group",),
-    source="""
+    source=_lua(
+        _NO_WRITES,
+        """
 local stream, deferred, group = KEYS[1], KEYS[2], ARGV[1]
 local pending = 0
 local p = redis.pcall('XPENDING', stream, group)
 if type(p) == 'table' and not p.err then pending = p[1] end
 return {redis.call('XLEN', stream) - pending, redis.call('ZCARD', deferred), pending}
 """,
+    ),
 )
 
 LIST_JOBS = Script(
     "list_jobs",
     keys=("stream", "deferred"),
     argv=("group", "base", "limit"),
-    source="""
+    source=_lua(
+        _NO_WRITES,
+        """
 local stream, deferred = KEYS[1], KEYS[2]
 local group, base, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
 local last = '0-0'
@@ -455,22 +643,23 @@ if type(groups) == 'table' and not groups.err then
     if name == group then last = delivered end
   end
 end
+-- a job key of the wrong type is skipped, not an error for the whole listing
 local out = {}
 for _, e in ipairs(redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', limit)) do
-  local jid = e[2][2]
-  local data = redis.call('HGET', base .. 'job:' .. jid, 'data')
-  if data then out[#out + 1] = {'queued', data} end
+  local data = redis.pcall('HGET', base .. 'job:' .. e[2][2], 'data')
+  if type(data) == 'string' then out[#out + 1] = {'queued', data} end
 end
 for _, jid in ipairs(redis.call('ZRANGE', deferred, 0, limit - 1)) do
-  local data = redis.call('HGET', base .. 'job:' .. jid, 'data')
-  if data then out[#out + 1] = {'deferred', data} end
+  local data = redis.pcall('HGET', base .. 'job:' .. jid, 'data')
+  if type(data) == 'string' then out[#out + 1] = {'deferred', data} end
 end
 return out
 """,
+    ),
 )
 
 #: Every script by name.
 _ALL: Final = (ENQUEUE, ENQUEUE_ONCE, FETCH, START, RECLAIM, RENEW, FINISH, RETRY, REQUEUE)
 SCRIPTS: Final[dict[str, Script]] = {
-    s.name: s for s in (*_ALL, PROMOTE, ABORT, DEAD_LETTER, QUEUE_SIZE, LIST_JOBS)
+    s.name: s for s in (*_ALL, HAND_BACK, PROMOTE, ABORT, DEAD_LETTER, QUEUE_SIZE, LIST_JOBS)
 }

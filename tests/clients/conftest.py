@@ -23,7 +23,7 @@ from jobwire import JobStatus, RedisSettings
 from jobwire.consumer import ABORT_REQUESTED, Consumer
 from jobwire.core import now_ms
 from jobwire.models import Delivery
-from jobwire.protocol import Gen, run_sync
+from jobwire.protocol import Gen, run_async, run_sync
 from jobwire.testing import AsyncMemoryClient, MemoryClient, MemoryStore
 from jobwire.wire import ErrorRecord, JobEnvelope, ResultEnvelope
 
@@ -301,3 +301,34 @@ def redis_worker(redis_url: str) -> Iterator[Worker]:
     w = Worker(redis_url, accept=ALL_FORMATS)
     yield w
     w.close()
+
+
+#: Runs a protocol generator to its end and returns its value.
+Drive = Callable[[Gen[Any]], Any]
+
+
+@pytest.fixture(params=["sync", "async"])
+def drive(
+    request: pytest.FixtureRequest, redis_url: str, loop_thread: LoopThread
+) -> Iterator[Drive]:
+    """Run a protocol generator with the sync or the async driver."""
+    if request.param == "sync":
+        client = jobwire.Client.from_url(redis_url)
+        yield lambda gen: run_sync(client.redis, gen)
+        client.close()
+    else:
+        settings = jobwire.RedisSettings.from_url(redis_url)
+
+        async def make() -> Any:
+            return settings.async_client()
+
+        conn = loop_thread.run(make())
+        yield lambda gen: loop_thread.run(run_async(conn, gen))
+        loop_thread.run(conn.aclose())
+
+
+@pytest.fixture
+def producer(redis_url: str) -> Iterator[jobwire.Client]:
+    """A blocking client on the test's Redis, to enqueue with and to reach Redis directly."""
+    with jobwire.Client.from_url(redis_url) as client:
+        yield client

@@ -3,45 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-from support import LoopThread
 
 import jobwire
 from jobwire.consumer import ABORT_REQUESTED, LOST, RENEWED, Consumer
-from jobwire.protocol import Gen, run_async, run_sync
 
-from .conftest import Worker
-
-Drive = Callable[[Gen[Any]], Any]
-
-
-@pytest.fixture(params=["sync", "async"])
-def drive(
-    request: pytest.FixtureRequest, redis_url: str, loop_thread: LoopThread
-) -> Iterator[Drive]:
-    """Run a protocol generator with the sync or the async driver."""
-    if request.param == "sync":
-        client = jobwire.Client.from_url(redis_url)
-        yield lambda gen: run_sync(client.redis, gen)
-        client.close()
-    else:
-        settings = jobwire.RedisSettings.from_url(redis_url)
-
-        async def make() -> Any:
-            return settings.async_client()
-
-        conn = loop_thread.run(make())
-        yield lambda gen: loop_thread.run(run_async(conn, gen))
-        loop_thread.run(conn.aclose())
-
-
-@pytest.fixture
-def producer(redis_url: str) -> Iterator[jobwire.Client]:
-    with jobwire.Client.from_url(redis_url) as client:
-        yield client
+from .conftest import Drive, Worker
 
 
 def consumer(producer: jobwire.Client, name: str, lease: float = 10.0) -> Consumer:
