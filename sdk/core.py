@@ -216,12 +216,17 @@ class Core:
         return at
 
     def _registration(self, queues: Iterable[str]) -> list[Command]:
-        """SADD of queue names this client has not registered yet (for listings)."""
+        """SADD of queue names this client has not registered yet (for listings).
+
+        The names count as registered once the call that carries it succeeded (a refused or
+        lost SADD is sent again with the next enqueue).
+        """
         new = sorted(set(queues) - self._registered)
-        if not new:
-            return []
-        self._registered.update(new)
-        return [Command(("SADD", queues_key(self.prefix), *new))]
+        return [Command(("SADD", queues_key(self.prefix), *new))] if new else []
+
+    def _registered_by(self, register: list[Command]) -> None:
+        for command in register:
+            self._registered.update(str(name) for name in command.args[2:])
 
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
         """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
@@ -229,6 +234,7 @@ class Core:
         register = self._registration((ref[1],))
         if register:
             reply = (yield from pipeline([*register, command]))[-1]
+            self._registered_by(register)
         else:
             reply = yield from call(command)
         return ref if reply else None
@@ -241,6 +247,7 @@ class Core:
             return []
         register = self._registration(ref[1] for ref, _ in built)
         replies = yield from pipeline([*register, *(command for _, command in built)])
+        self._registered_by(register)
         replies = replies[len(register) :]
         return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
 

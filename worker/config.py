@@ -73,8 +73,9 @@ class WorkerConfig:
     dead_letter_cap: int = DEFAULT_DEAD_LETTER_CAP
     timezone: timezone = timezone.utc
     #: how long a job for a function this worker lacks is handed back to the queue for a
-    #: worker that has it (a rolling deploy) before it is dead-lettered ``unknown_function``
-    unknown_function_grace: float | timedelta = 300
+    #: worker that has it (a rolling deploy) before it is dead-lettered ``unknown_function``;
+    #: None: 300 s, or 0 in burst mode (a burst worker would otherwise wait out the grace)
+    unknown_function_grace: float | timedelta | None = None
     #: an event loop blocked for longer than this (seconds) is logged with the job(s) on it
     loop_lag_warning: float = 1.0
 
@@ -118,7 +119,8 @@ class WorkerConfig:
                 retry_backoff=self.retry_backoff,
             ),
         )
-        set_(self, "grace", _seconds(self.unknown_function_grace))
+        grace = self.unknown_function_grace
+        set_(self, "grace", (0.0 if self.burst else 300.0) if grace is None else _seconds(grace))
         self._validate()
 
     def _validate(self) -> None:

@@ -126,6 +126,7 @@ class Fetcher:
             q.name,
         )
         await self._run(q.consumer.ensure_group())
+        await self._run(q.consumer.core.register_queues([q.name]))
 
     async def _take(self, q: QueueState) -> list[Delivery]:
         got: list[Delivery]

@@ -313,7 +313,7 @@ def test_a_dead_letter_whose_reply_is_lost_is_recorded_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     rule = proxy.on(script_call(DEAD_LETTER), "drop_reply")
-    worker = start_worker(FUNCTIONS, url=proxy.url)
+    worker = start_worker(FUNCTIONS, url=proxy.url, unknown_function_grace=0)
     job = producer.enqueue("no_such_function")
     assert job is not None
     with pytest.raises(jobwire.JobFailed, match="no_such_function"):

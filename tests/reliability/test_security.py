@@ -109,7 +109,7 @@ def test_the_documented_minimal_acl_rule_is_enough_for_everything(
         admin.execute_command("ACL", "SETUSER", "app", "on", ">s3cret", *acl_rule().split())
         admin.execute_command("ACL", "LOG", "RESET")
     url = f"redis://app:s3cret@127.0.0.1:{server.port}/0"
-    worker = start_worker(FUNCTIONS, url=url, health_check_interval=0.5)
+    worker = start_worker(FUNCTIONS, url=url, health_check_interval=0.5, unknown_function_grace=0.5)
     with jobwire.Client.from_url(url) as client:
         assert client.enqueue(echo, 1).result(timeout=30) == 1
         assert client.enqueue(echo, 2, _defer_by=0.2).result(timeout=30) == 2
