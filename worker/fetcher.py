@@ -63,7 +63,7 @@ class Fetcher:
         self.max_burst_jobs = max_burst_jobs
         self.started = 0  # jobs handed to ``start`` (for max_burst_jobs)
         self._fetchers = len(queues)
-        self._log = RateLimitedLog(30.0)
+        self.log = RateLimitedLog(30.0)
 
     def start(self, d: Delivery, q: QueueState) -> None:
         """Hand a delivery to the worker, counting it."""
@@ -189,7 +189,7 @@ class Fetcher:
         got: list[Delivery] = await self._run(q.consumer.reclaim(self.slots.free()))
         for d in got:
             self.stats.reclaimed += 1
-            self._log.log(
+            self.log.log(
                 logging.WARNING, "reclaim", "job %r reclaimed after its lease ran out (try %d)",
                 d.job_id, d.tries,
             )  # fmt: skip

@@ -30,7 +30,8 @@ logger = logging.getLogger("jobwire.worker")
 #: dead-letter stream (capped) is the lasting record, so a flood of bad messages leaves no
 #: lasting per-message keys.
 DEAD_LETTER_RESULT_TTL = 60.0
-#: Hand-backs of a job for an unknown function wait 1 s, 2 s, 4 s ... up to this.
+#: Hand-backs of a job for an unknown function wait 0.5 s, 1 s, 2 s ... up to the maximum.
+HAND_BACK_DELAY = 0.5
 HAND_BACK_MAX_DELAY = 30.0
 
 Item = tuple[Delivery, bytes, "float | None"]
@@ -193,7 +194,8 @@ class Recorder:
         """
         consumer, d = r.queue.consumer, r.delivery
         state = await self.retrying(
-            lambda: consumer.hand_back(d, 1.0, HAND_BACK_MAX_DELAY, self.grace), "hand back"
+            lambda: consumer.hand_back(d, HAND_BACK_DELAY, HAND_BACK_MAX_DELAY, self.grace),
+            "hand back",
         )
         if state == GRACE_OVER:
             await self.dead_letter(

@@ -188,7 +188,8 @@ class Worker:
             start(
                 f"fetch {q.name}",
                 partial(self.fetcher.fetch_loop, q),
-                stall_after=self.core.max_block + 10,
+                # a blocking read returns within max_block; any call within socket_timeout
+                stall_after=self.core.max_block + (c.redis.socket_timeout or 5.0) + 1,
             )
         reclaim_every = max(0.05, min(1.0, c.lease / 20))
         start("reclaim", lambda s: self.fetcher.reclaim_loop(reclaim_every, s), reclaim_every + 10)
@@ -362,6 +363,8 @@ class Worker:
             await self._run(self.clock.measure())
             await self._check_memory_policy()
             await self._write_health()
+            self.recorder.log.flush()
+            self.fetcher.log.flush()
             state.beat()
             await self._pause(self.config.health_check_interval)
 

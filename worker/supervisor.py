@@ -75,6 +75,7 @@ class RateLimitedLog:
         self.window = window
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
+        self._messages: dict[str, tuple[int, str]] = {}
 
     def log(self, level: int, kind: str, message: str, *args: Any) -> None:
         """Log ``message % args`` unless a line of ``kind`` was logged within the window."""
@@ -82,6 +83,7 @@ class RateLimitedLog:
         last = self._last.get(kind)
         if last is not None and now - last < self.window:
             self._suppressed[kind] = self._suppressed.get(kind, 0) + 1
+            self._messages[kind] = (level, message % args if args else message)
             return
         self._last[kind] = now
         more = self._suppressed.pop(kind, 0)
@@ -91,6 +93,19 @@ class RateLimitedLog:
         logger.log(level, message, *args)
         if len(self._last) > 1000:  # kinds carry no unbounded data, but stay bounded anyway
             self._last.clear()
+
+    def flush(self) -> None:
+        """Report the repeats still counted whose window has passed (a flood that ended)."""
+        now = time.monotonic()
+        for kind, count in list(self._suppressed.items()):
+            if now - self._last.get(kind, 0.0) >= self.window:
+                level, last_message = self._messages.pop(kind, (logging.WARNING, kind))
+                del self._suppressed[kind]
+                self._last[kind] = now
+                logger.log(
+                    level, "%d more like this in the last %.0fs, the latest: %s",
+                    count, self.window, last_message,
+                )  # fmt: skip
 
 
 class Supervisor:

@@ -8,6 +8,7 @@ leaves only short-lived bookkeeping and a rate-limited log.
 from __future__ import annotations
 
 import logging
+import os
 from collections import Counter
 from collections.abc import Callable
 from typing import Any
@@ -167,7 +168,7 @@ def test_a_flood_of_bad_entries_leaves_bounded_keys_and_a_quiet_log(
     client: jobwire.Client,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    flood = 50_000
+    flood = int(os.environ.get("FLOOD", "20000"))  # past the dead-letter cap; 50,000 locally
     with redis.Redis.from_url(redis_url) as r:
         r.xgroup_create(KEYS.stream, "workers", "0", mkstream=True)
         pipe = r.pipeline(transaction=False)
@@ -178,11 +179,11 @@ def test_a_flood_of_bad_entries_leaves_bounded_keys_and_a_quiet_log(
                 pipe.execute()
         pipe.execute()
         caplog.set_level(logging.WARNING, logger="jobwire")
-        worker = start_worker([func(count)], max_jobs=100)
+        worker = start_worker([func(count)], max_jobs=100, health_check_interval=1)
         assert wait_until(lambda: worker.stats.dead_lettered == flood, 120, 0.2)
         assert client.enqueue("count", _job_id="after").result(timeout=10) == "after"
         # the dead-letter stream stays capped; per-message keys are gone or about to expire
-        assert r.xlen(KEYS.dead) == 10_000
+        assert r.xlen(KEYS.dead) == min(flood, 10_000)
         assert not list(r.scan_iter(KEYS.base + "job:bad*", count=10_000))
         leftovers = [k for k in r.scan_iter(KEYS.base + "*", count=10_000) if b":bad" in k]
         ttls = [r.pttl(k) for k in leftovers]
@@ -192,5 +193,6 @@ def test_a_flood_of_bad_entries_leaves_bounded_keys_and_a_quiet_log(
         )
     lines = [rec for rec in caplog.records if "dead-lettering" in rec.getMessage()]
     assert 0 < len(lines) < 50, len(lines)  # rate-limited, with counts
-    assert any("more like it" in rec.getMessage() for rec in lines)
+    # the suppressed ones are counted in the log once the flood is over
+    assert wait_until(lambda: any("more like" in rec.getMessage() for rec in caplog.records), 15)
     _loops_ok(worker)
