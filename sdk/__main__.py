@@ -7,7 +7,7 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     """Run the jobwire command line and return its exit status."""
-    from jobwire.worker.cli import run
+    from jobwire.cli import run
 
     return run(sys.argv[1:] if argv is None else argv)
 

@@ -24,6 +24,7 @@ from typing import Any, Final
 
 from jobwire.wire import ResultEnvelope
 
+from . import defaults
 from .core import Core, now_ms
 from .errors import RedisCommandError
 from .keys import CONSUMER_GROUP, QueueKeys
@@ -55,10 +56,8 @@ __all__ = [
     "Consumer",
 ]
 
-#: Seconds a delivered job stays leased without renewal before another worker may take it.
-DEFAULT_LEASE: Final = 10.0
-#: Most dead-letter entries kept per queue; older ones are trimmed.
-DEFAULT_DEAD_LETTER_CAP: Final = 10_000
+DEFAULT_LEASE: Final = defaults.LEASE
+DEFAULT_DEAD_LETTER_CAP: Final = defaults.DEAD_LETTER_CAP
 
 # what ``renew`` says of each delivery
 #: The lease was renewed.
@@ -306,7 +305,7 @@ class Consumer:
         delivery: Delivery | None = None,
         job_id: str | None = None,
         result: ResultEnvelope | None = None,
-        keep_result: float | None = 3600,
+        keep_result: float | None = defaults.KEEP_RESULT,
     ) -> Gen[str]:
         """Move a message that cannot run to the dead-letter stream, with the reason.
 

@@ -29,6 +29,7 @@ from jobwire.wire import (
     ResultEnvelope,
 )
 
+from . import defaults
 from .errors import (
     InvalidArgument,
     JobAborted,
@@ -55,7 +56,7 @@ __all__ = [
     "unwrap",
 ]
 
-DEFAULT_QUEUE: Final = "default"
+DEFAULT_QUEUE: Final = defaults.DEFAULT_QUEUE
 #: (job id, queue name): what an enqueue returns before the client wraps it in a handle.
 JobRef = tuple[str, str]
 
@@ -104,7 +105,7 @@ class Core:
         prefix: str = DEFAULT_PREFIX,
         queue_name: str = DEFAULT_QUEUE,
         serializer: Format = "json",
-        keep_result: float = 3600,
+        keep_result: float = defaults.KEEP_RESULT,
         unique_while_result_kept: bool = False,
         max_block: float = 4.0,
     ) -> None:
@@ -573,7 +574,7 @@ def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[s
         "prefix": options.get("prefix", DEFAULT_PREFIX),
         "queue_name": options.get("queue_name", DEFAULT_QUEUE),
         "serializer": options.get("serializer", "json"),
-        "keep_result": options.get("keep_result", 3600),
+        "keep_result": options.get("keep_result", defaults.KEEP_RESULT),
         "unique_while_result_kept": options.get("unique_while_result_kept", False),
         "max_block": max_block,
     }

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from . import defaults
+
 __all__ = [
     "ACL_COMMANDS",
     "CONSUMER_GROUP",
@@ -18,7 +20,7 @@ __all__ = [
     "queues_key",
 ]
 
-DEFAULT_PREFIX: Final = "jobwire"
+DEFAULT_PREFIX: Final = defaults.PREFIX
 #: The consumer group every worker of a queue reads the stream with.
 CONSUMER_GROUP: Final = "workers"
 

@@ -23,6 +23,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Final
 
+from . import defaults
+
 __all__ = ["SCRIPTS", "Script"]
 
 # Redis 7 script flags (the first line of a script)
@@ -51,13 +53,13 @@ class Script:
 
 # Shared pieces, concatenated into the scripts below (written once, used where needed).
 
-_STORE_RESULT: Final = """
+_STORE_RESULT: Final = f"""
 local function store_result(base, jid, result, keep_ms)
   local results = base .. 'results:' .. jid
   if keep_ms ~= 0 then
     if redis.call('LINDEX', results, 0) ~= result then
       redis.call('LPUSH', results, result)
-      redis.call('LTRIM', results, 0, 9)
+      redis.call('LTRIM', results, 0, {defaults.HISTORY - 1})
     end
     if keep_ms > 0 then
       redis.call('PEXPIRE', results, keep_ms)

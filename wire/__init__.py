@@ -13,6 +13,7 @@ that any implementation can check itself against.
 
 from .codec import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Codec, detect_framing
 from .envelope import (
+    DEFAULT_QUEUE,
     FORMATS,
     MAX_MS,
     MAX_RESULT_TRY,
@@ -43,6 +44,7 @@ from .errors import (
 __all__ = [
     "DEFAULT_ACCEPT",
     "DEFAULT_MAX_SIZE",
+    "DEFAULT_QUEUE",
     "FORMATS",
     "MAX_MS",
     "MAX_RESULT_TRY",

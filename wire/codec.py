@@ -24,6 +24,7 @@ import msgpack
 import orjson
 
 from .envelope import (
+    DEFAULT_QUEUE,
     FORMATS,
     MAX_MS,
     MAX_RESULT_TRY,
@@ -262,7 +263,7 @@ class Codec:
         obj, fmt, version = self._open(data)
         rid = _req_str(obj, "id", limit=MAX_NAME_LENGTH)
         function = _req_str(obj, "function", limit=MAX_NAME_LENGTH)
-        queue = _opt_str(obj, "queue", "default")
+        queue = _opt_str(obj, "queue", DEFAULT_QUEUE)
         job_try = _int_in(obj, "try", 1, MAX_RESULT_TRY, default=1)
         outcome = _req_str(obj, "outcome", limit=MAX_OUTCOME_LENGTH)
         enqueued_ms = _int_in(obj, "enqueued_ms", 0, MAX_MS)
@@ -522,7 +523,7 @@ def _job_header(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> J
     return JobHeader(
         id=_req_str(obj, "id", limit=MAX_NAME_LENGTH),
         function=_req_str(obj, "function", limit=MAX_NAME_LENGTH),
-        queue=_opt_str(obj, "queue", "default"),
+        queue=_opt_str(obj, "queue", DEFAULT_QUEUE),
         enqueued_ms=_int_in(obj, "enqueued_ms", 0, MAX_MS),
         job_try=_int_in(obj, "try", 1, MAX_TRY, default=1),
         defer_until_ms=_int_in(obj, "defer_until_ms", 0, MAX_MS, default=None),

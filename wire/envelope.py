@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Final, Literal
 
 __all__ = [
+    "DEFAULT_QUEUE",
     "FORMATS",
     "MAX_MS",
     "MAX_RESULT_TRY",
@@ -25,6 +26,8 @@ __all__ = [
     "ResultEnvelope",
 ]
 
+#: The queue of a job whose envelope names none.
+DEFAULT_QUEUE: Final = "default"
 #: The version this code writes: ``(major, minor)``. Readers accept every minor of their major.
 WIRE_VERSION: Final = (1, 0)
 
@@ -60,7 +63,7 @@ class JobHeader:
 
     id: str
     function: str
-    queue: str = "default"
+    queue: str = DEFAULT_QUEUE
     enqueued_ms: int
     job_try: int = 1
     defer_until_ms: int | None = None
@@ -148,7 +151,7 @@ class ResultEnvelope:
 
     id: str
     function: str
-    queue: str = "default"
+    queue: str = DEFAULT_QUEUE
     job_try: int = 1
     outcome: Outcome | str = "success"
     value: Any = None

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from jobwire import defaults
 from jobwire.wire import (
     Codec,
     DecodeError,
@@ -48,7 +49,7 @@ class Defaults:
 
     max_tries: int = DEFAULT_MAX_TRIES
     job_timeout: float | None = 300.0
-    keep_result: float = 3600.0
+    keep_result: float = defaults.KEEP_RESULT
     keep_result_forever: bool = False
     retry_backoff: float = 1.0
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta, timezone
 from typing import Any
 
+from jobwire import defaults
 from jobwire.consumer import DEFAULT_DEAD_LETTER_CAP, DEFAULT_LEASE
 from jobwire.errors import InvalidArgument
 from jobwire.settings import RedisSettings
@@ -26,10 +27,9 @@ from .attempt import Defaults
 from .cron import CronJob
 from .functions import DEFAULT_MAX_TRIES, Function, func
 
-__all__ = ["DEFAULT_URL", "Hook", "WorkerConfig"]
+__all__ = ["Hook", "WorkerConfig"]
 
 Hook = Callable[[dict[str, Any]], Awaitable[Any] | Any]
-DEFAULT_URL = "redis://localhost:6379/0"
 HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
 
 
@@ -38,16 +38,16 @@ class WorkerConfig:
     """Every setting of a worker, checked when it is built (see ``Worker`` for their use)."""
 
     functions: Sequence[Function | Callable[..., Any]] = ()
-    queue_name: str = "default"
+    queue_name: str = defaults.DEFAULT_QUEUE
     queue_names: Sequence[str] | None = None
     cron_jobs: Sequence[CronJob] = ()
     redis_settings: RedisSettings | str | None = None
-    prefix: str = "jobwire"
+    prefix: str = defaults.PREFIX
     burst: bool = False
     max_burst_jobs: int = -1
     max_jobs: int = 10
     job_timeout: float | timedelta | None = 300
-    keep_result: float | timedelta = 3600
+    keep_result: float | timedelta = defaults.KEEP_RESULT
     keep_result_forever: bool = False
     max_tries: int = DEFAULT_MAX_TRIES
     retry_backoff: float = 1.0
@@ -102,7 +102,7 @@ class WorkerConfig:
         set_(
             self,
             "redis",
-            settings or RedisSettings.from_url(os.environ.get("REDIS_URL", DEFAULT_URL)),
+            settings or RedisSettings.from_url(defaults.redis_url()),
         )
         unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         set_(self, "worker_name", self.name or unique)

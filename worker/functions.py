@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from jobwire import defaults
+
 __all__ = [
     "DEFAULT_MAX_TRIES",
     "Executor",
@@ -18,7 +20,7 @@ __all__ = [
 
 Executor = Literal["loop", "thread", "process"]
 #: How many times a job may start when neither its function nor the worker says otherwise.
-DEFAULT_MAX_TRIES = 5
+DEFAULT_MAX_TRIES = defaults.MAX_TRIES
 _EXECUTORS = ("loop", "thread", "process")
 
 

@@ -1,32 +1,27 @@
-"""The in-memory twin's engine: a store, a protocol core over it, and its two drivers.
+"""The in-memory twin's engine: a protocol core over a :class:`MemoryStore`.
 
 :class:`MemoryCore` subclasses the Redis :class:`~jobwire.core.Core` and overrides every
 operation, so the client shells (``Client``, ``AsyncClient``, ``Job``, ``AsyncJob``) run
 unchanged on top of it: only their driver differs. Jobs are checked and encoded exactly as
 for Redis (same options, same codec, same errors) and kept as bytes, so what a test reads
-back went through the same wire format as in production.
-
-The operations are generators, like the Redis ones. Most ask their driver for nothing and
-return at once; two kinds of request remain, and they are what the two drivers do
-differently: :class:`Wait` (block until the store changes: a result is written) and
-:class:`Call` (run a job function, for eager mode and ``run_jobs``).
+back went through the same wire format as in production. Jobs run by the worker's own rules
+(:mod:`jobwire.worker.attempt`).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
-import inspect
-import itertools
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any, Final, ParamSpec, TypeVar
+from typing import Any
 
-from jobwire.wire import DecodeError, ErrorRecord, JobHeader, ResultEnvelope
+from jobwire.core import Core, JobRef, Prepared, now_ms
+from jobwire.errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
+from jobwire.keys import check_name
+from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
+from jobwire.protocol import Gen
+from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
     Defaults,
     Poison,
@@ -41,241 +36,22 @@ from jobwire.worker.attempt import (
 )
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
-from .core import Core, JobRef, Prepared, now_ms
-from .errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
-from .keys import check_name
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
-from .protocol import Gen, Op, Outcome, drive, drive_async
+from ._store import (
+    CLIENT_KEEP,
+    DEAD_CAP,
+    HISTORY,
+    STATUS,
+    WORKER_NAME,
+    Call,
+    KeptResults,
+    MemoryQueue,
+    MemoryStore,
+    StoredJob,
+    Wait,
+    immediate,
+)
 
-__all__ = [
-    "DEFAULT_MAX_TRIES",
-    "Call",
-    "MemoryCore",
-    "MemoryStore",
-    "Wait",
-    "run_memory_async",
-    "run_memory_sync",
-]
-
-P = ParamSpec("P")
-T = TypeVar("T")
-
-_STATUS: Final = {
-    "deferred": JobStatus.DEFERRED,
-    "queued": JobStatus.QUEUED,
-    "active": JobStatus.IN_PROGRESS,
-}
-#: As in Redis: at most 10 results per job, 10,000 dead letters per queue.
-_HISTORY: Final = 10
-_DEAD_CAP: Final = 10_000
-#: ``keep`` meaning "the client's keep_result" (None means forever).
-_CLIENT_KEEP: Final = -1.0
-#: The worker name recorded when a twin starts a job itself.
-_WORKER: Final = "memory"
-
-
-# ----------------------------------------------------------------------------- state
-
-
-@dataclass(slots=True, eq=False)
-class _Job:
-    data: bytes
-    header: JobHeader
-    state: str  # deferred | queued | active
-    due_ms: int | None
-    expires_ms: int | None
-    order: int  # position among the queued jobs of its queue
-    tries: int = 0  # starts so far, as the Redis job hash counts them
-    worker: str | None = None
-    started_ms: int | None = None
-    abort: bool = False
-
-
-@dataclass(slots=True, eq=False)
-class _Results:
-    entries: list[bytes]  # newest first
-    expires_ms: int | None  # None: kept forever
-
-
-@dataclass(slots=True, eq=False)
-class _Queue:
-    jobs: dict[str, _Job] = field(default_factory=dict)
-    results: dict[str, _Results] = field(default_factory=dict)
-    dead: dict[str, DeadLetter] = field(default_factory=dict)  # oldest first
-    enqueued: list[tuple[bytes, JobStatus]] = field(default_factory=list)
-
-
-class MemoryStore:
-    """Everything the in-memory twins hold: jobs, results and dead letters of every queue.
-
-    Twins built on one store see the same jobs, as clients of one Redis do. Thread-safe:
-    one lock guards the state, and writers wake the waiters of both kinds (threads and
-    event loops) after every change.
-    """
-
-    def __init__(self) -> None:
-        self._cond = threading.Condition(threading.RLock())
-        self._version = 0
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-        self._queues: dict[str, _Queue] = {}
-        self._known: set[str] = set()
-        self._once: dict[str, int] = {}
-        self._seq = itertools.count(1)
-
-    def clear(self) -> None:
-        """Forget every job, result and dead letter."""
-        with self._cond:
-            self._queues.clear()
-            self._known.clear()
-            self._once.clear()
-            self._changed()
-
-    # the engine below is the store's only user; these stay private to the package
-
-    def _queue(self, name: str) -> _Queue:
-        queue = self._queues.get(name)
-        if queue is None:
-            queue = self._queues[name] = _Queue()
-        return queue
-
-    def _next(self) -> int:
-        return next(self._seq)
-
-    def _changed(self) -> None:
-        """Wake every waiter (call with the lock held)."""
-        self._version += 1
-        self._cond.notify_all()
-        waiters, self._waiters = self._waiters, []
-        for loop, future in waiters:
-            # a closed loop raises RuntimeError: nobody waits there any more
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_resolve, future)
-
-    def _wait(self, version: int, timeout: float | None) -> None:
-        with self._cond:
-            if self._version == version:
-                self._cond.wait(timeout)
-
-    async def _wait_async(self, version: int, timeout: float | None) -> None:
-        loop = asyncio.get_running_loop()
-        with self._cond:
-            if self._version != version:
-                return
-            future: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, future))
-        try:
-            await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            with self._cond:
-                if (loop, future) in self._waiters:
-                    self._waiters.remove((loop, future))
-
-
-def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():
-        future.set_result(None)
-
-
-# ------------------------------------------------------------------ ops and drivers
-
-
-@dataclass(frozen=True, slots=True)
-class Wait(Op):
-    """Block until ``store`` changes after ``version`` (or ``timeout`` seconds pass)."""
-
-    store: MemoryStore
-    version: int
-    timeout: float | None
-
-
-@dataclass(frozen=True, slots=True)
-class Call(Op):
-    """Run a job function with these arguments; the reply is its return value."""
-
-    function: Callable[..., Any]
-    args: tuple[Any, ...]
-    kwargs: Mapping[str, Any]
-
-
-def _call_in_new_loop(op: Call) -> Any:
-    """Run an ``async def`` job to completion from blocking code.
-
-    It runs in a thread of its own when the calling thread already runs a loop, which must
-    not be re-entered.
-    """
-    coroutine = op.function(*op.args, **op.kwargs)
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coroutine)
-    box: list[Any] = []
-
-    def run() -> None:
-        try:
-            box.append((True, asyncio.run(coroutine)))
-        except BaseException as exc:
-            box.append((False, exc))
-
-    thread = threading.Thread(target=run, name="jobwire-memory-job")
-    thread.start()
-    thread.join()
-    ok, value = box[0]
-    if not ok:
-        raise value
-    return value
-
-
-def _perform(op: Op) -> Outcome:
-    if isinstance(op, Wait):
-        op.store._wait(op.version, op.timeout)
-        return True, None
-    call = _as_call(op)
-    try:
-        if inspect.iscoroutinefunction(call.function):
-            return True, _call_in_new_loop(call)
-        return True, call.function(*call.args, **call.kwargs)
-    except Exception as exc:  # the job's own failure, for the operation to record
-        return False, exc
-
-
-async def _perform_async(op: Op) -> Outcome:
-    if isinstance(op, Wait):
-        await op.store._wait_async(op.version, op.timeout)
-        return True, None
-    call = _as_call(op)
-    try:
-        if inspect.iscoroutinefunction(call.function):
-            return True, await call.function(*call.args, **call.kwargs)
-        return True, await asyncio.to_thread(call.function, *call.args, **call.kwargs)
-    except Exception as exc:
-        return False, exc
-
-
-def _as_call(op: Op) -> Call:
-    if not isinstance(op, Call):
-        raise TypeError(f"{op!r} is not an in-memory operation")
-    return op
-
-
-def run_memory_sync(gen: Gen[T]) -> T:
-    """Drive a memory operation in blocking code."""
-    return drive(gen, _perform)
-
-
-async def run_memory_async(gen: Gen[T]) -> T:
-    """Drive a memory operation on an event loop (plain job functions run in a thread)."""
-    return await drive_async(gen, _perform_async)
-
-
-def _immediate(method: Callable[P, T]) -> Callable[P, Gen[T]]:
-    """Make a plain method an operation that asks its driver for nothing."""
-
-    @functools.wraps(method)
-    def operation(*args: P.args, **kwargs: P.kwargs) -> Gen[T]:
-        yield from ()  # yields nothing, but makes ``operation`` a generator a driver runs
-        return method(*args, **kwargs)
-
-    return operation
+__all__ = ["DEFAULT_MAX_TRIES", "MemoryCore"]
 
 
 # ---------------------------------------------------------------------------- core
@@ -307,7 +83,7 @@ class MemoryCore(Core):
 
     # ---------------------------------------------------------------- helpers
 
-    def _q(self, queue_name: str | None, now: int | None = None) -> tuple[str, _Queue]:
+    def _refreshed(self, queue_name: str | None, now: int | None = None) -> tuple[str, MemoryQueue]:
         """A queue's name and state, brought up to date (call with the lock held)."""
         name = self.keys(queue_name).queue
         queue = self.store._queue(name)
@@ -328,16 +104,16 @@ class MemoryCore(Core):
                 del queue.results[job_id]
         return name, queue
 
-    def _job(self, queue_name: str | None, job_id: str) -> tuple[str, _Queue, _Job]:
-        name, queue = self._q(queue_name)
+    def _job(self, queue_name: str | None, job_id: str) -> tuple[str, MemoryQueue, StoredJob]:
+        name, queue = self._refreshed(queue_name)
         job = queue.jobs.get(job_id)
         if job is None:
             raise JobNotFound(f"job {job_id!r} is not queued or running in queue {name!r}")
         return name, queue, job
 
-    def _waiting(self, queue_name: str | None) -> tuple[list[_Job], list[_Job]]:
+    def _waiting(self, queue_name: str | None) -> tuple[list[StoredJob], list[StoredJob]]:
         """A queue's queued jobs in order and its deferred ones by start time (locked)."""
-        jobs = self._q(queue_name)[1].jobs.values()
+        jobs = self._refreshed(queue_name)[1].jobs.values()
         queued = sorted((j for j in jobs if j.state == "queued"), key=lambda j: j.order)
         deferred = sorted(
             (j for j in jobs if j.state == "deferred"), key=lambda j: (j.due_ms or 0, j.header.id)
@@ -345,20 +121,20 @@ class MemoryCore(Core):
         return queued, deferred
 
     def _store_result(
-        self, queue: _Queue, job_id: str, data: bytes, keep: float | None, now: int
+        self, queue: MemoryQueue, job_id: str, data: bytes, keep: float | None, now: int
     ) -> None:
         if keep == 0:
             return
         kept = queue.results.get(job_id)
         if kept is None:
-            kept = queue.results[job_id] = _Results([], None)
+            kept = queue.results[job_id] = KeptResults([], None)
         kept.entries.insert(0, data)
-        del kept.entries[_HISTORY:]
+        del kept.entries[HISTORY:]
         kept.expires_ms = None if keep is None else now + int(keep * 1000)
 
     def _result(
         self,
-        job: _Job,
+        job: StoredJob,
         outcome: str,
         *,
         value: Any = None,
@@ -381,7 +157,7 @@ class MemoryCore(Core):
 
     def _add(self, job: Prepared, now: int, once: tuple[str, int] | None = None) -> bool:
         """Store one prepared job unless its id is taken (the enqueue script's rule)."""
-        name, queue = self._q(job.keys.queue, now)
+        name, queue = self._refreshed(job.keys.queue, now)
         if job.job_id in queue.jobs:
             return False
         if self.unique_while_result_kept and job.job_id in queue.results:
@@ -393,10 +169,10 @@ class MemoryCore(Core):
             self.store._once[marker] = now + once[1]
         header = self.codec.read_job_header(job.data)
         state = "deferred" if job.due_ms is not None else "queued"
-        queue.jobs[job.job_id] = _Job(
+        queue.jobs[job.job_id] = StoredJob(
             job.data, header, state, job.due_ms, job.expires_ms, self.store._next()
         )
-        queue.enqueued.append((job.data, _STATUS[state]))
+        queue.enqueued.append((job.data, STATUS[state]))
         self.store._known.add(name)
         self.store._changed()
         return True
@@ -430,41 +206,41 @@ class MemoryCore(Core):
 
     # -------------------------------------------------------------- job state
 
-    @_immediate
+    @immediate
     def status(self, job_id: str, queue_name: str) -> JobStatus:
         """Where the job is in its life."""
         with self.store._cond:
-            _, queue = self._q(queue_name)
+            _, queue = self._refreshed(queue_name)
             job = queue.jobs.get(job_id)
             if job is not None:
-                return _STATUS[job.state]
+                return STATUS[job.state]
             return JobStatus.COMPLETE if job_id in queue.results else JobStatus.NOT_FOUND
 
-    @_immediate
+    @immediate
     def info(self, job_id: str, queue_name: str) -> JobInfo | None:
         """The job as stored while deferred, queued or running; None otherwise."""
         with self.store._cond:
-            job = self._q(queue_name)[1].jobs.get(job_id)
+            job = self._refreshed(queue_name)[1].jobs.get(job_id)
             if job is None:
                 return None
             state, tries, worker, started = job.state, job.tries, job.worker, job.started_ms
         header = self._decode_job(job.data)
         return JobInfo.from_stored(
-            header, _STATUS[state], tries=tries, worker=worker, started_ms=started
+            header, STATUS[state], tries=tries, worker=worker, started_ms=started
         )
 
     def _kept(self, job_id: str, queue_name: str | None) -> list[bytes]:
         with self.store._cond:
-            kept = self._q(queue_name)[1].results.get(job_id)
+            kept = self._refreshed(queue_name)[1].results.get(job_id)
             return list(kept.entries) if kept else []
 
-    @_immediate
+    @immediate
     def result_info(self, job_id: str, queue_name: str) -> JobResult | None:
         """The latest execution's result, if kept."""
         kept = self._kept(job_id, queue_name)
         return self._decode_result(kept[0]) if kept else None
 
-    @_immediate
+    @immediate
     def results(self, job_id: str, queue_name: str) -> list[JobResult]:
         """Results of the latest executions (up to 10), newest first."""
         return [self._decode_result(data) for data in self._kept(job_id, queue_name)]
@@ -474,7 +250,7 @@ class MemoryCore(Core):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             with self.store._cond:
-                queue = self._q(queue_name)[1]
+                queue = self._refreshed(queue_name)[1]
                 job = queue.jobs.get(job_id)
                 if job is None:
                     kept = queue.results.get(job_id)
@@ -503,7 +279,7 @@ class MemoryCore(Core):
         """Abort: a waiting job is removed; a running one is flagged and waited for."""
         now = now_ms()
         with self.store._cond:
-            name, queue = self._q(queue_name, now)
+            name, queue = self._refreshed(queue_name, now)
             job = queue.jobs.get(job_id)
             if job is None:
                 return False
@@ -524,17 +300,17 @@ class MemoryCore(Core):
 
     # ---------------------------------------------------------------- listings
 
-    @_immediate
+    @immediate
     def queued_jobs(self, queue_name: str | None, limit: int) -> list[JobInfo]:
         """Queued jobs in order, then deferred ones by start time (``limit`` of each)."""
         with self.store._cond:
             queued, deferred = self._waiting(queue_name)
-            rows = [(j.data, _STATUS[j.state]) for j in (*queued[:limit], *deferred[:limit])]
+            rows = [(j.data, STATUS[j.state]) for j in (*queued[:limit], *deferred[:limit])]
         return [JobInfo.from_stored(self._decode_job(data), status) for data, status in rows]
 
     def _counts(self, queue_name: str | None) -> dict[str, int]:
         with self.store._cond:
-            queue = self._q(queue_name)[1]
+            queue = self._refreshed(queue_name)[1]
             states = [job.state for job in queue.jobs.values()]
             return {
                 "queued": states.count("queued"),
@@ -543,25 +319,25 @@ class MemoryCore(Core):
                 "dead_letters": len(queue.dead),
             }
 
-    @_immediate
+    @immediate
     def queue_size(self, queue_name: str | None) -> int:
         """Number of jobs waiting in a queue (queued and deferred; not running)."""
         counts = self._counts(queue_name)
         return counts["queued"] + counts["deferred"]
 
-    @_immediate
+    @immediate
     def queue_stats(self, queue_name: str | None) -> dict[str, int]:
         """Counts of a queue: queued, deferred, in_progress and dead_letters."""
         return self._counts(queue_name)
 
-    @_immediate
+    @immediate
     def all_job_results(self) -> list[JobResult]:
         """The latest result of every job in every queue, newest first."""
         with self.store._cond:
             latest = [
                 kept.entries[0]
                 for name in list(self.store._queues)
-                for kept in self._q(name)[1].results.values()
+                for kept in self._refreshed(name)[1].results.values()
             ]
         out: list[JobResult] = []
         for data in latest:
@@ -572,42 +348,42 @@ class MemoryCore(Core):
         out.sort(key=lambda r: r.finish_time, reverse=True)
         return out
 
-    @_immediate
+    @immediate
     def known_queues(self) -> list[str]:
         """Names of the queues that have been enqueued to."""
         with self.store._cond:
             return sorted(self.store._known)
 
-    @_immediate
+    @immediate
     def register_queues(self, names: Sequence[str]) -> None:
         """Record queue names for listings."""
         with self.store._cond:
             self.store._known.update(check_name("queue name", n) for n in names)
 
-    @_immediate
+    @immediate
     def health_records(self, queue_name: str | None) -> dict[str, bytes]:
         """No worker runs against a twin: there are no health records."""
         return {}
 
-    @_immediate
+    @immediate
     def ping(self) -> bool:
         """A twin always answers."""
         return True
 
     # ------------------------------------------------------------- dead letters
 
-    @_immediate
+    @immediate
     def dead_letters(self, queue_name: str | None, limit: int) -> list[DeadLetter]:
         """Dead-letter entries of a queue, newest first."""
         with self.store._cond:
-            return list(reversed(self._q(queue_name)[1].dead.values()))[:limit]
+            return list(reversed(self._refreshed(queue_name)[1].dead.values()))[:limit]
 
-    @_immediate
+    @immediate
     def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> JobRef | None:
         """Enqueue a dead-lettered message again, unchanged."""
         now = now_ms()
         with self.store._cond:
-            name, queue = self._q(queue_name, now)
+            name, queue = self._refreshed(queue_name, now)
             letter = queue.dead.get(entry_id)
             if letter is None:
                 raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {name!r}")
@@ -618,11 +394,11 @@ class MemoryCore(Core):
             del queue.dead[entry_id]
             return (job_id, name)
 
-    @_immediate
+    @immediate
     def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> bool:
         """Delete one dead-letter entry; False if it did not exist."""
         with self.store._cond:
-            removed = self._q(queue_name)[1].dead.pop(entry_id, None)
+            removed = self._refreshed(queue_name)[1].dead.pop(entry_id, None)
             if removed is not None:
                 self.store._changed()
             return removed is not None
@@ -651,8 +427,8 @@ class MemoryCore(Core):
         exc: BaseException | None = None,
         error: ErrorRecord | None = None,
         retry_in: float | None = None,
-        keep: float | None = _CLIENT_KEEP,
-        worker: str = _WORKER,
+        keep: float | None = CLIENT_KEEP,
+        worker: str = WORKER_NAME,
     ) -> bool:
         """End the current execution of a job (starting it first if it was waiting).
 
@@ -661,7 +437,7 @@ class MemoryCore(Core):
         forever; the default: the client's ``keep_result``). Returns True when the job was
         re-queued.
         """
-        if keep == _CLIENT_KEEP:
+        if keep == CLIENT_KEEP:
             keep = self.keep_result_ms / 1000
         with self.store._cond:
             _, queue, job = self._job(queue_name, job_id)
@@ -701,9 +477,9 @@ class MemoryCore(Core):
                 data=job.data,
                 time=datetime.fromtimestamp(now / 1000, tz=timezone.utc),
             )
-            while len(queue.dead) > _DEAD_CAP:
+            while len(queue.dead) > DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
-            result = dead_letter_result(job.header, reason, message, job.worker or _WORKER, now)
+            result = dead_letter_result(job.header, reason, message, job.worker or WORKER_NAME, now)
             self._store_result(
                 queue, job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
@@ -713,13 +489,13 @@ class MemoryCore(Core):
     def abort_requested(self, job_id: str, queue_name: str | None) -> bool:
         """True when a client asked to abort this running job."""
         with self.store._cond:
-            job = self._q(queue_name)[1].jobs.get(job_id)
+            job = self._refreshed(queue_name)[1].jobs.get(job_id)
             return bool(job is not None and job.abort)
 
     def enqueued_jobs(self, queue_name: str | None) -> list[JobInfo]:
         """Every job accepted by the queue so far, in order, as it was when enqueued."""
         with self.store._cond:
-            rows = list(self._q(queue_name)[1].enqueued)
+            rows = list(self._refreshed(queue_name)[1].enqueued)
         return [JobInfo.from_stored(self._decode_job(data), status) for data, status in rows]
 
     def raw(self, job_id: str, queue_name: str | None) -> tuple[bytes, int]:
@@ -748,17 +524,17 @@ class MemoryCore(Core):
         """Run one job now, again and again while it asks for retries (ignores deferral)."""
         while True:
             with self.store._cond:
-                job = self._q(queue_name)[1].jobs.get(job_id)
+                job = self._refreshed(queue_name)[1].jobs.get(job_id)
                 if job is None or job.state == "active":
                     return
             yield from self._execute(job_id, queue_name)
 
     def _execute(self, job_id: str, queue_name: str | None) -> Gen[None]:
         """One execution, with the worker's rules (function lookup, tries, expiry, Retry)."""
-        self.start(job_id, queue_name, _WORKER)
+        self.start(job_id, queue_name, WORKER_NAME)
         data, tries = self.raw(job_id, queue_name)
         # no backoff here: a Retry without a delay runs again at once
-        defaults = Defaults(max_tries=self.max_tries, keep_result=_CLIENT_KEEP, retry_backoff=0.0)
+        defaults = Defaults(max_tries=self.max_tries, keep_result=CLIENT_KEEP, retry_backoff=0.0)
         decision = plan(self.codec, data, job_id, tries, self.functions, defaults, now_ms())
         if isinstance(decision, (Poison, Unknown)):
             # (no other worker here to hand an unknown function's job to)

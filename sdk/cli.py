@@ -1,4 +1,4 @@
-"""The ``jobwire`` command line (also ``python -m jobwire``).
+"""The ``jobwire`` command line (also ``python -m jobwire``), on top of clients and worker.
 
 ::
 
@@ -18,12 +18,11 @@ import sys
 from typing import Any
 
 import jobwire
+from jobwire import defaults
 from jobwire.health import assess, redis_time_ms
 from jobwire.wire import FORMATS, WIRE_VERSION
 
 __all__ = ["build_parser", "load_settings", "run"]
-
-_DEFAULT_URL = "redis://localhost:6379/0"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead", help="list, re-queue or delete dead-letter entries")
     dead.add_argument("action", choices=["list", "requeue", "delete"])
     dead.add_argument("entry", nargs="?", help="entry id (for requeue and delete)")
-    dead.add_argument("--queue", default="default")
+    dead.add_argument("--queue", default=defaults.DEFAULT_QUEUE)
     dead.add_argument("--limit", type=int, default=20)
     _connection_args(dead)
 
@@ -71,8 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--url",
-        default=os.environ.get("REDIS_URL", _DEFAULT_URL),
-        help="Redis URL (default: $REDIS_URL or redis://localhost:6379/0)",
+        default=defaults.redis_url(),
+        help=f"Redis URL (default: $REDIS_URL or {defaults.URL})",
     )
     parser.add_argument("--prefix", default="jobwire")
 
@@ -98,7 +97,7 @@ def run(argv: list[str]) -> int:
     if args.command == "dead":
         return _dead(args)
     if args.command == "demo":
-        from .demo import main as demo
+        from jobwire.worker.demo import main as demo
 
         return demo()
     parser.print_help()
@@ -117,7 +116,7 @@ def _worker(args: argparse.Namespace) -> int:
     _logging(args.verbose)
     if args.watch:
         return _watch(args)
-    from .runner import Worker
+    from jobwire.worker import Worker
 
     settings = load_settings(args.settings)
     overrides = {"burst": True} if args.burst else {}

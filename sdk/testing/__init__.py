@@ -33,14 +33,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import Self, Unpack
 
-from ._memory import DEFAULT_MAX_TRIES, MemoryCore, MemoryStore, run_memory_async, run_memory_sync
-from .aio import AsyncClient
-from .client import Client
-from .core import ClientOptions, Core, core_options
-from .errors import InvalidArgument
-from .models import JobInfo
-from .protocol import Gen
-from .settings import RedisSettings
+from jobwire.aio import AsyncClient
+from jobwire.client import Client
+from jobwire.core import ClientOptions, Core, core_options
+from jobwire.errors import InvalidArgument
+from jobwire.models import JobInfo
+from jobwire.protocol import Gen
+from jobwire.settings import RedisSettings
+
+from ._engine import DEFAULT_MAX_TRIES, MemoryCore
+from ._store import MemoryStore, run_memory_async, run_memory_sync
 
 if TYPE_CHECKING:
     from jobwire.worker import Function
