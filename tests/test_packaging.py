@@ -27,7 +27,9 @@ def test_built_wheel_installs_and_imports(tmp_path: Path) -> None:
         "jobwire/wire/SPEC.md",
         "jobwire/wire/schema/job.schema.json",
         "jobwire/wire/vectors/jobs.json",
-        "jobwire/worker/cli.py",
+        "jobwire/worker/runner.py",
+        "jobwire/cli.py",
+        "jobwire/testing/__init__.py",
     ):
         assert expected in names, expected
     assert not any(n.startswith(("tests/", "sdk/", "wire/", "worker/")) for n in names)
@@ -38,7 +40,7 @@ def test_built_wheel_installs_and_imports(tmp_path: Path) -> None:
         check=True, capture_output=True,
     )  # fmt: skip
     code = (
-        "import jobwire, jobwire.wire, jobwire.worker, jobwire.worker.cli; "
+        "import jobwire, jobwire.wire, jobwire.worker, jobwire.cli, jobwire.testing; "
         "print(jobwire.__file__); print(jobwire.wire.Codec().decode_job("
         "jobwire.wire.Codec().encode_job(jobwire.wire.JobEnvelope("
         "id='w', function='f', enqueued_ms=0, args=(1,)))).args)"
