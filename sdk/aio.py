@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import redis.asyncio
 from typing_extensions import Self, Unpack
 
-from .core import ClientOptions, Core, JobRef, make_core, specs_from
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, params_of
+from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
 from .protocol import Gen, run_async
 from .settings import RedisSettings
 
@@ -42,7 +42,7 @@ class AsyncClient:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.async_client()
         self._owns_redis = redis_client is None
-        self._core: Core = make_core(self.settings.socket_timeout, options)
+        self._core: Producer = make_producer(self.settings.socket_timeout, options)
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:

@@ -1,6 +1,6 @@
 """The blocking client, for Django, Flask, scripts: a thin shell over the protocol core.
 
-Every method is one line: it asks :class:`~jobwire.core.Core` for the operation's generator
+Every method is one line: it asks :class:`~jobwire.producer.Core` for the operation's generator
 and runs it with :func:`~jobwire.protocol.run_sync`. No event loop is involved. One
 ``Client`` is meant to be shared by all the threads of a process: its connection pool is
 thread-safe and bounded (``RedisSettings.max_connections``).
@@ -14,8 +14,8 @@ from typing import Any, TypeVar
 import redis
 from typing_extensions import Self, Unpack
 
-from .core import ClientOptions, Core, JobRef, make_core, specs_from
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, params_of
+from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
 from .protocol import Gen, run_sync
 from .settings import RedisSettings
 
@@ -42,7 +42,7 @@ class Client:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.sync_client()
         self._owns_redis = redis_client is None
-        self._core: Core = make_core(self.settings.socket_timeout, options)
+        self._core: Producer = make_producer(self.settings.socket_timeout, options)
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:

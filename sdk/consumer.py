@@ -25,10 +25,10 @@ from typing import Any, Final
 from jobwire.wire import ResultEnvelope
 
 from . import defaults
-from .core import Core, now_ms
 from .errors import RedisCommandError
 from .keys import CONSUMER_GROUP, QueueKeys
 from .models import Delivery
+from .producer import Producer, now_ms
 from .protocol import Command, Gen, call_script, pipeline, script_command
 from .scripts import (
     DEAD_LETTER,
@@ -92,7 +92,7 @@ class Consumer:
 
     def __init__(
         self,
-        core: Core,
+        core: Producer,
         name: str,
         queue_name: str | None = None,
         *,
@@ -331,11 +331,11 @@ def _due(score: object) -> int | None:
 
     Never raises: a score that is no number is None, others are clamped to [0, 2^53].
     """
-    if score in (b"-1", "-1", -1):
+    if score in (b"-1", "-1", -1) or not isinstance(score, (bytes, str, int, float)):
         return None
     try:
-        due = float(score)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        due = float(score)
+    except ValueError:
         return None
     if math.isnan(due):
         return None

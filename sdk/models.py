@@ -7,13 +7,14 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 from jobwire.wire import ErrorRecord, Format, JobEnvelope, JobHeader, ResultEnvelope
 
 __all__ = [
     "DeadLetter",
     "Delivery",
+    "EnqueueOptions",
     "JobInfo",
     "JobResult",
     "JobSpec",
@@ -42,6 +43,10 @@ class JobStatus(str, enum.Enum):
     """Unknown, expired, or finished with its result no longer kept."""
 
 
+@overload
+def _dt(ms: int) -> datetime: ...
+@overload
+def _dt(ms: int | None) -> datetime | None: ...
 def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
@@ -155,9 +160,9 @@ class JobResult:
             value=env.value,
             error=env.error,
             exception=env.exception,
-            enqueue_time=_dt(env.enqueued_ms),  # type: ignore[arg-type]
-            start_time=_dt(env.started_ms),  # type: ignore[arg-type]
-            finish_time=_dt(env.finished_ms),  # type: ignore[arg-type]
+            enqueue_time=_dt(env.enqueued_ms),
+            start_time=_dt(env.started_ms),
+            finish_time=_dt(env.finished_ms),
             worker=env.worker,
             format=env.format,
         )
@@ -194,6 +199,20 @@ class Delivery:
     problem: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class EnqueueOptions:
+    """The ``_`` options of one enqueue, as given (checked when the job is prepared)."""
+
+    job_id: str | None = None
+    queue_name: str | None = None
+    defer_until: datetime | None = None
+    defer_by: float | timedelta | None = None
+    expires: float | timedelta | datetime | None = None
+    job_try: int | None = None
+    serializer: Format | None = None
+    headers: Mapping[str, str] | None = None
+
+
 class JobSpec:
     """One job for :meth:`Client.enqueue_many`: the same arguments as ``enqueue``.
 
@@ -219,16 +238,16 @@ class JobSpec:
         self.function = function
         self.args = args
         self.kwargs = kwargs
-        self.options: dict[str, Any] = {
-            "job_id": _job_id,
-            "queue_name": _queue_name,
-            "defer_until": _defer_until,
-            "defer_by": _defer_by,
-            "expires": _expires,
-            "job_try": _job_try,
-            "serializer": _serializer,
-            "headers": _headers,
-        }
+        self.options = EnqueueOptions(
+            job_id=_job_id,
+            queue_name=_queue_name,
+            defer_until=_defer_until,
+            defer_by=_defer_by,
+            expires=_expires,
+            job_try=_job_try,
+            serializer=_serializer,
+            headers=_headers,
+        )
 
     def __repr__(self) -> str:
         return f"JobSpec({function_name(self.function)!r}, args={self.args!r})"
@@ -246,6 +265,7 @@ def params_of(
 
     def apply(method: Callable[Concatenate[S, ...], R]) -> Callable[Concatenate[S, P], R]:
         self_param = next(iter(inspect.signature(method).parameters.values()))
+        # functions accept new attributes; mypy knows no __signature__ on Callable
         method.__signature__ = inspect.Signature(  # type: ignore[attr-defined]
             [self_param, *params], return_annotation=inspect.signature(method).return_annotation
         )

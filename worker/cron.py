@@ -17,7 +17,7 @@ from jobwire.models import JobSpec
 from .functions import Function, func
 
 if TYPE_CHECKING:
-    from jobwire.core import Core
+    from jobwire.producer import Producer
     from jobwire.protocol import Gen
 
     from .supervisor import LoopState
@@ -65,7 +65,7 @@ class CronJob:
 
 
 def cron(
-    coroutine: Callable[..., Any] | Function,
+    fn: Callable[..., Any] | Function,
     *,
     name: str | None = None,
     month: Field = None,
@@ -82,7 +82,7 @@ def cron(
     keep_result: float | timedelta | None = None,
     executor: Any = None,
 ) -> CronJob:
-    """Schedule ``coroutine``: each field is a value or a set of values; None means any.
+    """Schedule ``fn``: each field is a value or a set of values; None means any.
 
     ``weekday`` is 0 (Monday) to 6, or ``"mon"``..``"sun"``. ``second`` defaults to 0, so
     ``cron(f, minute={0, 30})`` runs on the hour and the half hour. ``unique``: one run per
@@ -90,7 +90,7 @@ def cron(
     the previous one is still queued or running).
     """
     function = func(
-        coroutine,
+        fn,
         name=name,
         timeout=timeout,
         max_tries=max_tries,
@@ -147,7 +147,7 @@ class CronScheduler:
         self,
         jobs: Sequence[CronJob],
         *,
-        core: Core,
+        core: Producer,
         queue: str,
         worker: str,
         tz: tzinfo,

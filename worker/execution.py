@@ -179,7 +179,7 @@ class Attempts:
             r.executing = False
 
     async def _call(self, run: Run, ctx: dict[str, Any], started: Callable[[], None]) -> Any:
-        fn, job = run.function.coroutine, run.job
+        fn, job = run.function.fn, run.job
         executor = run.function.executor
         if executor == "loop":
             started()

@@ -192,6 +192,7 @@ class ProcessPool:
         etype, message, tb = error
         record = ErrorRecord(etype, message, tb)  # with the child's traceback
         if isinstance(value, BaseException):
+            # exceptions take attributes; this one carries the child's traceback along
             value.jobwire_record = record  # type: ignore[attr-defined]
             raise value
         raise ProcessJobError(record)

@@ -49,7 +49,7 @@ class Function:
     """
 
     name: str
-    coroutine: Callable[..., Any]
+    fn: Callable[..., Any]  # the job function: ``async def`` or plain ``def``
     timeout: float | None = None
     max_tries: int | None = None
     keep_result: float | None = None
@@ -59,11 +59,11 @@ class Function:
     @property
     def is_async(self) -> bool:
         """True for ``async def`` functions."""
-        return inspect.iscoroutinefunction(self.coroutine)
+        return inspect.iscoroutinefunction(self.fn)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the function itself (handy in tests)."""
-        return self.coroutine(*args, **kwargs)
+        return self.fn(*args, **kwargs)
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
@@ -71,7 +71,7 @@ def _seconds(value: float | timedelta | None) -> float | None:
 
 
 def func(
-    coroutine: Callable[..., Any] | Function,
+    fn: Callable[..., Any] | Function,
     *,
     name: str | None = None,
     timeout: float | timedelta | None = None,
@@ -88,21 +88,21 @@ def func(
     for CPU-bound work (the function, its arguments and its result must be picklable with
     cloudpickle). Every function receives the job context first, as in arq.
     """
-    if isinstance(coroutine, Function):
-        coroutine = coroutine.coroutine
-    is_async = inspect.iscoroutinefunction(coroutine)
+    if isinstance(fn, Function):
+        fn = fn.fn
+    is_async = inspect.iscoroutinefunction(fn)
     chosen: Executor = executor or ("loop" if is_async else "thread")
     if chosen not in _EXECUTORS:
         raise ValueError(f"executor must be one of {_EXECUTORS}, not {chosen!r}")
     if chosen == "loop" and not is_async:
-        raise ValueError(f"{coroutine!r} is not async: use executor='thread' or 'process'")
+        raise ValueError(f"{fn!r} is not async: use executor='thread' or 'process'")
     if chosen != "loop" and is_async:
-        raise ValueError(f"{coroutine!r} is async: it runs on the loop (executor='loop')")
+        raise ValueError(f"{fn!r} is async: it runs on the loop (executor='loop')")
     if max_tries is not None and max_tries < 1:
         raise ValueError("max_tries must be at least 1")
     return Function(
-        name=name or coroutine.__name__,
-        coroutine=coroutine,
+        name=name or fn.__name__,
+        fn=fn,
         timeout=_seconds(timeout),
         max_tries=max_tries,
         keep_result=_seconds(keep_result),

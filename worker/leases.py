@@ -18,6 +18,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+import redis
+
 from jobwire.consumer import ABORT_REQUESTED, LOST
 from jobwire.errors import RedisError
 from jobwire.protocol import run_sync
@@ -95,13 +97,13 @@ class LeaseKeeper:
         finally:
             conn.close()
 
-    def _renew_all(self, conn: object) -> None:
+    def _renew_all(self, conn: redis.Redis) -> None:
         running = [r for r in self.slots.snapshot() if not r.lost]
         try:
             for q in self.queues:
                 mine = [r for r in running if r.queue is q]
                 if mine:
-                    states = run_sync(conn, q.consumer.renew([r.delivery for r in mine]))  # type: ignore[arg-type]
+                    states = run_sync(conn, q.consumer.renew([r.delivery for r in mine]))
                     for r, state in zip(mine, states, strict=True):
                         self._renewed(r, state)
             self.state.beat()

@@ -28,9 +28,9 @@ from typing import Any
 import redis.asyncio
 
 from jobwire.consumer import Consumer
-from jobwire.core import Core, make_core
 from jobwire.errors import RedisError
 from jobwire.models import Delivery
+from jobwire.producer import Producer, make_producer
 from jobwire.protocol import Gen, run_async
 
 from .config import WorkerConfig
@@ -76,7 +76,7 @@ class Worker:
         self.max_jobs = c.max_jobs
         self.burst = c.burst
         self.clock = RedisClock()
-        self.core: Core = make_core(
+        self.core: Producer = make_producer(
             c.redis.socket_timeout,
             {
                 "prefix": c.prefix,

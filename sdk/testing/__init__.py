@@ -35,13 +35,13 @@ from typing_extensions import Self, Unpack
 
 from jobwire.aio import AsyncClient
 from jobwire.client import Client
-from jobwire.core import ClientOptions, Core, core_options
 from jobwire.errors import InvalidArgument
 from jobwire.models import JobInfo
+from jobwire.producer import ClientOptions, Producer, core_options
 from jobwire.protocol import Gen
 from jobwire.settings import RedisSettings
 
-from ._engine import DEFAULT_MAX_TRIES, MemoryCore
+from ._engine import DEFAULT_MAX_TRIES, MemoryProducer
 from ._store import MemoryStore, run_memory_async, run_memory_sync
 
 if TYPE_CHECKING:
@@ -69,8 +69,8 @@ class _TestControls:
 
     settings: RedisSettings
     _owns_redis: bool
-    _core: Core
-    _twin: MemoryCore
+    _core: Producer
+    _twin: MemoryProducer
 
     def __init__(
         self,
@@ -87,7 +87,7 @@ class _TestControls:
             raise InvalidArgument("eager mode runs registered functions: pass functions=[...]")
         self.settings = RedisSettings()  # not used; there for code that reads it
         self._owns_redis = False
-        self._core = self._twin = MemoryCore(
+        self._core = self._twin = MemoryProducer(
             store if store is not None else MemoryStore(),
             functions=registered,
             eager=eager,

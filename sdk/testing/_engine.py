@@ -1,6 +1,6 @@
 """The in-memory twin's engine: a protocol core over a :class:`MemoryStore`.
 
-:class:`MemoryCore` subclasses the Redis :class:`~jobwire.core.Core` and overrides every
+:class:`MemoryProducer` subclasses the Redis :class:`~jobwire.producer.Core` and overrides every
 operation, so the client shells (``Client``, ``AsyncClient``, ``Job``, ``AsyncJob``) run
 unchanged on top of it: only their driver differs. Jobs are checked and encoded exactly as
 for Redis (same options, same codec, same errors) and kept as bytes, so what a test reads
@@ -16,10 +16,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from jobwire.core import Core, JobRef, Prepared, now_ms
 from jobwire.errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
 from jobwire.keys import check_name
 from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
+from jobwire.producer import JobRef, Prepared, Producer, now_ms
 from jobwire.protocol import Gen
 from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
@@ -51,13 +51,13 @@ from ._store import (
     immediate,
 )
 
-__all__ = ["DEFAULT_MAX_TRIES", "MemoryCore"]
+__all__ = ["DEFAULT_MAX_TRIES", "MemoryProducer"]
 
 
 # ---------------------------------------------------------------------------- core
 
 
-class MemoryCore(Core):
+class MemoryProducer(Producer):
     """Every client operation, on a :class:`MemoryStore` instead of Redis.
 
     The worker-side transitions (start, finish, retry, dead-letter) are plain methods, used
@@ -547,7 +547,7 @@ class MemoryCore(Core):
         run = decision
         ctx = job_context(self.ctx, run, threading.Event())
         try:
-            value = yield Call(run.function.coroutine, (ctx, *run.job.args), run.job.kwargs)
+            value = yield Call(run.function.fn, (ctx, *run.job.args), run.job.kwargs)
         except Exception as exc:
             final = conclude(run, "error", exc=exc, backoff=0.0)
             self.finish(

@@ -21,8 +21,8 @@ from support import LoopThread
 import jobwire
 from jobwire import JobStatus, RedisSettings
 from jobwire.consumer import ABORT_REQUESTED, Consumer
-from jobwire.core import now_ms
 from jobwire.models import Delivery
+from jobwire.producer import now_ms
 from jobwire.protocol import Gen, run_async, run_sync
 from jobwire.testing import AsyncMemoryClient, MemoryClient, MemoryStore
 from jobwire.wire import ErrorRecord, JobEnvelope, ResultEnvelope

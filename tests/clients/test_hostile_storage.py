@@ -31,9 +31,9 @@ from jobwire.consumer import (
     Consumer,
     _due,
 )
-from jobwire.core import now_ms
 from jobwire.keys import ACL_COMMANDS, CONSUMER_GROUP, QueueKeys, acl_rule
 from jobwire.models import Delivery
+from jobwire.producer import now_ms
 from jobwire.protocol import Command, Gen, call, run_sync, translate_error
 from jobwire.scripts import SCRIPTS
 

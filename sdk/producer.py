@@ -1,6 +1,6 @@
 """The producer side of the protocol: every client operation, written once as a generator.
 
-:class:`Core` holds a client's configuration and builds the Redis conversation of each
+:class:`Producer` holds a client's configuration and builds the Redis conversation of each
 operation; it never touches a socket (see :mod:`jobwire.protocol`). ``Client`` and
 ``AsyncClient`` drive these generators with their own driver and wrap the values they
 return in handles.
@@ -47,11 +47,11 @@ from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 __all__ = [
     "DEFAULT_QUEUE",
     "ClientOptions",
-    "Core",
     "JobRef",
     "Prepared",
+    "Producer",
     "core_options",
-    "make_core",
+    "make_producer",
     "now_ms",
     "unwrap",
 ]
@@ -95,7 +95,7 @@ class Prepared(NamedTuple):
     expires_ms: int | None
 
 
-class Core:
+class Producer:
     """Configuration plus the generator of every producer-side operation."""
 
     def __init__(
@@ -135,21 +135,21 @@ class Core:
     def prepare(self, spec: JobSpec, now: int) -> Prepared:
         """Check a job's options and encode it (what every enqueue starts with)."""
         opts = spec.options
-        if opts["defer_until"] is not None and opts["defer_by"] is not None:
+        if opts.defer_until is not None and opts.defer_by is not None:
             raise InvalidArgument("use _defer_until or _defer_by, not both")
-        keys = self.keys(opts["queue_name"])
-        job_id = opts["job_id"] or uuid.uuid4().hex
+        keys = self.keys(opts.queue_name)
+        job_id = opts.job_id or uuid.uuid4().hex
         if not isinstance(job_id, str):
             raise InvalidArgument("_job_id must be a string")
         due: int | None = None
-        if opts["defer_until"] is not None:
-            due = _epoch_ms(opts["defer_until"])
-        elif opts["defer_by"] is not None:
-            due = now + int(_seconds(opts["defer_by"]) * 1000)
-        expires = self._expiry(opts["expires"], due or now, now)
+        if opts.defer_until is not None:
+            due = _epoch_ms(opts.defer_until)
+        elif opts.defer_by is not None:
+            due = now + int(_seconds(opts.defer_by) * 1000)
+        expires = self._expiry(opts.expires, due or now, now)
         if expires is not None and due is not None and due >= expires:
             raise InvalidArgument("the job would expire before its deferred start")
-        job_try = opts["job_try"] or 1
+        job_try = opts.job_try or 1
         if not isinstance(job_try, int) or job_try < 1:
             raise InvalidArgument("_job_try must be an integer >= 1")
         envelope = JobEnvelope(
@@ -160,8 +160,8 @@ class Core:
             job_try=job_try,
             defer_until_ms=due,
             expires_ms=expires,
-            format=opts["serializer"] or self.serializer,
-            headers=dict(opts["headers"]) if opts["headers"] else {},
+            format=opts.serializer or self.serializer,
+            headers=dict(opts.headers) if opts.headers else {},
             args=spec.args,
             kwargs=spec.kwargs,
         )
@@ -560,7 +560,7 @@ class ClientOptions(TypedDict, total=False):
 
 
 def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
-    """The keyword arguments of :class:`Core` that a client's options call for."""
+    """The keyword arguments of :class:`Producer` that a client's options call for."""
     codec = Codec(
         accept=options.get("accept", DEFAULT_ACCEPT),
         signing_key=options.get("signing_key"),
@@ -580,6 +580,6 @@ def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[s
     }
 
 
-def make_core(socket_timeout: float | None, options: ClientOptions) -> Core:
+def make_producer(socket_timeout: float | None, options: ClientOptions) -> Producer:
     """Build a client's protocol core from its options."""
-    return Core(**core_options(socket_timeout, options))
+    return Producer(**core_options(socket_timeout, options))
