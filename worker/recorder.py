@@ -32,7 +32,7 @@ logger = logging.getLogger("jobwire.worker")
 DEAD_LETTER_RESULT_TTL = 60.0
 #: Hand-backs of a job for an unknown function wait 0.5 s, 1 s, 2 s ... up to the maximum.
 HAND_BACK_DELAY = 0.5
-HAND_BACK_MAX_DELAY = 30.0
+HAND_BACK_MAX_DELAY = 5.0  # short: each hand-back is a fresh draw among the workers
 
 Item = tuple[Delivery, bytes, "float | None"]
 
