@@ -21,6 +21,8 @@ __all__ = [
     "JobStatus",
     "function_name",
     "params_of",
+    "seconds",
+    "try_number",
 ]
 
 S = TypeVar("S")
@@ -49,6 +51,16 @@ def _dt(ms: int) -> datetime: ...
 def _dt(ms: int | None) -> datetime | None: ...
 def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+def seconds(value: float | timedelta) -> float:
+    """A duration in seconds, from a number of seconds or a ``timedelta``."""
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def try_number(first_try: int, starts: int) -> int:
+    """The try number of an execution: the envelope's first try plus the earlier starts."""
+    return first_try + max(starts, 1) - 1
 
 
 def function_name(function: str | Callable[..., Any]) -> str:
@@ -101,7 +113,7 @@ class JobInfo:
         """Build from a decoded envelope or header plus the job's Redis state."""
         # ``tries`` counts the starts so far: a running job is on its latest start, a waiting
         # one will be on the next.
-        running = 1 if status is JobStatus.IN_PROGRESS and tries else 0
+        starts = tries if status is JobStatus.IN_PROGRESS else tries + 1
         return cls(
             job_id=header.id,
             function=header.function,
@@ -109,7 +121,7 @@ class JobInfo:
             kwargs=header.kwargs if isinstance(header, JobEnvelope) else None,
             queue_name=header.queue,
             status=status,
-            job_try=header.job_try + tries - running,
+            job_try=try_number(header.job_try, starts),
             enqueue_time=datetime.fromtimestamp(header.enqueued_ms / 1000, tz=timezone.utc),
             defer_until=_dt(header.defer_until_ms),
             expires=_dt(header.expires_ms),

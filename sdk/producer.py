@@ -40,7 +40,7 @@ from .errors import (
     ResultNotFound,
 )
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 
@@ -71,10 +71,6 @@ _NO_TIMEOUT: Final = float("inf")
 def now_ms() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
 def _epoch_ms(value: datetime) -> int:
@@ -145,7 +141,7 @@ class Producer:
         if opts.defer_until is not None:
             due = _epoch_ms(opts.defer_until)
         elif opts.defer_by is not None:
-            due = now + int(_seconds(opts.defer_by) * 1000)
+            due = now + int(seconds(opts.defer_by) * 1000)
         expires = self._expiry(opts.expires, due or now, now)
         if expires is not None and due is not None and due >= expires:
             raise InvalidArgument("the job would expire before its deferred start")
@@ -209,9 +205,7 @@ class Producer:
     def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
         if value is None:
             return None
-        at = (
-            _epoch_ms(value) if isinstance(value, datetime) else start + int(_seconds(value) * 1000)
-        )
+        at = _epoch_ms(value) if isinstance(value, datetime) else start + int(seconds(value) * 1000)
         if at <= now:
             raise InvalidArgument("_expires is in the past")
         return at

@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from jobwire import defaults
+from jobwire.models import try_number
 from jobwire.wire import (
     Codec,
     DecodeError,
@@ -104,11 +105,6 @@ class Final:
     error: ErrorRecord | None
     exception: BaseException | None
     retry_in: float | None
-
-
-def try_number(first_try: int, starts: int) -> int:
-    """The try number of an execution: the envelope's first try plus the earlier starts."""
-    return first_try + max(starts, 1) - 1
 
 
 def plan(

@@ -20,6 +20,7 @@ from typing import Any
 from jobwire import defaults
 from jobwire.consumer import DEFAULT_DEAD_LETTER_CAP, DEFAULT_LEASE
 from jobwire.errors import InvalidArgument
+from jobwire.models import seconds
 from jobwire.settings import RedisSettings
 from jobwire.wire import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Format
 
@@ -107,20 +108,20 @@ class WorkerConfig:
         unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         set_(self, "worker_name", self.name or unique)
         set_(self, "queues", tuple(self.queue_names) if self.queue_names else (self.queue_name,))
-        timeout = None if self.job_timeout is None else _seconds(self.job_timeout)
+        timeout = None if self.job_timeout is None else seconds(self.job_timeout)
         set_(
             self,
             "defaults",
             Defaults(
                 max_tries=self.max_tries,
                 job_timeout=timeout,
-                keep_result=_seconds(self.keep_result),
+                keep_result=seconds(self.keep_result),
                 keep_result_forever=self.keep_result_forever,
                 retry_backoff=self.retry_backoff,
             ),
         )
         grace = self.unknown_function_grace
-        set_(self, "grace", (0.0 if self.burst else 300.0) if grace is None else _seconds(grace))
+        set_(self, "grace", (0.0 if self.burst else 300.0) if grace is None else seconds(grace))
         self._validate()
 
     def _validate(self) -> None:
@@ -175,7 +176,3 @@ class WorkerConfig:
         options = {n: getattr(settings, n) for n in cls.names() if hasattr(settings, n)}
         options.update(overrides)
         return cls.build(options)
-
-
-def _seconds(value: float | timedelta) -> float:
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any, Literal
 
 from jobwire import defaults
+from jobwire.models import seconds
 
 __all__ = [
     "DEFAULT_MAX_TRIES",
@@ -67,7 +68,7 @@ class Function:
 
 
 def _seconds(value: float | timedelta | None) -> float | None:
-    return value.total_seconds() if isinstance(value, timedelta) else value
+    return None if value is None else seconds(value)
 
 
 def func(
