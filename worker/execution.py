@@ -134,17 +134,37 @@ class Attempts:
             await self.recorder.retry(r, run, final, started)
         else:
             await self.recorder.finish(r, run, final, started)
-        if logger.isEnabledFor(logging.INFO):  # one line per job, formatted only if shown
-            logger.info(
-                "%s %s(%s) try=%d %s in %.3fs",
-                run.job.id,
-                run.job.function,
-                _args(run),
-                run.job_try,
-                ctx["outcome"],
-                (self.now_ms() - started) / 1000,
-            )
+        self._log_outcome(run, final, ctx["outcome"], started)
         await call_hook(self.hooks, "after_job_end", ctx)
+
+    def _log_outcome(self, run: Run, final: Final, outcome: str, started: int) -> None:
+        """Log one line per job, with the error and its traceback when it failed.
+
+        INFO when it succeeded, WARNING when it failed and will be retried, ERROR when it
+        failed for good.
+        """
+        if outcome == "success":
+            level = logging.INFO
+        elif final.retry_in is not None:
+            level = logging.WARNING
+        else:
+            level = logging.ERROR
+        if not logger.isEnabledFor(level):
+            return  # formatted only when shown
+        line = "%s %s(%s) try=%d %s in %.3fs"
+        args: list[Any] = [run.job.id, run.job.function, _args(run), run.job_try, outcome]
+        args.append((self.now_ms() - started) / 1000)
+        error = final.error
+        if outcome != "success" and error is not None:
+            line += ": %s: %s"
+            args += [error.type, error.message]
+            if final.retry_in is not None:
+                line += " (retry in %.1fs)"
+                args.append(final.retry_in)
+            if error.traceback and not error.type.endswith(".Retry"):  # asked for: no trace
+                line += "\n%s"
+                args.append(error.traceback.rstrip())
+        logger.log(level, line, *args)
 
     async def _run_function(
         self, r: Running, run: Run, ctx: dict[str, Any]
