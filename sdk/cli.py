@@ -14,13 +14,14 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 from typing import Any
 
 import jobwire
 from jobwire import defaults
 from jobwire.health import assess, redis_time_ms
-from jobwire.wire import FORMATS, WIRE_VERSION
+from jobwire.wire import FORMATS, WIRE_VERSION, WireError
 
 __all__ = ["build_parser", "load_settings", "run"]
 
@@ -59,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     dead = sub.add_parser("dead", help="list, re-queue or delete dead-letter entries")
     dead.add_argument("action", choices=["list", "requeue", "delete"])
     dead.add_argument("entry", nargs="?", help="entry id (for requeue and delete)")
-    dead.add_argument("--queue", default=defaults.DEFAULT_QUEUE)
+    dead.add_argument("--queue", help="one queue (default: every queue)")
     dead.add_argument("--limit", type=int, default=20)
     _connection_args(dead)
 
@@ -86,8 +87,40 @@ def load_settings(path: str) -> Any:
     return getattr(importlib.import_module(module_name), attr)
 
 
+#: Exit statuses of the ``jobwire`` command (besides 0, success).
+EXIT_NEGATIVE = 1  # unhealthy (--check), no such entry, nothing done
+EXIT_BAD_INPUT = 2  # bad arguments or settings (argparse uses 2 as well)
+EXIT_REDIS = 3  # Redis unreachable, refused the login, or refused a command
+
+
 def run(argv: list[str]) -> int:
-    """Parse ``argv`` and run the chosen command; return the process exit status."""
+    """Parse ``argv`` and run the chosen command; return the process exit status.
+
+    Expected failures print one line to stderr and exit with a documented status: 2 for
+    bad input, 3 when Redis is unreachable or refuses; a closed pipe (``| head``) ends
+    the command quietly.
+    """
+    try:
+        return _run(argv)
+    except jobwire.InvalidArgument as exc:
+        print(f"jobwire: {_safe(str(exc))}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except jobwire.RedisError as exc:
+        print(f"jobwire: {_safe(str(exc))}", file=sys.stderr)
+        return EXIT_REDIS
+    except (jobwire.JobwireError, WireError) as exc:  # not found, unreadable message, ...
+        print(f"jobwire: {_safe(str(exc))}", file=sys.stderr)
+        return EXIT_NEGATIVE
+    except BrokenPipeError:
+        # the reader went away (``jobwire info | head``): stop quietly, as other tools do
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "worker":
@@ -180,54 +213,81 @@ def _watch(args: argparse.Namespace) -> int:
 
 def _info(args: argparse.Namespace) -> int:
     with jobwire.Client.from_url(args.url, prefix=args.prefix) as client:
-        core = client._core
         queues = client.queues()
         now = client._run(redis_time_ms())
         if not queues:
             print("no queues yet")
         for name in queues:
-            stats = client._run(core.queue_stats(name))
-            print(
-                _safe(
-                    f"queue {name}: {stats['queued']} queued, {stats['deferred']} deferred, "
-                    f"{stats['in_progress']} in progress, {stats['dead_letters']} dead letters"
-                )
-            )
-            judged = [
-                assess(w, raw, now) for w, raw in client._run(core.health_records(name)).items()
-            ]
-            for a in sorted((a for a in judged if a.live), key=lambda a: a.worker):
-                verdict = "" if a.healthy else " UNHEALTHY: " + "; ".join(a.problems)
-                print(
-                    _safe(
-                        f"  worker {a.worker}: {a.count('complete')} complete, "
-                        f"{a.count('failed')} failed, {a.count('retried')} retried, "
-                        f"{a.count('ongoing')} ongoing{verdict}"
-                    )
-                )
-                for warning in a.warnings:
-                    print(_safe(f"  warning: {warning}"))
-            stale = sum(not a.live for a in judged)
-            if stale:
-                print(f"  ({stale} stale worker record{'s' * (stale > 1)}: not refreshed, ignored)")
+            try:
+                _queue_info(client, name, now)
+            except (jobwire.RedisUnavailable, BrokenPipeError):
+                raise
+            except (jobwire.JobwireError, WireError) as exc:  # odd data: say so, go on
+                print(_safe(f"queue {name}: cannot be read: {exc}"))
     return 0
+
+
+def _queue_info(client: jobwire.Client, name: str, now: int) -> None:
+    core = client._core
+    stats = client._run(core.queue_stats(name))
+    print(
+        _safe(
+            f"queue {name}: {stats['queued']} queued, {stats['deferred']} deferred, "
+            f"{stats['in_progress']} in progress, {stats['dead_letters']} dead letters"
+        )
+    )
+    judged = [assess(w, raw, now) for w, raw in client._run(core.health_records(name)).items()]
+    for a in sorted((a for a in judged if a.live), key=lambda a: a.worker):
+        verdict = "" if a.healthy else " UNHEALTHY: " + "; ".join(a.problems)
+        print(
+            _safe(
+                f"  worker {a.worker}: {a.count('complete')} complete, "
+                f"{a.count('failed')} failed, {a.count('retried')} retried, "
+                f"{a.count('ongoing')} ongoing{verdict}"
+            )
+        )
+        for warning in a.warnings:
+            print(_safe(f"  warning: {warning}"))
+    stale = sum(not a.live for a in judged)
+    if stale:
+        print(f"  ({stale} stale worker record{'s' * (stale > 1)}: not refreshed, ignored)")
 
 
 def _dead(args: argparse.Namespace) -> int:
     with jobwire.Client.from_url(args.url, prefix=args.prefix) as client:
+        queues = [args.queue] if args.queue else client.queues() or [defaults.DEFAULT_QUEUE]
         if args.action == "list":
-            for letter in client.dead_letters(args.queue, args.limit):
-                print(
-                    f"{letter.entry_id}  {letter.time:%Y-%m-%d %H:%M:%S}  {letter.reason:<20} "
-                    f"job={letter.job_id or '-'}  {letter.message}"
-                )
+            for name in queues:
+                for letter in client.dead_letters(name, args.limit):
+                    print(
+                        _safe(
+                            f"{letter.entry_id}  {letter.time:%Y-%m-%d %H:%M:%S}  "
+                            f"queue={name}  {letter.reason:<20} job={letter.job_id or '-'}  "
+                            f"{letter.message}"
+                        )
+                    )
             return 0
-        if not args.entry:
-            raise SystemExit(f"jobwire: dead {args.action} needs an entry id")
-        if args.action == "requeue":
-            job = client.requeue_dead_letter(args.entry, args.queue)
-            print(f"re-queued as job {job.job_id}" if job else "not re-queued: the job id is taken")
-            return 0 if job else 1
-        deleted = client.delete_dead_letter(args.entry, args.queue)
-        print("deleted" if deleted else "no such entry")
-        return 0 if deleted else 1
+        if not args.entry or not re.fullmatch(r"\d+-\d+", args.entry):
+            print(
+                f"jobwire: dead {args.action} needs an entry id like 1767225600000-0 "
+                "(see jobwire dead list)",
+                file=sys.stderr,
+            )
+            return EXIT_BAD_INPUT
+        for name in queues:  # the entry's queue: the one whose dead letters hold it
+            if args.action == "requeue":
+                try:
+                    job = client.requeue_dead_letter(args.entry, name)
+                except jobwire.JobNotFound:
+                    continue
+                print(
+                    _safe(f"re-queued in {name} as job {job.job_id}")
+                    if job
+                    else "not re-queued: the job id is taken"
+                )
+                return 0 if job else EXIT_NEGATIVE
+            if client.delete_dead_letter(args.entry, name):
+                print(_safe(f"deleted from {name}"))
+                return 0
+        print(_safe(f"no dead letter {args.entry!r} in {', '.join(queues)}"), file=sys.stderr)
+        return EXIT_NEGATIVE

@@ -19,6 +19,7 @@ from typing import Any, Final, NamedTuple, TypedDict
 from jobwire.wire import (
     DEFAULT_ACCEPT,
     DEFAULT_MAX_SIZE,
+    MAX_MS,
     Codec,
     DecodeError,
     ErrorRecord,
@@ -78,7 +79,8 @@ def _epoch_ms(value: datetime) -> int:
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+    """Text read from Redis: bytes that are not UTF-8 are kept as backslash escapes."""
+    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
 class Prepared(NamedTuple):
@@ -512,7 +514,8 @@ def _glob_escape(text: str) -> str:
 
 
 def _dead_letter(queue: str, entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> DeadLetter:
-    at_ms = int(fields.get(b"at_ms", b"0") or 0)
+    raw_at = fields.get(b"at_ms", b"0") or b"0"
+    at_ms = int(raw_at) if raw_at.isdigit() and int(raw_at) <= MAX_MS else 0  # untrusted
     job_id = _text(fields.get(b"job_id", b""))
     return DeadLetter(
         entry_id=_text(entry_id),

@@ -93,7 +93,7 @@ def test_dead_letters_from_the_command_line(redis_url: str, client: jobwire.Clie
     assert job.status() is JobStatus.QUEUED
     assert jobwire_cli("worker", SETTINGS, "--burst", url=redis_url).returncode == 0
     entry = jobwire_cli("dead", "list", url=redis_url).stdout.split()[0]
-    assert jobwire_cli("dead", "delete", entry, url=redis_url).stdout.strip() == "deleted"
+    assert jobwire_cli("dead", "delete", entry, url=redis_url).stdout.strip() == "deleted from default"
     assert jobwire_cli("dead", "list", url=redis_url).stdout == ""
 
 
