@@ -222,7 +222,7 @@ def _info(args: argparse.Namespace) -> int:
                 _queue_info(client, name, now)
             except (jobwire.RedisUnavailable, BrokenPipeError):
                 raise
-            except (jobwire.JobwireError, WireError) as exc:  # odd data: say so, go on
+            except (jobwire.JobwireError, WireError, ValueError) as exc:  # odd data: go on
                 print(_safe(f"queue {name}: cannot be read: {exc}"))
     return 0
 
@@ -258,7 +258,14 @@ def _dead(args: argparse.Namespace) -> int:
         queues = [args.queue] if args.queue else client.queues() or [defaults.DEFAULT_QUEUE]
         if args.action == "list":
             for name in queues:
-                for letter in client.dead_letters(name, args.limit):
+                try:
+                    letters = client.dead_letters(name, args.limit)
+                except (jobwire.RedisUnavailable, BrokenPipeError):
+                    raise
+                except (jobwire.JobwireError, WireError, ValueError) as exc:  # odd data
+                    print(_safe(f"queue {name}: cannot be read: {exc}"), file=sys.stderr)
+                    continue
+                for letter in letters:
                     print(
                         _safe(
                             f"{letter.entry_id}  {letter.time:%Y-%m-%d %H:%M:%S}  "
