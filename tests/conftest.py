@@ -6,8 +6,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
-from redis_harness import MISSING_MESSAGE, REDIS_SERVER, RedisServer, close_all
-from support import LoopThread
+
+from tests.helpers.redis_harness import MISSING_MESSAGE, REDIS_SERVER, RedisServer, close_all
+from tests.helpers.support import LoopThread
 
 
 def _require_redis() -> None:

@@ -1,37 +1,41 @@
-"""The jobwire command: worker (--burst, --check, --watch), info, dead, demo."""
+"""The jobwire command (``jobwire.cli``): worker (--burst, --check, --watch), info, dead, demo;
+the console script and ``python -m jobwire`` are the same program."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from support import wait_until
 
 import jobwire
 from jobwire import JobStatus
+from tests.helpers.support import wait_until
+from tests.helpers.workers import ROOT, jobwire_cli
 
-TESTS = Path(__file__).resolve().parents[1]
-SETTINGS = "worker_tests.cli_settings.Settings"
+SETTINGS = "tests.cli_settings.Settings"
 
 
-def jobwire_cli(
-    *args: str, url: str | None = None, timeout: float = 60, cwd: Path = TESTS
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
-    if url:
-        env["REDIS_URL"] = url
-    return subprocess.run(
-        [sys.executable, "-m", "jobwire", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
+@pytest.fixture
+def client(redis_url: str) -> Iterator[jobwire.Client]:
+    with jobwire.Client.from_url(redis_url) as c:
+        yield c
+
+
+def test_console_script_and_module_agree() -> None:
+    script = shutil.which("jobwire", path=str(Path(sys.executable).parent))
+    assert script is not None, "the jobwire console script is not installed"
+    a = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    b = subprocess.run(
+        [sys.executable, "-m", "jobwire", "--version"], capture_output=True, text=True, check=True
     )
+    assert a.stdout == b.stdout
+    assert a.stdout.startswith(f"jobwire {jobwire.__version__} (wire 1.0;")
 
 
 def test_worker_burst_runs_the_queue_and_exits(redis_url: str, client: jobwire.Client) -> None:
@@ -51,7 +55,7 @@ def test_check_is_healthy_only_while_a_worker_runs(redis_url: str) -> None:
     env = {**os.environ, "REDIS_URL": redis_url}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jobwire", "worker", SETTINGS],
-        cwd=TESTS,
+        cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -93,7 +97,8 @@ def test_dead_letters_from_the_command_line(redis_url: str, client: jobwire.Clie
     assert job.status() is JobStatus.QUEUED
     assert jobwire_cli("worker", SETTINGS, "--burst", url=redis_url).returncode == 0
     entry = jobwire_cli("dead", "list", url=redis_url).stdout.split()[0]
-    assert jobwire_cli("dead", "delete", entry, url=redis_url).stdout.strip() == "deleted from default"
+    deleted = jobwire_cli("dead", "delete", entry, url=redis_url)
+    assert deleted.stdout.strip() == "deleted from default"
     assert jobwire_cli("dead", "list", url=redis_url).stdout == ""
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_harness import RedisServer, free_port
 
 from jobwire.keys import QueueKeys
+from tests.helpers.redis_harness import RedisServer, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ESC = "\x1b[31m"  # an ANSI escape: must never reach the terminal raw

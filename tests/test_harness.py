@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 import redis
-from redis_harness import FORBIDDEN_PORT, RedisServer, pid_alive
 
 from jobwire.wire import FORMATS, Codec, JobEnvelope
+from tests.helpers.redis_harness import FORBIDDEN_PORT, RedisServer, pid_alive
 
-TESTS = Path(__file__).parent
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
@@ -100,9 +100,8 @@ def test_stop_is_graceful_and_restart_reuses_the_port(
 
 _CHILD = textwrap.dedent(
     """
-    import sys, time
-    sys.path.insert(0, {tests!r})
-    from redis_harness import RedisServer
+    import time
+    from tests.helpers.redis_harness import RedisServer
     server = RedisServer().start()
     print(server.pid, flush=True)
     time.sleep(60)
@@ -115,7 +114,8 @@ def test_servers_die_with_the_process_that_started_them(
     sig: signal.Signals, tmp_path: Path
 ) -> None:
     child = subprocess.Popen(
-        [sys.executable, "-c", _CHILD.format(tests=str(TESTS))],
+        [sys.executable, "-c", _CHILD],
+        cwd=ROOT,  # so that ``tests.helpers`` is importable
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "TMPDIR": str(tmp_path)},  # a killed owner cannot clean up
@@ -133,7 +133,7 @@ def test_servers_die_with_the_process_that_started_them(
 
 
 def test_missing_redis_server_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> None:
-    import redis_harness
+    from tests.helpers import redis_harness
 
     monkeypatch.setattr(redis_harness, "REDIS_SERVER", None)
     with pytest.raises(redis_harness.RedisServerError, match="apt-get install redis-server"):

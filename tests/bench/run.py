@@ -35,12 +35,11 @@ import redis
 import redis.asyncio
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))  # the tests' redis harness
-
-from redis_harness import RedisServer  # noqa: E402
+sys.path.insert(0, str(HERE.parents[1]))  # the repository root, for tests.helpers.redis_harness
 
 import jobwire  # noqa: E402
 from jobwire import JobSpec  # noqa: E402
+from tests.helpers.redis_harness import RedisServer  # noqa: E402
 
 
 @dataclass

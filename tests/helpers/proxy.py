@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
-from support import LoopThread
+from tests.helpers.support import LoopThread
 
 Action = Literal["drop_request", "drop_reply", "cut_later"]
 

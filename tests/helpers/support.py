@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import threading
 import time
 from collections.abc import Callable
@@ -36,3 +37,12 @@ def wait_until(condition: Callable[[], Any], timeout: float = 10.0, interval: fl
         if value or time.monotonic() > deadline:
             return value
         time.sleep(interval)
+
+
+def public_methods(cls: type) -> dict[str, object]:
+    """The public methods of a class, by name (to compare two interfaces)."""
+    return {
+        name: member
+        for name, member in inspect.getmembers(cls)
+        if not name.startswith("_") and (inspect.isfunction(member) or inspect.ismethod(member))
+    }

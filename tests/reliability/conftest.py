@@ -1,7 +1,8 @@
-"""Reliability and security tests: in-process workers on servers the tests own."""
+"""Reliability and security tests: in-process workers and worker processes on servers the
+tests own."""
 
 from __future__ import annotations
 
-from worker_tests.conftest import start_worker
+from tests.helpers.workers import start_worker, workers
 
-__all__ = ["start_worker"]
+__all__ = ["start_worker", "workers"]

@@ -1,4 +1,4 @@
-"""Worker settings for the chaos soak: ``jobwire worker reliability.soak_settings.Settings``.
+"""Worker settings for the chaos soak: ``jobwire worker tests.reliability.soak_settings.Settings``.
 
 The job appends one line when it starts and one when it ends (job id, try, worker pid,
 time) to a file, with single O_APPEND writes, so every effect is counted outside Redis.

@@ -15,11 +15,11 @@ from collections.abc import Callable
 
 import pytest
 import redis
-from redis_harness import RedisServer
 
 import jobwire
 from jobwire import RedisSettings
 from jobwire.keys import QueueKeys
+from tests.helpers.redis_harness import RedisServer
 
 pytestmark = pytest.mark.slow
 

@@ -24,10 +24,6 @@ from typing import Any
 
 import pytest
 import redis
-from clients.conftest import ClientFactory, client_factory
-from redis_harness import RedisServer
-from support import LoopThread, wait_until
-from worker_tests.conftest import StartWorker
 
 import jobwire
 from jobwire import JobStatus, RedisSettings
@@ -44,8 +40,11 @@ from jobwire.scripts import (
     START,
 )
 from jobwire.worker import Retry, Worker, func
-
-from .proxy import FaultProxy, command_name
+from tests.helpers.clients import ClientFactory, client_factory
+from tests.helpers.proxy import FaultProxy, command_name
+from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import LoopThread, wait_until
+from tests.helpers.workers import StartWorker
 
 pytestmark = pytest.mark.slow
 

@@ -12,15 +12,15 @@ from typing import Any
 
 import pytest
 import redis
-from redis_harness import RedisServer
-from support import wait_until
-from worker_tests.conftest import StartWorker
-from worker_tests.jobs import ok_loop
 
 import jobwire
 from jobwire import JobStatus, RedisSettings
 from jobwire.keys import QueueKeys, acl_rule
 from jobwire.worker import func
+from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import wait_until
+from tests.helpers.workers import StartWorker
+from tests.worker.jobs import ok_loop
 
 
 def echo(ctx: dict[str, Any], value: Any) -> Any:

@@ -19,17 +19,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from redis_harness import RedisServer
-from worker_tests.test_faults import Workers, workers
 
 import jobwire
 from jobwire import JobSpec
 from jobwire.protocol import run_sync
-
-__all__ = ["workers"]  # the fixture
+from tests.helpers.redis_harness import RedisServer
+from tests.helpers.workers import Workers
 
 pytestmark = pytest.mark.slow
-SETTINGS = "reliability.soak_settings.Settings"
+SETTINGS = "tests.reliability.soak_settings.Settings"
 LEASE = 2.0  # as in soak_settings
 RENEWAL = LEASE / 3  # the worker renews leases every third of the lease
 

@@ -1,113 +1,34 @@
 """Fixtures that give every behaviour test every client.
 
 ``client`` is parametrized over the Redis clients and their in-memory twins
-(``jobwire.testing``), sync and async. Async clients run on an event loop in a background
-thread; :class:`AsyncView` forwards each call to the real coroutine method there and waits
-for it, so one test body exercises ``AsyncClient``/``AsyncJob`` exactly as it does
-``Client``. ``worker`` is the matching worker stand-in: it drives a Redis queue with the
-consumer protocol, or the twin with its public state setters.
+(``jobwire.testing``), sync and async (built by :func:`tests.helpers.clients.client_factory`).
+``worker`` is the matching worker stand-in: it drives a Redis queue with the consumer
+protocol, or the twin with its public state setters.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
-from support import LoopThread
 
 import jobwire
-from jobwire import JobStatus, RedisSettings
+from jobwire import JobStatus
 from jobwire.consumer import ABORT_REQUESTED, Consumer
 from jobwire.models import Delivery
 from jobwire.producer import now_ms
 from jobwire.protocol import Gen, run_async, run_sync
-from jobwire.testing import AsyncMemoryClient, MemoryClient, MemoryStore
+from jobwire.testing import MemoryClient, MemoryStore
 from jobwire.wire import ErrorRecord, JobEnvelope, ResultEnvelope
-
-
-class AsyncView:
-    """Calls an async client's (or job's) methods synchronously, through its loop thread."""
-
-    def __init__(self, target: Any, loop: LoopThread) -> None:
-        self._target = target
-        self._loop = loop
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._target, name)
-        if not callable(attr):
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            result = attr(*args, **kwargs)
-            if asyncio.iscoroutine(result):
-                result = self._loop.run(result)
-            return self._wrap(result)
-
-        return call
-
-    def _wrap(self, value: Any) -> Any:
-        if isinstance(value, jobwire.AsyncJob):
-            return AsyncView(value, self._loop)
-        if isinstance(value, list):
-            return [self._wrap(v) for v in value]
-        return value
-
-    def __eq__(self, other: object) -> bool:
-        other_target = other._target if isinstance(other, AsyncView) else other
-        return bool(self._target == other_target)
-
-    def __hash__(self) -> int:
-        return hash(self._target)
-
-
-ClientFactory = Callable[..., Any]
+from tests.helpers.clients import ClientFactory, client_factory
+from tests.helpers.support import LoopThread
 
 #: Every behaviour test runs against each of these: the two Redis clients and the two
 #: in-memory twins of jobwire.testing. Tests that need Redis itself use ``make_redis_client``.
 KINDS = ["sync", "async", "memory-sync", "memory-async"]
 ALL_FORMATS = ("json", "msgpack", "pickle")
-
-
-def client_factory(
-    request: pytest.FixtureRequest, kind: str, loop_thread: LoopThread
-) -> Iterator[ClientFactory]:
-    made: list[Any] = []
-    store = MemoryStore()  # twins made in one test share it, as clients share a Redis
-    # a Redis test starts from an empty shared server (the fixture flushes it)
-    redis_url = None if kind.startswith("memory") else request.getfixturevalue("redis_url")
-
-    def make(url: str | RedisSettings | None = None, **options: Any) -> Any:
-        """A client of this kind: on the test's server, another URL, or given settings."""
-        if kind == "memory-sync":
-            return MemoryClient(store=store, **options)
-        settings = url if isinstance(url, RedisSettings) else None
-        if kind == "sync":
-            settings = settings or RedisSettings.from_url(url or redis_url)
-            client = jobwire.Client(settings=settings, **options)
-            made.append(client)
-            return client
-
-        async def build() -> jobwire.AsyncClient:
-            if kind == "memory-async":
-                return AsyncMemoryClient(store=store, **options)
-            redis_settings = settings or RedisSettings.from_url(url or redis_url)
-            return jobwire.AsyncClient(settings=redis_settings, **options)
-
-        client = loop_thread.run(build())
-        made.append(client)
-        return AsyncView(client, loop_thread)
-
-    make.kind = kind  # type: ignore[attr-defined]
-    make.store = store  # type: ignore[attr-defined]
-    yield make
-    for client in made:
-        if isinstance(client, jobwire.AsyncClient):
-            loop_thread.run(client.close())
-        else:
-            client.close()
 
 
 @pytest.fixture(params=KINDS)

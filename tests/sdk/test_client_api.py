@@ -7,16 +7,9 @@ import inspect
 import pytest
 
 import jobwire
+from tests.helpers.support import public_methods
 
 PAIRS = [(jobwire.Client, jobwire.AsyncClient), (jobwire.Job, jobwire.AsyncJob)]
-
-
-def public_methods(cls: type) -> dict[str, object]:
-    return {
-        name: member
-        for name, member in inspect.getmembers(cls)
-        if not name.startswith("_") and (inspect.isfunction(member) or inspect.ismethod(member))
-    }
 
 
 @pytest.mark.parametrize(("sync_cls", "async_cls"), PAIRS, ids=["client", "job"])

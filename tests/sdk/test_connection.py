@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 import redis
-from redis_harness import RedisServer
 
 import jobwire
 from jobwire import JobStatus, RedisSettings
+from tests.helpers.redis_harness import RedisServer
 
 
 def test_redis_down_raises_a_typed_error_then_recovers(

@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 import redis
-from redis_harness import RedisServer
 
 import jobwire
 from jobwire import JobSpec, JobStatus
@@ -36,8 +35,10 @@ from jobwire.models import Delivery
 from jobwire.producer import now_ms
 from jobwire.protocol import Command, Gen, call, run_sync, translate_error
 from jobwire.scripts import SCRIPTS
+from tests.helpers.clients import ClientFactory
+from tests.helpers.redis_harness import RedisServer
 
-from .conftest import ClientFactory, Drive, Worker
+from .conftest import Drive, Worker
 
 FULL = ["--maxmemory", "4mb", "--maxmemory-policy", "noeviction"]
 

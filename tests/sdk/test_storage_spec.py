@@ -10,13 +10,13 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from redis_harness import RedisServer
 
 import jobwire
 import jobwire.wire
 from jobwire import JobStatus
 from jobwire.keys import QueueKeys, queues_key
 from jobwire.scripts import ENQUEUE, SCRIPTS
+from tests.helpers.redis_harness import RedisServer
 
 from .conftest import Worker
 

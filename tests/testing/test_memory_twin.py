@@ -17,16 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import LoopThread
 
 import jobwire
 import jobwire.testing
 from jobwire import JobStatus
 from jobwire.testing import AsyncMemoryClient, MemoryClient, MemoryStore
 from jobwire.worker import Retry, func
-
-from .conftest import AsyncView
-from .test_client_api import public_methods
+from tests.helpers.clients import AsyncView
+from tests.helpers.support import LoopThread, public_methods
 
 TWINS = [(jobwire.Client, MemoryClient), (jobwire.AsyncClient, AsyncMemoryClient)]
 CONTROLS = {

@@ -1,7 +1,7 @@
-"""Regenerate wire/vectors/*.json from the cases below: ``python tests/wireformat/make_vectors.py``.
+"""Regenerate wire/vectors/*.json from the cases below: ``python -m tests.wire.make_vectors``.
 
-The committed files are the contract; ``test_vectors.py`` checks the code against them. Only
-regenerate on purpose (a new case, or a deliberate format change with a version bump).
+The committed files are the contract; ``test_wire_vectors.py`` checks the code against them.
+Only regenerate on purpose (a new case, or a deliberate format change with a version bump).
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
-import sys
 import uuid
 from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
@@ -27,9 +26,7 @@ from jobwire.wire import (
     JobEnvelope,
     ResultEnvelope,
 )
-
-sys.path.insert(0, str(Path(__file__).parent))
-from vector_values import tag
+from tests.wire.vector_values import tag
 
 OUT = Path(__file__).resolve().parents[2] / "wire" / "vectors"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms

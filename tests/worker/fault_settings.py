@@ -1,4 +1,4 @@
-"""WorkerSettings for fault tests: ``jobwire worker worker_tests.fault_settings.Settings``."""
+"""WorkerSettings for fault tests: ``jobwire worker tests.worker.fault_settings.Settings``."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Worker settings for the robustness tests (``jobwire worker worker_tests.robust_settings.X``).
+"""Worker settings for the robustness tests (``jobwire worker tests.worker.robust_settings.X``).
 
 ``CLOCK_SKEW`` (seconds) makes this process's clock wrong on purpose.
 """

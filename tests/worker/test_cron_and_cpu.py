@@ -7,12 +7,12 @@ from collections import Counter
 from typing import Any
 
 import redis
-from support import wait_until
 
 import jobwire
 from jobwire.worker import cron, func
+from tests.helpers.support import wait_until
+from tests.helpers.workers import StartWorker
 
-from .conftest import StartWorker
 from .jobs import burn
 
 RUNS: list[str] = []

@@ -3,60 +3,21 @@ in a file written by the jobs, independently of the queue's own bookkeeping."""
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from redis_harness import RedisServer
-from support import wait_until
 
 import jobwire
 from jobwire import JobStatus
+from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import wait_until
+from tests.helpers.workers import Workers
 
 pytestmark = pytest.mark.slow
-TESTS = Path(__file__).resolve().parents[1]
-
-
-class Workers:
-    def __init__(self, tmp: Path) -> None:
-        self.tmp = tmp
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def spawn(
-        self, url: str, settings: str = "worker_tests.fault_settings.Settings", **env: str
-    ) -> subprocess.Popen[bytes]:
-        log = (self.tmp / f"worker{len(self.procs)}.log").open("wb")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "jobwire", "worker", settings],
-            cwd=TESTS,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "REDIS_URL": url, **env},
-        )
-        self.procs.append(proc)
-        return proc
-
-    def live(self) -> list[subprocess.Popen[bytes]]:
-        return [p for p in self.procs if p.poll() is None]
-
-    def close(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
-            proc.wait()
-
-
-@pytest.fixture
-def workers(tmp_path: Path) -> Iterator[Workers]:
-    w = Workers(tmp_path)
-    yield w
-    w.close()
 
 
 def effects(path: Path, kind: str) -> Counter[str]:

@@ -16,13 +16,12 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from support import wait_until
 
 import jobwire
 from jobwire.keys import QueueKeys
 from jobwire.worker import func
-
-from .conftest import StartWorker
+from tests.helpers.support import wait_until
+from tests.helpers.workers import StartWorker
 
 KEYS = QueueKeys("jobwire", "default")
 T0 = 1_767_225_600_000

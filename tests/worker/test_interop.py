@@ -12,11 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import wait_until
 
 import jobwire
-
-from .conftest import StartWorker
+from tests.helpers.support import wait_until
+from tests.helpers.workers import StartWorker
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "node_producer"
 HEADERS_SEEN: list[dict[str, str]] = []
@@ -88,7 +87,7 @@ def test_node_producer_with_a_python_worker(
         ("fail", "error", None),
     ]
     error = results[3]["error"]  # the Node side reads the portable error record
-    assert error["type"] == "worker_tests.test_interop.NodeJobError"
+    assert error["type"] == "tests.worker.test_interop.NodeJobError"
     assert error["message"] == "failed from node" and "NodeJobError" in error["traceback"]
     assert HEADERS_SEEN == [{"traceparent": "00-node-producer-01"}] * 2
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from support import wait_until
 
 import jobwire
 from jobwire import JobStatus
+from tests.helpers.support import wait_until
+from tests.helpers.workers import StartWorker
 
-from .conftest import StartWorker
 from .jobs import EXECUTORS
 
 pytestmark = pytest.mark.parametrize("executor", EXECUTORS)
@@ -29,7 +29,7 @@ def test_exception(executor: str, start_worker: StartWorker, client: jobwire.Cli
     job = client.enqueue(f"fail_{executor}")
     with pytest.raises(jobwire.JobFailed) as info:
         job.result(timeout=30)
-    assert info.value.error.type == "worker_tests.jobs.JobError"
+    assert info.value.error.type == "tests.worker.jobs.JobError"
     assert info.value.error.message == f"{executor} failed"
     assert f"fail_{executor}" in info.value.error.traceback
     assert job.status() is JobStatus.COMPLETE

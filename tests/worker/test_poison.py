@@ -8,13 +8,12 @@ import msgpack
 import orjson
 import pytest
 import redis
-from support import wait_until
 
 import jobwire
 from jobwire.keys import QueueKeys
 from jobwire.wire import Codec, JobEnvelope
-
-from .conftest import StartWorker
+from tests.helpers.support import wait_until
+from tests.helpers.workers import StartWorker
 
 T0 = 1_767_225_600_000
 

@@ -16,18 +16,16 @@ from typing import Any
 
 import pytest
 import redis
-from redis_harness import RedisServer
-from support import wait_until
 
 import jobwire
 from jobwire.keys import QueueKeys
 from jobwire.worker import func
+from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import wait_until
+from tests.helpers.workers import ROOT, StartWorker, jobwire_cli
 
-from .conftest import StartWorker
 from .jobs import nap_process
-from .test_cli import jobwire_cli
 
-TESTS = Path(__file__).resolve().parents[1]
 KEYS = QueueKeys("jobwire", "default")
 
 
@@ -41,8 +39,8 @@ async def new_fn(ctx: dict[str, Any]) -> str:
 
 def spawn(url: str, settings: str, log: Path, **env: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "jobwire", "worker", f"worker_tests.robust_settings.{settings}"],
-        cwd=TESTS,
+        [sys.executable, "-m", "jobwire", "worker", f"tests.worker.robust_settings.{settings}"],
+        cwd=ROOT,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         env={**os.environ, "REDIS_URL": url, **env},
@@ -50,7 +48,7 @@ def spawn(url: str, settings: str, log: Path, **env: str) -> subprocess.Popen[by
 
 
 def check(url: str, settings: str = "Settings") -> subprocess.CompletedProcess[str]:
-    return jobwire_cli("worker", f"worker_tests.robust_settings.{settings}", "--check", url=url)
+    return jobwire_cli("worker", f"tests.worker.robust_settings.{settings}", "--check", url=url)
 
 
 # ---------------------------------------------------------------- Redis lost its state

@@ -9,13 +9,12 @@ from typing import Any
 import orjson
 import pytest
 import redis
-from support import LoopThread, wait_until
 
 import jobwire
 from jobwire import JobStatus
 from jobwire.worker import Retry, Worker, func
-
-from .conftest import StartWorker
+from tests.helpers.support import LoopThread, wait_until
+from tests.helpers.workers import StartWorker
 
 
 async def stamp(ctx: dict[str, Any]) -> int:

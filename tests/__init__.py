@@ -1,0 +1,1 @@
+"""jobwire's tests, a package (``tests.…``) so that its folders can be named like the sources."""

@@ -1,0 +1,1 @@
+"""Code shared by several test suites: ``from tests.helpers.<module> import ...``."""
