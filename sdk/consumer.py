@@ -128,10 +128,6 @@ class Consumer:
                 if "BUSYGROUP" not in str(exc):
                     raise
 
-    def fetch(self, count: int) -> Gen[list[Delivery]]:
-        """Take up to ``count`` ready jobs at once, without blocking (one round trip)."""
-        return (yield from self.fetch_and_next_due(count))[0]
-
     def fetch_and_next_due(self, count: int) -> Gen[tuple[list[Delivery], int | None]]:
         """Promote due deferred jobs, take up to ``count`` ready ones (one round trip).
 
@@ -196,13 +192,6 @@ class Consumer:
             argv += [d.entry_id, d.job_id]
         replies = yield from call_script(RENEW, (self.keys.stream,), argv)
         return [int(r) for r in replies]
-
-    def finish(
-        self, delivery: Delivery, result: ResultEnvelope, keep_result: float | None
-    ) -> Gen[None]:
-        """Record a final result: acknowledge, store it in the history, wake waiters."""
-        data = self.core.codec.encode_result(result)
-        yield from self.finish_encoded([(delivery, data, keep_result)])
 
     def finish_encoded(self, items: Sequence[tuple[Delivery, bytes, float | None]]) -> Gen[None]:
         """Record many final results (already encoded) in one script call."""

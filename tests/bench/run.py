@@ -40,6 +40,7 @@ sys.path.insert(0, str(HERE.parents[1]))  # the repository root, for tests.helpe
 import jobwire  # noqa: E402
 from jobwire import JobSpec  # noqa: E402
 from tests.helpers.redis_harness import RedisServer  # noqa: E402
+from tests.helpers.support import fetch, finish  # noqa: E402
 
 
 @dataclass
@@ -486,12 +487,12 @@ def bench_depth(b: Bench) -> None:
         started = time.perf_counter()
         taken = 0
         while taken < sample:
-            batch = run_sync(client.redis, consumer.fetch(10))
+            batch = run_sync(client.redis, fetch(consumer, 10))
             for d in batch:
                 result = ResultEnvelope(
                     id=d.job_id, function="noop", enqueued_ms=now, started_ms=now, finished_ms=now
                 )
-                run_sync(client.redis, consumer.finish(d, result, 60))
+                run_sync(client.redis, finish(consumer, d, result, 60))
             taken += len(batch)
         fetch_us = (time.perf_counter() - started) / taken * 1e6
         client.close()

@@ -10,6 +10,11 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+from jobwire.consumer import Consumer
+from jobwire.models import Delivery
+from jobwire.protocol import Gen
+from jobwire.wire import ResultEnvelope
+
 
 class LoopThread:
     """An event loop running forever in a daemon thread."""
@@ -46,3 +51,16 @@ def public_methods(cls: type) -> dict[str, object]:
         for name, member in inspect.getmembers(cls)
         if not name.startswith("_") and (inspect.isfunction(member) or inspect.ismethod(member))
     }
+
+
+def fetch(consumer: Consumer, count: int) -> Gen[list[Delivery]]:
+    """Take up to ``count`` ready jobs (the worker's fetch, without the next due time)."""
+    return (yield from consumer.fetch_and_next_due(count))[0]
+
+
+def finish(
+    consumer: Consumer, delivery: Delivery, result: ResultEnvelope, keep: float | None
+) -> Gen[None]:
+    """Record one final result, as the worker's group commit does for many."""
+    data = consumer.core.codec.encode_result(result)
+    yield from consumer.finish_encoded([(delivery, data, keep)])

@@ -23,7 +23,7 @@ from jobwire.protocol import Gen, run_async, run_sync
 from jobwire.testing import MemoryClient, MemoryStore
 from jobwire.wire import ErrorRecord, JobEnvelope, ResultEnvelope
 from tests.helpers.clients import ClientFactory, client_factory
-from tests.helpers.support import LoopThread
+from tests.helpers.support import LoopThread, fetch, finish
 
 #: Every behaviour test runs against each of these: the two Redis clients and the two
 #: in-memory twins of jobwire.testing. Tests that need Redis itself use ``make_redis_client``.
@@ -87,7 +87,7 @@ class Worker:
 
     def take(self, count: int = 10, queue: str | None = None) -> list[Delivery]:
         """Fetch up to ``count`` ready jobs (non-blocking)."""
-        result: list[Delivery] = self.run(self.consumer_for(queue).fetch(count))
+        result: list[Delivery] = self.run(fetch(self.consumer_for(queue), count))
         return result
 
     def decode(self, data: bytes) -> JobEnvelope:
@@ -115,11 +115,11 @@ class Worker:
 
     def succeed(self, d: Delivery, value: Any = None, keep: float | None = 60) -> None:
         consumer = self.consumer_for(d.queue_name)
-        self.run(consumer.finish(d, self.result_for(d, value=value), keep))
+        self.run(finish(consumer, d, self.result_for(d, value=value), keep))
 
     def fail(self, d: Delivery, exc: BaseException, outcome: str = "error") -> None:
         consumer = self.consumer_for(d.queue_name)
-        self.run(consumer.finish(d, self.result_for(d, outcome, exc=exc), 60))
+        self.run(finish(consumer, d, self.result_for(d, outcome, exc=exc), 60))
 
     def retry(self, d: Delivery, exc: BaseException, defer: float | None = None) -> bool:
         consumer = self.consumer_for(d.queue_name)

@@ -8,6 +8,7 @@ import pytest
 
 import jobwire
 from jobwire.consumer import ABORT_REQUESTED, LOST, RENEWED, Consumer
+from tests.helpers.support import fetch
 
 from .conftest import Drive, Worker
 
@@ -21,11 +22,11 @@ def test_fetch_takes_a_batch_in_order(producer: jobwire.Client, drive: Drive) ->
     c = consumer(producer, "c1")
     drive(c.ensure_group())
     drive(c.ensure_group())  # idempotent
-    batch = drive(c.fetch(5))
+    batch = drive(fetch(c, 5))
     assert [d.job_id for d in batch] == [j.job_id for j in jobs[:5]]
     assert all(d.tries == 1 for d in batch)
-    assert [d.job_id for d in drive(c.fetch(5))] == [j.job_id for j in jobs[5:]]
-    assert drive(c.fetch(5)) == []
+    assert [d.job_id for d in drive(fetch(c, 5))] == [j.job_id for j in jobs[5:]]
+    assert drive(fetch(c, 5)) == []
 
 
 def test_blocking_read_waits_for_a_job(producer: jobwire.Client, drive: Drive) -> None:
@@ -62,7 +63,7 @@ def test_lost_lease_is_reclaimed_with_the_next_try(producer: jobwire.Client, dri
     job = producer.enqueue("f")
     a, b = consumer(producer, "a", lease=0.3), consumer(producer, "b", lease=0.3)
     drive(a.ensure_group())
-    (d,) = drive(a.fetch(1))
+    (d,) = drive(fetch(a, 1))
     assert drive(b.reclaim(10)) == []  # lease still valid
     time.sleep(0.5)  # worker a "died": no renewal
     (again,) = drive(b.reclaim(10))
@@ -78,7 +79,7 @@ def test_a_worker_taking_back_its_own_lapsed_job_is_not_a_new_try_but_a_restart_
     job = producer.enqueue("f")
     a = consumer(producer, "w", lease=0.3)
     drive(a.ensure_group())
-    (d,) = drive(a.fetch(1))
+    (d,) = drive(fetch(a, 1))
     time.sleep(0.5)  # a's renewals did not reach Redis
     (again,) = drive(a.reclaim(10))  # the same process takes it back: still its first try
     assert (again.entry_id, again.tries) == (d.entry_id, 1)
@@ -94,7 +95,7 @@ def test_renewal_keeps_a_job_leased(producer: jobwire.Client, drive: Drive) -> N
     producer.enqueue("f")
     a, b = consumer(producer, "a", lease=0.5), consumer(producer, "b", lease=0.5)
     drive(a.ensure_group())
-    (d,) = drive(a.fetch(1))
+    (d,) = drive(fetch(a, 1))
     for _ in range(4):
         time.sleep(0.2)
         assert drive(a.renew([d])) == [RENEWED]
@@ -105,7 +106,7 @@ def test_renew_reports_abort_requests(producer: jobwire.Client, drive: Drive) ->
     job = producer.enqueue("f")
     c = consumer(producer, "c")
     drive(c.ensure_group())
-    (d,) = drive(c.fetch(1))
+    (d,) = drive(fetch(c, 1))
     with pytest.raises(jobwire.JobTimeout):
         job.abort(timeout=0.1)
     assert drive(c.renew([d])) == [ABORT_REQUESTED]

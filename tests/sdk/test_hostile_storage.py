@@ -37,6 +37,7 @@ from jobwire.protocol import Command, Gen, call, run_sync, translate_error
 from jobwire.scripts import SCRIPTS
 from tests.helpers.clients import ClientFactory
 from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import fetch
 
 from .conftest import Drive, Worker
 
@@ -117,7 +118,7 @@ def test_each_malformed_entry_comes_back_alone_and_its_batch_mates_start(
     drive(c.ensure_group())
     expected = write_hostile_batch(producer)
     if via == "fetch":
-        batch = drive(c.fetch(20))
+        batch = drive(fetch(c, 20))
     elif via == "read":
         batch = drive(c.read(20, block=1))
     else:  # a worker read them and died before starting them
@@ -141,7 +142,7 @@ def test_dead_lettering_problem_deliveries_removes_them_and_leaves_no_bookkeepin
     c = consumer(producer, "c")
     drive(c.ensure_group())
     write_hostile_batch(producer)
-    batch = drive(c.fetch(20))
+    batch = drive(fetch(c, 20))
     bad = [d for d in batch if d.problem]
     for d in bad:
         # the worker passes a failed result when it can read the job's header
@@ -171,7 +172,7 @@ def test_a_corrupted_try_count_is_reported_when_a_worker_takes_its_job_back(
     assert job is not None
     c = consumer(producer, "c", lease=0.05)
     drive(c.ensure_group())
-    (d,) = drive(c.fetch(1))
+    (d,) = drive(fetch(c, 1))
     r.hset(keys.job(job.job_id), "tries", "1.5")
     time.sleep(0.08)  # its lease lapsed: the same process takes it back, without a new try
     (again,) = drive(c.reclaim(10))
@@ -268,7 +269,7 @@ def test_renew_tells_a_settled_job_from_a_lost_lease(
         producer.enqueue("f", i)
     a, b = consumer(producer, "a", lease=0.05), consumer(producer, "b", lease=0.05)
     drive(a.ensure_group())
-    taken, running, finished = drive(a.fetch(3))
+    taken, running, finished = drive(fetch(a, 3))
     assert drive(a.requeue(finished))  # settled meanwhile (as a finish or a retry would)
     time.sleep(0.08)
     (stolen,) = drive(b.reclaim(1))  # the oldest lapsed entry
@@ -356,7 +357,7 @@ def test_the_consumer_moves_need_nothing_beyond_the_documented_acl_rule(
         write_hostile_batch(app)
         app.enqueue("f", _defer_by=3600)
         r.zadd(keys.deferred, {"forever": math.inf})
-        batch = run(c.fetch(20))
+        batch = run(fetch(c, 20))
         assert run(c.renew(batch))
         run(c.hand_back(batch[0], 1, 1, 60))
         for d in batch[1:]:
@@ -388,7 +389,7 @@ def test_the_consumer_times_what_it_writes_with_its_clock(
     clock.now += 3_600_000  # an hour ahead: the deferred job is due by this clock
     c = consumer(producer, "c", clock=clock)
     drive(c.ensure_group())
-    (d,) = drive(c.fetch(1))
+    (d,) = drive(fetch(c, 1))
     assert d.job_id == job.job_id
     assert producer.job(job.job_id).info().start_time.timestamp() * 1000 == clock.now
 
@@ -403,7 +404,7 @@ def test_a_handed_back_job_waits_longer_each_time_and_no_try_is_counted(
     c = consumer(producer, "old-worker", clock=clock)
     drive(c.ensure_group())
     for delay in (1000, 2000, 4000, 5000, 5000):  # doubling up to max_delay
-        (d,) = drive(c.fetch(1))
+        (d,) = drive(fetch(c, 1))
         assert d.tries == 1
         assert drive(c.hand_back(d, base_delay=1, max_delay=5, grace=60)) == HANDED_BACK
         assert r.zscore(keys.deferred, job.job_id) == clock.now + delay
@@ -424,10 +425,10 @@ def test_a_job_handed_back_past_its_grace_period_is_left_to_dead_letter(
     clock = Clock()
     c = consumer(producer, "old-worker", clock=clock)
     drive(c.ensure_group())
-    (d,) = drive(c.fetch(1))
+    (d,) = drive(fetch(c, 1))
     assert drive(c.hand_back(d, base_delay=1, max_delay=1, grace=10)) == HANDED_BACK
     clock.now += 10_000  # the grace is measured from the first hand-back
-    (d,) = drive(c.fetch(1))
+    (d,) = drive(fetch(c, 1))
     assert drive(c.hand_back(d, base_delay=1, max_delay=1, grace=10)) == GRACE_OVER
     assert pending(r, keys) == {d.entry_id.encode(): b"old-worker"}
     assert producer.job(job.job_id).status() is JobStatus.IN_PROGRESS
@@ -445,12 +446,12 @@ def test_handing_back_a_delivery_that_is_no_longer_ours_does_nothing(
     assert job is not None
     a, b = consumer(producer, "a", lease=0.05), consumer(producer, "b", lease=0.05)
     drive(a.ensure_group())
-    (d,) = drive(a.fetch(1))
+    (d,) = drive(fetch(a, 1))
     assert drive(a.hand_back(d, 1, 1, 60)) == HANDED_BACK
     assert drive(a.hand_back(d, 1, 1, 60)) == NOT_OURS  # resent: settled already
     assert r.hget(keys.job(job.job_id), "handbacks") == b"1"
     r.zadd(keys.deferred, {job.job_id: 1})
-    (d,) = drive(a.fetch(1))
+    (d,) = drive(fetch(a, 1))
     time.sleep(0.08)
     (taken,) = drive(b.reclaim(1))  # a's lease ran out: b runs it now
     assert drive(a.hand_back(d, 1, 1, 60)) == NOT_OURS
