@@ -20,7 +20,7 @@ from typing import Any
 
 import jobwire
 from jobwire import defaults
-from jobwire.health import assess, redis_time_ms
+from jobwire.health import Assessment, assess, redis_time_ms
 from jobwire.wire import FORMATS, WIRE_VERSION, WireError
 
 __all__ = ["build_parser", "load_settings", "run"]
@@ -81,10 +81,19 @@ def load_settings(path: str) -> Any:
     """Import ``package.module.Name`` and return ``Name``."""
     module_name, _, attr = path.rpartition(".")
     if not module_name:
-        raise SystemExit(f"jobwire: {path!r} is not a dotted path like myapp.tasks.WorkerSettings")
+        raise jobwire.InvalidArgument(
+            f"{path!r} is not a dotted path like myapp.tasks.WorkerSettings"
+        )
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())  # like arq: the current directory is importable
-    return getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise jobwire.InvalidArgument(f"cannot import {module_name!r} for {path!r}: {exc}") from exc
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise jobwire.InvalidArgument(f"module {module_name!r} has no {attr!r}") from None
 
 
 #: Exit statuses of the ``jobwire`` command (besides 0, success).
@@ -177,16 +186,27 @@ def _check(worker: Any) -> int:
     status = 0
     for q, records in zip(worker.queues, found, strict=True):
         judged = [assess(name, raw, now) for name, raw in sorted(records.items())]
-        healthy = [a for a in judged if a.healthy]
+        needed = set(worker.functions)
+        # a worker of these settings: one that can run their functions (not any worker of
+        # the queue, which may run other code)
+        healthy = [a for a in judged if a.healthy and needed <= _functions_of(a)]
         for a in judged:
             verdict = "healthy" if a.healthy else "UNHEALTHY: " + "; ".join(a.problems)
+            missing = needed - _functions_of(a)
+            if missing:
+                verdict += f" (not of these settings: lacks {', '.join(sorted(missing)[:5])})"
             print(_safe(f"{q.name}: worker {a.worker} {verdict}"))
             for warning in a.warnings:
                 print(_safe(f"{q.name}: warning: {warning}"))
         if not healthy:
-            print(_safe(f"unhealthy: no healthy worker on queue {q.name!r}"))
+            print(_safe(f"unhealthy: no healthy worker of these settings on queue {q.name!r}"))
             status = 1
     return status
+
+
+def _functions_of(a: Assessment) -> set[str]:
+    names = a.record.get("functions")
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
 
 
 def _safe(text: str) -> str:
@@ -233,7 +253,8 @@ def _queue_info(client: jobwire.Client, name: str, now: int) -> None:
     print(
         _safe(
             f"queue {name}: {stats['queued']} queued, {stats['deferred']} deferred, "
-            f"{stats['in_progress']} in progress, {stats['dead_letters']} dead letters"
+            f"{stats['in_progress']} in progress, {stats['dead_letters']} dead "
+            f"letter{'' if stats['dead_letters'] == 1 else 's'}"
         )
     )
     judged = [assess(w, raw, now) for w, raw in client._run(core.health_records(name)).items()]

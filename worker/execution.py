@@ -159,7 +159,7 @@ class Attempts:
             line += ": %s: %s"
             args += [error.type, error.message]
             if final.retry_in is not None:
-                line += " (retry in %.1fs)"
+                line += " (next try in %.1fs)"
                 args.append(final.retry_in)
             if error.traceback and not error.type.endswith(".Retry"):  # asked for: no trace
                 line += "\n%s"

@@ -376,6 +376,8 @@ class Worker:
             "maxmemory_policy": self.maxmemory_policy,
             "loop_lag_ms": int(self.leases.take_max_lag() * 1000),
             "max_jobs": self.max_jobs,
+            # what this worker can run: --check wants a worker that has the settings' functions
+            "functions": sorted(self.functions)[:1000],
         }
         for q in self.queues:
             key = q.consumer.keys.health(self.name)

@@ -64,3 +64,11 @@ class Wedged(Settings):
         os.environ.get("REDIS_URL", "redis://localhost:6379/0"), socket_timeout=2
     )
     on_startup = _wedge_fetching
+
+
+async def elsewhere(ctx: dict[str, Any]) -> None:
+    """A function only workers of ``Elsewhere`` have."""
+
+
+class Elsewhere(Settings):
+    functions = (*Settings.functions, elsewhere)

@@ -163,6 +163,17 @@ def test_a_graceful_stop_makes_check_fail_at_once(redis_url: str, tmp_path: Path
     assert "worker " not in jobwire_cli("info", url=redis_url).stdout
 
 
+def test_check_wants_a_worker_of_its_own_settings(redis_url: str, tmp_path: Path) -> None:
+    proc = spawn(redis_url, "Settings", tmp_path / "worker.log")
+    try:
+        assert wait_until(lambda: check(redis_url).returncode == 0, 30, 0.2)
+        other = check(redis_url, "Elsewhere")  # same queue, but a function this one lacks
+        assert other.returncode == 1 and "lacks elsewhere" in other.stdout
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
 def test_a_wedged_loop_makes_check_fail(redis_url: str, tmp_path: Path) -> None:
     proc = spawn(redis_url, "Wedged", tmp_path / "worker.log")
     try:
