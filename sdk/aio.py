@@ -14,7 +14,17 @@ from typing import Any, TypeVar
 import redis.asyncio
 from typing_extensions import Self, Unpack
 
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, params_of
+from .keys import check_job_id
+from .models import (
+    DeadLetter,
+    JobInfo,
+    JobResult,
+    JobSpec,
+    JobStatus,
+    check_limit,
+    check_timeout,
+    params_of,
+)
 from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
 from .protocol import Gen, run_async
 from .settings import RedisSettings
@@ -102,11 +112,11 @@ class AsyncClient:
 
     def job(self, job_id: str, queue_name: str | None = None) -> AsyncJob:
         """The handle of a job by id (no Redis call; the job may not exist)."""
-        return AsyncJob(self, job_id, queue_name or self._core.queue_name)
+        return AsyncJob(self, check_job_id(job_id), self._core.keys(queue_name).queue)
 
     async def queued_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
         """Jobs waiting in a queue: queued ones in order, then deferred ones by start time."""
-        return await self._run(self._core.queued_jobs(queue_name, limit))
+        return await self._run(self._core.queued_jobs(queue_name, check_limit(limit)))
 
     async def queue_size(self, queue_name: str | None = None) -> int:
         """How many jobs wait in a queue (queued plus deferred; not the running ones)."""
@@ -120,7 +130,7 @@ class AsyncClient:
         self, queue_name: str | None = None, limit: int = 100
     ) -> list[DeadLetter]:
         """Messages a worker could not run, with the reason, newest first."""
-        return await self._run(self._core.dead_letters(queue_name, limit))
+        return await self._run(self._core.dead_letters(queue_name, check_limit(limit)))
 
     async def requeue_dead_letter(
         self, entry_id: str, queue_name: str | None = None
@@ -172,7 +182,7 @@ class AsyncJob:
 
     async def result(self, timeout: float | None = None) -> Any:
         """Wait for the job's final result and return its value (see ``Job.result``)."""
-        core = self._client._core
+        core, timeout = self._client._core, check_timeout(timeout)
         return await self._client._run(core.result(self.job_id, self.queue_name, timeout))
 
     async def result_info(self) -> JobResult | None:
@@ -186,5 +196,5 @@ class AsyncJob:
 
     async def abort(self, timeout: float | None = None) -> bool:
         """Abort the job (see ``Job.abort``); True when it ended aborted."""
-        core = self._client._core
+        core, timeout = self._client._core, check_timeout(timeout)
         return await self._client._run(core.abort(self.job_id, self.queue_name, timeout))

@@ -14,7 +14,17 @@ from typing import Any, TypeVar
 import redis
 from typing_extensions import Self, Unpack
 
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, params_of
+from .keys import check_job_id
+from .models import (
+    DeadLetter,
+    JobInfo,
+    JobResult,
+    JobSpec,
+    JobStatus,
+    check_limit,
+    check_timeout,
+    params_of,
+)
 from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
 from .protocol import Gen, run_sync
 from .settings import RedisSettings
@@ -96,11 +106,11 @@ class Client:
 
     def job(self, job_id: str, queue_name: str | None = None) -> Job:
         """The handle of a job by id (no Redis call; the job may not exist)."""
-        return Job(self, job_id, queue_name or self._core.queue_name)
+        return Job(self, check_job_id(job_id), self._core.keys(queue_name).queue)
 
     def queued_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
         """Jobs waiting in a queue: queued ones in order, then deferred ones by start time."""
-        return self._run(self._core.queued_jobs(queue_name, limit))
+        return self._run(self._core.queued_jobs(queue_name, check_limit(limit)))
 
     def queue_size(self, queue_name: str | None = None) -> int:
         """How many jobs wait in a queue (queued plus deferred; not the running ones)."""
@@ -112,7 +122,7 @@ class Client:
 
     def dead_letters(self, queue_name: str | None = None, limit: int = 100) -> list[DeadLetter]:
         """Messages a worker could not run, with the reason, newest first."""
-        return self._run(self._core.dead_letters(queue_name, limit))
+        return self._run(self._core.dead_letters(queue_name, check_limit(limit)))
 
     def requeue_dead_letter(self, entry_id: str, queue_name: str | None = None) -> Job | None:
         """Enqueue a dead-lettered message again as it was; None if its job id is taken."""
@@ -167,6 +177,7 @@ class Job:
         accepted), JobAborted, JobTimeout after ``timeout`` seconds, or ResultNotFound when
         the job is gone without a kept result.
         """
+        timeout = check_timeout(timeout)
         return self._client._run(self._client._core.result(self.job_id, self.queue_name, timeout))
 
     def result_info(self) -> JobResult | None:
@@ -183,4 +194,5 @@ class Job:
         A waiting job is removed at once; a running one is asked to stop and waited for up
         to ``timeout`` seconds (JobTimeout after that).
         """
+        timeout = check_timeout(timeout)
         return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))

@@ -1,30 +1,52 @@
 """Every error jobwire raises, in one tree.
 
-::
+Catch :class:`JobwireError` to catch anything jobwire raises for bad input, bad state or an
+unavailable Redis::
 
-    JobwireError                    root: catch this to catch anything jobwire raises on purpose
-    └── WireError                   a value or message does not fit the wire format
-        ├── EncodeError             a job or result cannot be encoded
-        │   └── UnsupportedValue    an argument / return value has no encoding in that format
-        ├── DecodeError             stored bytes cannot be read (``.reason``, ``.header``)
-        │   ├── MalformedMessage    not a JSON object or msgpack map at all
-        │   ├── InvalidEnvelope     a field is missing or of the wrong type
-        │   ├── UnsupportedVersion  unknown major version (names both versions)
-        │   ├── FormatNotAccepted   e.g. pickle, when the reader did not opt in
-        │   └── SignatureError      HMAC signature missing or wrong
-        └── PayloadTooLarge         over the size limit (both an EncodeError and a DecodeError)
-    ├── RedisError                  talking to Redis failed
-    │   ├── RedisUnavailable        cannot connect, connection lost, or Redis timed out
-    │   └── RedisCommandError       Redis refused a command (ACL, OOM, wrong type, ...)
-    │       └── RedisOutOfMemory    Redis is full (maxmemory, noeviction): nothing was written
-    ├── InvalidArgument             a call's arguments do not make sense (also a ValueError)
-    ├── JobNotFound                 no job with that id (queued, running or with a result)
+    JobwireError                    the root
+    ├── InvalidArgument             bad input: an argument, option, name, URL or setting that
+    │                               makes no sense; the message names it (also a ValueError)
+    ├── WireError                   a value or a message does not fit the wire format
+    │   ├── EncodeError             a job or result cannot be encoded (a value out of the
+    │   │   │                       wire's range: a job id of 2000 characters, a try of 2**40)
+    │   │   └── UnsupportedValue    an argument / return value has no encoding in that format
+    │   │                           (``.location``, ``.format``; also a TypeError)
+    │   ├── DecodeError             stored bytes cannot be read (``.reason``, ``.header``)
+    │   │   ├── MalformedMessage    not a JSON object or msgpack map at all
+    │   │   ├── InvalidEnvelope     a field is missing or of the wrong type
+    │   │   ├── UnsupportedVersion  unknown major version (names both versions)
+    │   │   ├── FormatNotAccepted   e.g. pickle, when the reader did not opt in
+    │   │   └── SignatureError      HMAC signature missing or wrong
+    │   └── PayloadTooLarge         over the size limit (both an EncodeError and a DecodeError)
+    ├── RedisError                  talking to Redis failed (redis-py's exception is the cause)
+    │   ├── RedisUnavailable        cannot connect, connection lost, or Redis timed out, after
+    │   │                           the reconnect attempts of ``RedisSettings.retries``
+    │   ├── RedisAuthError          Redis refused the credentials: wrong password, unknown
+    │   │                           user, or a password is needed (WRONGPASS, NOAUTH); raised
+    │   │                           at once, never retried as if Redis were down
+    │   ├── RedisCommandError       Redis refused a command (ACL, wrong type, bad database...)
+    │   │   └── RedisOutOfMemory    Redis is full (maxmemory, noeviction): nothing was written
+    │   └── ScriptMissing           internal: a Lua script to load again (never reaches you)
+    ├── JobNotFound                 no job (or dead-letter entry) with that id
     ├── ResultNotFound              the job is gone and no result was kept
     ├── JobTimeout                  waiting for a result took longer than asked (a TimeoutError)
     └── JobFailed                   the job ended without success (``.result``, ``.error``)
         └── JobAborted              it was aborted
 
-None of these names shadows a builtin. Client errors carry the job id where there is one.
+One tree, two modules. The wire layer (:mod:`jobwire.wire`) imports nothing of jobwire, so
+the root and the part of the tree that needs no I/O (:class:`JobwireError`,
+:class:`InvalidArgument` and :class:`WireError` with its subclasses) are defined in
+:mod:`jobwire.wire.errors`; this module re-exports those very classes and adds the errors
+of talking to Redis and of jobs. So every wire error *is* a :class:`JobwireError` by
+inheritance, whichever module it is imported from, and nothing is wrapped or re-raised:
+``jobwire.EncodeError is jobwire.wire.EncodeError``.
+
+Python's own exceptions never escape for bad input: a wrong type, an unknown option, a name
+that cannot be part of a Redis key, a bad URL or port, an unknown serializer are all an
+:class:`InvalidArgument`. redis-py's exceptions never escape either: they become a
+:class:`RedisError` with the original as ``__cause__``. ``JobNotFound``, ``ResultNotFound``,
+``JobTimeout`` and ``JobFailed`` carry the job id (``.job_id``) where there is one. None of
+these names shadows a builtin.
 """
 
 from __future__ import annotations
@@ -35,6 +57,7 @@ from jobwire.wire.errors import (
     DecodeError,
     EncodeError,
     FormatNotAccepted,
+    InvalidArgument,
     InvalidEnvelope,
     JobwireError,
     MalformedMessage,
@@ -58,6 +81,7 @@ __all__ = [
     "JobwireError",
     "MalformedMessage",
     "PayloadTooLarge",
+    "RedisAuthError",
     "RedisCommandError",
     "RedisError",
     "RedisOutOfMemory",
@@ -87,6 +111,16 @@ class RedisUnavailable(RedisError):
     """
 
 
+class RedisAuthError(RedisError):
+    """Redis refused the credentials (it answered WRONGPASS or NOAUTH).
+
+    A wrong password, an unknown or disabled user, or no password where one is needed.
+    Not a :class:`RedisUnavailable`: trying again cannot help, so it is raised at once,
+    without the reconnect attempts a lost connection gets. Fix the user and password of
+    the URL (``redis://user:password@host:6379/0``) or of :class:`~jobwire.RedisSettings`.
+    """
+
+
 class RedisCommandError(RedisError):
     """Redis answered a command with an error (missing ACL permission, OOM, wrong type...)."""
 
@@ -101,10 +135,6 @@ class RedisOutOfMemory(RedisCommandError):
 
 class ScriptMissing(RedisError):
     """Internal: EVALSHA found no script (after a restart or SCRIPT FLUSH); it is reloaded."""
-
-
-class InvalidArgument(JobwireError, ValueError):
-    """A call's arguments are inconsistent or out of range."""
 
 
 class _JobError(JobwireError):

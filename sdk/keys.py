@@ -8,7 +8,10 @@ from __future__ import annotations
 
 from typing import Final
 
+from jobwire.wire.codec import MAX_NAME_LENGTH
+
 from . import defaults
+from .errors import InvalidArgument
 
 __all__ = [
     "ACL_COMMANDS",
@@ -16,6 +19,7 @@ __all__ = [
     "DEFAULT_PREFIX",
     "QueueKeys",
     "acl_rule",
+    "check_job_id",
     "check_name",
     "queues_key",
 ]
@@ -26,12 +30,28 @@ CONSUMER_GROUP: Final = "workers"
 
 
 def check_name(kind: str, name: str) -> str:
-    """Return ``name`` if it can be part of a key, else raise ValueError."""
+    """Return ``name`` if it can be part of a key (a prefix, a queue name).
+
+    Raises :class:`~jobwire.InvalidArgument` for anything but a non-empty string without
+    ``{`` and ``}`` (they mark a key's hash tag).
+    """
     if not isinstance(name, str) or not name:
-        raise ValueError(f"{kind} must be a non-empty string")
+        raise InvalidArgument(f"{kind} must be a non-empty string, not {name!r:.40}")
     if "{" in name or "}" in name:
-        raise ValueError(f"{kind} {name!r} must not contain '{{' or '}}' (used for hash tags)")
+        raise InvalidArgument(f"{kind} {name!r} must not contain '{{' or '}}' (used for hash tags)")
     return name
+
+
+def check_job_id(job_id: str) -> str:
+    """Return ``job_id`` if it can name a job, else raise :class:`~jobwire.InvalidArgument`.
+
+    A job id is a non-empty string of at most 1024 characters (what every reader accepts).
+    """
+    if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_NAME_LENGTH:
+        raise InvalidArgument(
+            f"a job id must be a string of 1 to {MAX_NAME_LENGTH} characters, not {job_id!r:.40}"
+        )
+    return job_id
 
 
 def queues_key(prefix: str) -> str:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import enum
 import inspect
+import math
+import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Concatenate, ParamSpec, TypeVar, overload
 
 from jobwire.wire import ErrorRecord, Format, JobEnvelope, JobHeader, ResultEnvelope
+
+from .errors import InvalidArgument
 
 __all__ = [
     "DeadLetter",
@@ -19,6 +23,8 @@ __all__ = [
     "JobResult",
     "JobSpec",
     "JobStatus",
+    "check_limit",
+    "check_timeout",
     "function_name",
     "params_of",
     "seconds",
@@ -53,9 +59,29 @@ def _dt(ms: int | None) -> datetime | None:
     return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-def seconds(value: float | timedelta) -> float:
-    """A duration in seconds, from a number of seconds or a ``timedelta``."""
-    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+def seconds(value: float | timedelta, what: str = "a duration") -> float:
+    """A duration in seconds, from a number of seconds or a ``timedelta``.
+
+    Anything else (a string, a bool, NaN, infinity) is an InvalidArgument naming ``what``.
+    """
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    given: object = value  # what the caller passed, whatever its annotation says
+    if not isinstance(given, bool) and isinstance(given, numbers.Real) and math.isfinite(given):
+        return float(given)
+    raise InvalidArgument(f"{what} must be a number of seconds or a timedelta, not {value!r:.40}")
+
+
+def check_limit(limit: int) -> int:
+    """Return ``limit`` if it is a whole number from 1, else raise InvalidArgument."""
+    if type(limit) is not int or limit < 1:
+        raise InvalidArgument(f"limit must be a whole number from 1, not {limit!r:.40}")
+    return limit
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """A wait's timeout in seconds (None: no limit), else raise InvalidArgument."""
+    return None if timeout is None else seconds(timeout, "timeout")
 
 
 def try_number(first_try: int, starts: int) -> int:
@@ -71,6 +97,8 @@ def function_name(function: str | Callable[..., Any]) -> str:
     """
     if isinstance(function, str):
         return function
+    if not callable(function):
+        raise InvalidArgument(f"a job's function is a name or a callable, not {function!r:.40}")
     name = getattr(function, "name", None)
     if isinstance(name, str):
         return name

@@ -28,6 +28,7 @@ from jobwire.wire import (
     JobEnvelope,
     JobHeader,
     ResultEnvelope,
+    check_format,
 )
 
 from . import defaults
@@ -40,7 +41,7 @@ from .errors import (
     RedisCommandError,
     ResultNotFound,
 )
-from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
+from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
@@ -74,8 +75,18 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _epoch_ms(value: datetime) -> int:
+def _epoch_ms(value: object, what: str = "a time") -> int:
+    if not isinstance(value, datetime):
+        raise InvalidArgument(f"{what} must be a datetime, not {value!r:.40}")
     return int(value.timestamp() * 1000)
+
+
+def _headers(headers: object) -> dict[str, str]:
+    if headers is None:
+        return {}
+    if not isinstance(headers, Mapping):
+        raise InvalidArgument(f"_headers must be a mapping, not {type(headers).__qualname__}")
+    return dict(headers)
 
 
 def _text(value: bytes | str) -> str:
@@ -110,10 +121,8 @@ class Producer:
         self.codec = codec
         self.prefix = check_name("prefix", prefix)
         self.queue_name = check_name("queue name", queue_name)
-        if serializer not in ("json", "msgpack", "pickle"):
-            raise InvalidArgument(f"unknown serializer {serializer!r}")
-        self.serializer: Format = serializer
-        self.keep_result_ms = int(keep_result * 1000)
+        self.serializer: Format = check_format(serializer)
+        self.keep_result_ms = int(seconds(keep_result, "keep_result") * 1000)
         self.unique_while_result_kept = unique_while_result_kept
         # longest server-side block of one command; stays under the socket timeout
         self.max_block = max_block
@@ -122,7 +131,7 @@ class Producer:
 
     def keys(self, queue_name: str | None = None) -> QueueKeys:
         """Key names of a queue (the default queue when None)."""
-        name = queue_name or self.queue_name
+        name = self.queue_name if queue_name is None else queue_name
         keys = self._keys.get(name)
         if keys is None:
             keys = self._keys[name] = QueueKeys(self.prefix, name)
@@ -136,19 +145,17 @@ class Producer:
         if opts.defer_until is not None and opts.defer_by is not None:
             raise InvalidArgument("use _defer_until or _defer_by, not both")
         keys = self.keys(opts.queue_name)
-        job_id = opts.job_id or uuid.uuid4().hex
-        if not isinstance(job_id, str):
-            raise InvalidArgument("_job_id must be a string")
+        job_id = uuid.uuid4().hex if opts.job_id is None else check_job_id(opts.job_id)
         due: int | None = None
         if opts.defer_until is not None:
-            due = _epoch_ms(opts.defer_until)
+            due = _epoch_ms(opts.defer_until, "_defer_until")
         elif opts.defer_by is not None:
-            due = now + int(seconds(opts.defer_by) * 1000)
+            due = now + int(seconds(opts.defer_by, "_defer_by") * 1000)
         expires = self._expiry(opts.expires, due or now, now)
         if expires is not None and due is not None and due >= expires:
             raise InvalidArgument("the job would expire before its deferred start")
-        job_try = opts.job_try or 1
-        if not isinstance(job_try, int) or job_try < 1:
+        job_try = 1 if opts.job_try is None else opts.job_try
+        if type(job_try) is not int or job_try < 1:
             raise InvalidArgument("_job_try must be an integer >= 1")
         envelope = JobEnvelope(
             id=job_id,
@@ -158,8 +165,8 @@ class Producer:
             job_try=job_try,
             defer_until_ms=due,
             expires_ms=expires,
-            format=opts.serializer or self.serializer,
-            headers=dict(opts.headers) if opts.headers else {},
+            format=self.serializer if opts.serializer is None else opts.serializer,
+            headers=_headers(opts.headers),
             args=spec.args,
             kwargs=spec.kwargs,
         )
@@ -207,7 +214,10 @@ class Producer:
     def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
         if value is None:
             return None
-        at = _epoch_ms(value) if isinstance(value, datetime) else start + int(seconds(value) * 1000)
+        if isinstance(value, datetime):
+            at = _epoch_ms(value)
+        else:
+            at = start + int(seconds(value, "_expires") * 1000)
         if at <= now:
             raise InvalidArgument("_expires is in the past")
         return at
@@ -558,6 +568,10 @@ class ClientOptions(TypedDict, total=False):
 
 def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
     """The keyword arguments of :class:`Producer` that a client's options call for."""
+    unknown = sorted(set(options) - ClientOptions.__optional_keys__)
+    if unknown:
+        known = ", ".join(sorted(ClientOptions.__optional_keys__))
+        raise InvalidArgument(f"unknown client option {unknown[0]!r} (the options are {known})")
     codec = Codec(
         accept=options.get("accept", DEFAULT_ACCEPT),
         signing_key=options.get("signing_key"),

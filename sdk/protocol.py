@@ -23,7 +23,13 @@ from typing import Any, TypeVar
 import redis
 import redis.asyncio
 
-from .errors import RedisCommandError, RedisOutOfMemory, RedisUnavailable, ScriptMissing
+from .errors import (
+    RedisAuthError,
+    RedisCommandError,
+    RedisOutOfMemory,
+    RedisUnavailable,
+    ScriptMissing,
+)
 from .scripts import Script
 
 __all__ = [
@@ -36,6 +42,7 @@ __all__ = [
     "call_script",
     "drive",
     "drive_async",
+    "is_auth_failure",
     "pipeline",
     "run_async",
     "run_sync",
@@ -122,11 +129,17 @@ def pipeline(commands: Sequence[Command]) -> Gen[list[Any]]:
 
 
 def translate_error(exc: BaseException) -> BaseException:
-    """Map a redis-py exception to jobwire's error tree (other exceptions pass through)."""
+    """Map a redis-py exception to jobwire's error tree (other exceptions pass through).
+
+    Refused credentials are a :class:`RedisAuthError`, checked first: redis-py makes its
+    ``AuthenticationError`` a ``ConnectionError``, which would read as Redis being down.
+    """
     if isinstance(exc, redis.exceptions.NoScriptError):
         return ScriptMissing(str(exc))
-    if isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
-        error: BaseException = RedisUnavailable(f"Redis is unavailable: {exc}")
+    if is_auth_failure(exc):
+        error: BaseException = RedisAuthError(f"Redis refused the credentials: {exc}")
+    elif isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+        error = RedisUnavailable(f"Redis is unavailable: {exc}")
     elif _out_of_memory(exc):
         error = RedisOutOfMemory(f"Redis is out of memory and refused a write: {exc}")
     elif isinstance(exc, redis.exceptions.RedisError):
@@ -135,6 +148,28 @@ def translate_error(exc: BaseException) -> BaseException:
         return exc
     error.__cause__ = exc
     return error
+
+
+_AUTH_ERRORS: tuple[type[Exception], ...] = (
+    redis.exceptions.AuthenticationError,
+    redis.exceptions.AuthenticationWrongNumberOfArgsError,
+    redis.exceptions.AuthorizationError,
+)
+
+
+def is_auth_failure(exc: BaseException) -> bool:
+    """True when Redis refused the credentials (WRONGPASS, NOAUTH, a malformed AUTH).
+
+    Used by :func:`translate_error` and by the retry policy of
+    :class:`~jobwire.RedisSettings`, which must not retry it as if Redis were down.
+    """
+    if isinstance(exc, _AUTH_ERRORS):
+        return True
+    # an error reply that redis-py did not map (inside a script or a pipeline, say)
+    text = str(exc)
+    return isinstance(exc, redis.exceptions.ResponseError) and (
+        "NOAUTH" in text or "WRONGPASS" in text
+    )
 
 
 def _out_of_memory(exc: BaseException) -> bool:

@@ -3,15 +3,25 @@
 URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS,
 ``unix:///path/to/redis.sock[?db=N]``, and
 ``redis+sentinel://[[user]:password@]host:port[,host:port...]/master_name[/db]`` for Sentinel.
+
+Settings are checked when they are made: a URL with an unknown scheme, a port or database
+that is not a number, an unknown query option or a setting out of range is an
+:class:`~jobwire.InvalidArgument` naming the part that is wrong, before anything connects.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import inspect
+import math
+import re
+import ssl
 import types
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 import redis.asyncio
@@ -22,10 +32,16 @@ import redis.sentinel
 from redis.backoff import ExponentialBackoff
 
 from .errors import InvalidArgument
+from .protocol import is_auth_failure
 
 __all__ = ["RedisSettings"]
 
+T = TypeVar("T")
+
 _SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+#: Every scheme a Redis URL may have.
+SCHEMES = ("redis", "rediss", "unix", *_SENTINEL_SCHEMES)
+_CERT_REQS = ("none", "optional", "required")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,7 +51,10 @@ class RedisSettings:
     ``url`` wins over ``host``/``port``/``database``/``username``/``password``/``ssl`` when set.
     ``socket_timeout`` bounds every reply (blocking waits are split to stay under it);
     ``retries`` reconnect attempts happen (with a short backoff) before a call raises
-    :class:`~jobwire.RedisUnavailable`.
+    :class:`~jobwire.RedisUnavailable`. Refused credentials are not retried: a wrong
+    password or user is a :class:`~jobwire.RedisAuthError` at once.
+
+    Every field is checked when the settings are made (:class:`~jobwire.InvalidArgument`).
     """
 
     url: str | None = None
@@ -56,26 +75,41 @@ class RedisSettings:
     max_connections: int = 50
     retries: int = 3
 
+    def __post_init__(self) -> None:
+        if self.url is not None:
+            url, scheme = _split_scheme(self.url)
+            if scheme in _SENTINEL_SCHEMES:
+                raise InvalidArgument(
+                    f"a Sentinel URL ({scheme}://) is read by RedisSettings.from_url, "
+                    "not given as url="
+                )
+            _check_url(url, scheme)
+            object.__setattr__(self, "url", url)  # frozen: the scheme in lower case
+        _check_fields(self)
+
     @classmethod
     def from_url(cls, url: str, **overrides: Any) -> RedisSettings:
-        """Settings from a URL (Sentinel URLs are split into their hosts and master)."""
-        scheme = url.split("://", 1)[0].lower()
+        """Settings from a URL (Sentinel URLs are split into their hosts and master).
+
+        ``overrides`` are other fields (``retries=0``, ``ssl_ca_certs=...``). Raises
+        :class:`~jobwire.InvalidArgument` for a URL or a field that is wrong.
+        """
+        _check_names(overrides)
+        url, scheme = _split_scheme(url)
         if scheme not in _SENTINEL_SCHEMES:
-            if scheme not in ("redis", "rediss", "unix"):
-                raise InvalidArgument(f"unsupported Redis URL scheme {scheme!r}")
             return cls(url=url, **overrides)
         parts = urlsplit(url)
-        hosts: list[tuple[str, int]] = []
-        for item in parts.netloc.rsplit("@", 1)[-1].split(","):
-            host, _, port = item.rpartition(":")
-            hosts.append((host or item, int(port) if host else 26379))
+        hosts = tuple(_sentinel(item, url) for item in parts.netloc.rsplit("@", 1)[-1].split(","))
         path = [p for p in parts.path.split("/") if p]
-        if not path:
-            raise InvalidArgument("a Sentinel URL names the master: redis+sentinel://h:p/master")
+        if not path or len(path) > 2:
+            raise InvalidArgument(
+                f"a Sentinel URL names the master and maybe a database, as in "
+                f"redis+sentinel://host:26379/mymaster/0, not {_shown(url)!r}"
+            )
         return cls(
-            sentinels=tuple(hosts),
-            sentinel_master=path[0],
-            database=int(path[1]) if len(path) > 1 else 0,
+            sentinels=hosts,
+            sentinel_master=unquote(path[0]),
+            database=_database(path[1], url) if len(path) > 1 else 0,
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             ssl=scheme.startswith("rediss"),
@@ -83,7 +117,8 @@ class RedisSettings:
         )
 
     def with_options(self, **changes: Any) -> RedisSettings:
-        """A copy with some fields changed."""
+        """A copy with some fields changed (checked as a new one is)."""
+        _check_names(changes)
         return replace(self, **changes)
 
     def safe_url(self) -> str:
@@ -100,15 +135,217 @@ class RedisSettings:
 
     def sync_client(self) -> redis.Redis:
         """A thread-safe blocking redis-py client with a bounded connection pool."""
-        client: redis.Redis = _build(redis, redis.retry.Retry, redis.sentinel.Sentinel, self)
+        client: redis.Redis = _build(redis, _Retry, redis.sentinel.Sentinel, self)
         return client
 
     def async_client(self) -> redis.asyncio.Redis:
         """An asyncio redis-py client with a bounded connection pool."""
         client: redis.asyncio.Redis = _build(
-            redis.asyncio, redis.asyncio.retry.Retry, redis.asyncio.sentinel.Sentinel, self
+            redis.asyncio, _AsyncRetry, redis.asyncio.sentinel.Sentinel, self
         )
         return client
+
+
+# ------------------------------------------------------------------- checks
+
+
+def _shown(url: str) -> str:
+    """A URL for an error message: without its user and password."""
+    return re.sub(r"^([^/]*//)?[^/@]*@", r"\1", url)
+
+
+def _split_scheme(url: object) -> tuple[str, str]:
+    """``(url, scheme)`` with the scheme in lower case; InvalidArgument if it has none we know."""
+    if not isinstance(url, str):
+        raise InvalidArgument(f"a Redis URL is a string, not {type(url).__qualname__}")
+    schemes = ", ".join(f"{s}://" for s in SCHEMES)
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise InvalidArgument(
+            f"Redis URL {_shown(url)!r} has no scheme: write it as redis://host:6379/0 "
+            f"(the schemes are {schemes})"
+        )
+    scheme = scheme.lower()
+    if scheme not in SCHEMES:
+        raise InvalidArgument(
+            f"Redis URL {_shown(url)!r}: unknown scheme {scheme!r} (the schemes are {schemes})"
+        )
+    return f"{scheme}://{rest}", scheme
+
+
+def _number(text: str) -> int | None:
+    """``text`` as a plain decimal number (ASCII digits only), else None."""
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
+def _port(text: str, where: str) -> int:
+    port = _number(text)
+    if port is None or not 0 < port < 65536:
+        raise InvalidArgument(f"the port of {where} must be a number from 1 to 65535, not {text!r}")
+    return port
+
+
+def _database(text: str, url: str) -> int:
+    database = _number(text)
+    if database is None:
+        raise InvalidArgument(
+            f"the database of Redis URL {_shown(url)!r} must be a number such as /0, not {text!r}"
+        )
+    return database
+
+
+def _sentinel(item: str, url: str) -> tuple[str, int]:
+    host, colon, port = item.rpartition(":")
+    if not colon:
+        host, port = item, ""
+    if not host:
+        raise InvalidArgument(
+            f"Sentinel URL {_shown(url)!r} names a Sentinel without a host: {item!r}"
+        )
+    return unquote(host), _port(port, f"Sentinel {item!r}") if port else 26379
+
+
+def _check_url(url: str, scheme: str) -> None:
+    """Refuse a ``redis``, ``rediss`` or ``unix`` URL that redis-py would misread or refuse."""
+    parts = urlsplit(url)
+    if scheme == "unix":
+        if not parts.path:
+            raise InvalidArgument(
+                f"a unix URL names the socket, as in unix:///run/redis.sock, not {_shown(url)!r}"
+            )
+    else:
+        hostport = parts.netloc.rpartition("@")[2]
+        if ":" in hostport and not hostport.endswith("]"):
+            port = hostport.rpartition(":")[2]
+            if port:
+                _port(port, f"Redis URL {_shown(url)!r}")
+        path = unquote(parts.path).strip("/")
+        if path:
+            _database(path, url)  # redis-py would quietly use database 0
+    try:
+        options: dict[str, Any] = redis.connection.parse_url(url)  # type: ignore[no-untyped-call]
+    except ValueError as exc:
+        raise InvalidArgument(f"Redis URL {_shown(url)!r}: {exc}") from None
+    if options.get("db", 0) < 0:
+        raise InvalidArgument(f"the database of Redis URL {_shown(url)!r} must not be negative")
+    known = _url_options(options.get("connection_class", redis.connection.Connection))
+    for name in parse_qs(parts.query):
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidArgument(f"Redis URL {_shown(url)!r}: unknown option {name!r}{hint}")
+
+
+def _url_options(connection_class: type) -> set[str]:
+    """What a URL's query may set: the parameters of the pools and of their connections."""
+    classes = [connection_class, redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool]
+    twin = getattr(redis.asyncio.connection, connection_class.__name__, None)
+    if isinstance(twin, type):
+        classes.append(twin)
+    names: set[str] = set()
+    for cls in classes:
+        for klass in cls.__mro__:
+            init = klass.__dict__.get("__init__")
+            if init is not None:
+                names.update(
+                    name
+                    for name, p in inspect.signature(init).parameters.items()
+                    if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+                )
+    names.discard("self")
+    return names
+
+
+def _check_names(options: dict[str, Any]) -> None:
+    known = [f.name for f in dataclasses.fields(RedisSettings)]
+    for name in options:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise InvalidArgument(f"unknown Redis setting {name!r}{hint}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_fields(s: RedisSettings) -> None:
+    def bad(name: str, expected: str) -> InvalidArgument:
+        value = getattr(s, name)
+        return InvalidArgument(f"Redis setting {name} must be {expected}, not {value!r:.60}")
+
+    if not isinstance(s.host, str) or not s.host:
+        raise bad("host", "a host name")
+    if type(s.port) is not int or not 0 < s.port < 65536:
+        raise bad("port", "a number from 1 to 65535")
+    if type(s.database) is not int or s.database < 0:
+        raise bad("database", "a number from 0")
+    for name in ("username", "password", "ssl_ca_certs", "ssl_certfile", "ssl_keyfile"):
+        if not isinstance(getattr(s, name), (str, type(None))):
+            raise bad(name, "a string or None")
+    cert_reqs: object = s.ssl_cert_reqs
+    if not (
+        (isinstance(cert_reqs, str) and cert_reqs.lower() in _CERT_REQS)
+        or isinstance(cert_reqs, ssl.VerifyMode)
+    ):
+        raise bad("ssl_cert_reqs", "one of 'none', 'optional', 'required'")
+    for name in ("socket_timeout", "connect_timeout"):
+        value = getattr(s, name)
+        if value is not None and (not _is_number(value) or not 0 < value < math.inf):
+            raise bad(name, "a positive number of seconds or None")
+    if type(s.max_connections) is not int or s.max_connections < 1:
+        raise bad("max_connections", "a number from 1")
+    if type(s.retries) is not int or s.retries < 0:
+        raise bad("retries", "a number from 0")
+    if not isinstance(s.sentinel_master, str) or not s.sentinel_master:
+        raise bad("sentinel_master", "a master name")
+    sentinels: Any = s.sentinels
+    if isinstance(sentinels, (str, bytes)) or not all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+        and type(item[1]) is int and 0 < item[1] < 65536
+        for item in sentinels
+    ):  # fmt: skip
+        raise bad("sentinels", "(host, port) pairs")
+
+
+# ------------------------------------------------------------------ clients
+
+
+def _retryable(is_retryable: Callable[[Exception], bool] | None) -> Callable[[Exception], bool]:
+    def retryable(error: Exception) -> bool:
+        if is_auth_failure(error):
+            return False  # refused credentials stay refused: no reconnect attempts
+        return is_retryable is None or is_retryable(error)
+
+    return retryable
+
+
+class _Retry(redis.retry.Retry):
+    """redis-py's retry policy, except that refused credentials are never retried."""
+
+    def call_with_retry(
+        self,
+        do: Callable[[], T],
+        fail: Callable[[Exception], Any] | Callable[[Exception, int], Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        """Run ``do``, retrying what redis-py retries but an authentication failure."""
+        return super().call_with_retry(do, fail, _retryable(is_retryable), with_failure_count)
+
+
+class _AsyncRetry(redis.asyncio.retry.Retry):
+    """The asyncio twin of :class:`_Retry`."""
+
+    async def call_with_retry(
+        self,
+        do: Callable[[], Awaitable[T]],
+        fail: Callable[[Exception], Any] | Callable[[Exception, int], Any],
+        is_retryable: Callable[[Exception], bool] | None = None,
+        with_failure_count: bool = False,
+    ) -> T:
+        """Run ``do``, retrying what redis-py retries but an authentication failure."""
+        return await super().call_with_retry(do, fail, _retryable(is_retryable), with_failure_count)
 
 
 def _build(

@@ -11,7 +11,7 @@ that any implementation can check itself against.
 (1, 2)
 """
 
-from .codec import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Codec, detect_framing
+from .codec import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Codec, check_format, detect_framing
 from .envelope import (
     DEFAULT_QUEUE,
     FORMATS,
@@ -31,6 +31,7 @@ from .errors import (
     DecodeError,
     EncodeError,
     FormatNotAccepted,
+    InvalidArgument,
     InvalidEnvelope,
     JobwireError,
     MalformedMessage,
@@ -57,6 +58,7 @@ __all__ = [
     "ErrorRecord",
     "Format",
     "FormatNotAccepted",
+    "InvalidArgument",
     "InvalidEnvelope",
     "JobEnvelope",
     "JobHeader",
@@ -69,5 +71,6 @@ __all__ = [
     "UnsupportedValue",
     "UnsupportedVersion",
     "WireError",
+    "check_format",
     "detect_framing",
 ]

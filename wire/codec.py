@@ -40,6 +40,7 @@ from .errors import (
     DecodeError,
     EncodeError,
     FormatNotAccepted,
+    InvalidArgument,
     InvalidEnvelope,
     MalformedMessage,
     PayloadTooLarge,
@@ -50,7 +51,7 @@ from .errors import (
 from .signing import sign, verify
 from .values import json_default, msgpack_default
 
-__all__ = ["DEFAULT_ACCEPT", "DEFAULT_MAX_SIZE", "Codec", "detect_framing"]
+__all__ = ["DEFAULT_ACCEPT", "DEFAULT_MAX_SIZE", "Codec", "check_format", "detect_framing"]
 
 #: Formats a reader accepts unless told otherwise. Pickle must always be opted into.
 DEFAULT_ACCEPT: Final[frozenset[Format]] = frozenset({"json", "msgpack"})
@@ -68,6 +69,20 @@ _SUPPORTED_TEXT: Final = f"{WIRE_VERSION[0]}.x"
 _VERSION_RE: Final = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
 _PICKLE_PROTOCOL: Final = 5
 _JSON_WS: Final = frozenset(b" \t\r\n")
+
+
+def check_format(name: object) -> Format:
+    """Return ``name`` if it is a format (a serializer) of the wire, else raise InvalidArgument.
+
+    The one check of a format name: a client's ``serializer=`` setting and a job's own
+    ``_serializer=`` (through :meth:`Codec.encode_job`) are refused with the same error.
+    """
+    if type(name) is str:
+        for known in FORMATS:
+            if name == known:
+                return known
+    names = ", ".join(repr(f) for f in FORMATS)
+    raise InvalidArgument(f"unknown serializer {name!r:.40}: the formats are {names}")
 
 
 def detect_framing(data: bytes | bytearray | memoryview) -> str:
@@ -113,19 +128,18 @@ class Codec:
         verify_keys: Iterable[bytes | str] = (),
         max_size: int = DEFAULT_MAX_SIZE,
     ) -> None:
-        accepted = frozenset(accept)
-        unknown = accepted.difference(FORMATS)
-        if unknown:
-            raise ValueError(f"unknown formats in accept: {sorted(unknown)}")
-        if max_size <= 0:
-            raise ValueError("max_size must be positive")
+        accepted = _accepted(accept)
+        if type(max_size) is not int or max_size <= 0:
+            raise InvalidArgument(f"max_size must be a positive integer, not {max_size!r:.40}")
         self.accept: frozenset[Format] = accepted
         self.max_size = max_size
         self._sign_key = _key_bytes(signing_key) if signing_key is not None else None
         keys = [self._sign_key] if self._sign_key is not None else []
-        keys.extend(_key_bytes(k) for k in verify_keys)
+        if isinstance(verify_keys, (str, bytes)):
+            raise InvalidArgument("verify_keys is a collection of keys, not one key")
+        keys.extend(_key_bytes(k) for k in _iterate(verify_keys, "verify_keys"))
         if keys and self._sign_key is None:
-            raise ValueError("verify_keys needs a signing_key too")
+            raise InvalidArgument("verify_keys needs a signing_key too")
         self._verify_keys: tuple[bytes, ...] = tuple(keys)
 
     def __repr__(self) -> str:
@@ -140,8 +154,12 @@ class Codec:
     # ------------------------------------------------------------------ jobs
 
     def encode_job(self, job: JobEnvelope) -> bytes:
-        """Encode a job in its own ``job.format``; raises :class:`EncodeError` subclasses."""
-        fmt = job.format
+        """Encode a job in its own ``job.format``.
+
+        Raises :class:`EncodeError` subclasses, and :class:`InvalidArgument` for an unknown
+        format (see :func:`check_format`).
+        """
+        fmt = check_format(job.format)
         # The metadata is checked against the same rules the decoder applies, so that a
         # job this writer accepts is never one that every reader must dead-letter.
         fields: dict[str, Any] = {
@@ -216,9 +234,7 @@ class Codec:
         A success whose value cannot be encoded raises :class:`UnsupportedValue` with
         ``location="result"``; a worker then stores an error result instead.
         """
-        fmt = result.format
-        if fmt not in FORMATS:
-            raise EncodeError(f"unknown format {fmt!r}")
+        fmt = check_format(result.format)
         outcome = result.outcome
         if type(outcome) is not str or not 0 < len(outcome) <= MAX_OUTCOME_LENGTH:
             raise EncodeError(f"outcome must be a string of 1 to {MAX_OUTCOME_LENGTH} characters")
@@ -356,10 +372,38 @@ class Codec:
 # ---------------------------------------------------------------- encoding
 
 
+def _accepted(accept: Iterable[Format]) -> frozenset[Format]:
+    """The accepted formats, checked (a string is one name, not a collection of them)."""
+    if isinstance(accept, str):
+        raise InvalidArgument(f"accept is a collection of formats, such as ({accept!r},)")
+    items = _iterate(accept, "accept")
+    unknown = sorted({repr(f) for f in items if type(f) is not str or f not in FORMATS})
+    if unknown:
+        names = ", ".join(repr(f) for f in FORMATS)
+        raise InvalidArgument(
+            f"unknown formats in accept: {', '.join(unknown)} (the formats are {names})"
+        )
+    return frozenset(items)
+
+
+def _iterate(values: Iterable[Any], name: str) -> list[Any]:
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidArgument(
+            f"{name} must be a collection, not {type(values).__qualname__}"
+        ) from None
+
+
 def _key_bytes(key: bytes | str) -> bytes:
-    raw = key.encode() if isinstance(key, str) else bytes(key)
+    if isinstance(key, str):
+        raw = key.encode()
+    elif isinstance(key, (bytes, bytearray, memoryview)):
+        raw = bytes(key)
+    else:
+        raise InvalidArgument(f"a signing key is bytes or str, not {type(key).__qualname__}")
     if not raw:
-        raise ValueError("a signing key must not be empty")
+        raise InvalidArgument("a signing key must not be empty")
     return raw
 
 
@@ -391,22 +435,21 @@ def _headers_out(headers: Any) -> dict[str, str]:
     return dict(headers)
 
 
-def _encode_fields(fields: dict[str, Any], fmt: str, locate: Callable[[], str]) -> bytes:
+def _encode_fields(fields: dict[str, Any], fmt: Format, locate: Callable[[], str]) -> bytes:
+    """Encode checked fields: JSON for ``json``, msgpack for ``msgpack`` and ``pickle``."""
     try:
         if fmt == "json":
             return orjson.dumps(fields, default=json_default)
-        if fmt in ("msgpack", "pickle"):
-            packed: bytes = msgpack.packb(
-                fields, default=msgpack_default, use_bin_type=True, datetime=False
-            )
-            return packed
+        packed: bytes = msgpack.packb(
+            fields, default=msgpack_default, use_bin_type=True, datetime=False
+        )
+        return packed
     except (TypeError, ValueError, OverflowError) as exc:
         location = locate()
         reason = exc.__cause__ if exc.__cause__ is not None else exc
         raise UnsupportedValue(
             f"cannot encode {location} as {fmt}: {reason}", location=location, format=fmt
         ) from exc
-    raise EncodeError(f"unknown format {fmt!r}")
 
 
 def _locate_arg(job: JobEnvelope) -> Callable[[], str]:

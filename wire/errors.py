@@ -1,9 +1,11 @@
 """Errors of the wire layer, and the root of every jobwire error.
 
-The whole tree is drawn in :mod:`jobwire.errors`; this module holds the part that the wire
-format can raise without any I/O::
+The whole tree is drawn in :mod:`jobwire.errors`. The root lives here, in the layer that
+imports nothing of jobwire, so that the wire's errors are jobwire errors without the wire
+knowing of the clients; this module holds the part of the tree that needs no I/O::
 
     JobwireError                  root of everything jobwire raises on purpose
+    ├── InvalidArgument           a call's arguments or settings do not make sense (a ValueError)
     └── WireError                 a value or a message does not fit the wire format
         ├── EncodeError           a job or result cannot be encoded
         │   └── UnsupportedValue  an argument or return value has no defined encoding
@@ -14,6 +16,10 @@ format can raise without any I/O::
         │   ├── FormatNotAccepted the reader does not accept this format (e.g. pickle)
         │   └── SignatureError    HMAC signature missing, malformed or wrong
         └── PayloadTooLarge       over the size limit (an EncodeError *and* a DecodeError)
+
+:class:`InvalidArgument` is defined here because the codec refuses bad settings too (an
+unknown format, an empty signing key); :mod:`jobwire.errors` re-exports it, so
+``jobwire.InvalidArgument is jobwire.wire.InvalidArgument``.
 
 Every :class:`DecodeError` has a stable ``reason`` code (used in dead-letter entries and in
 the golden vectors) and, when the message was readable far enough, the job's ``header`` so that
@@ -31,6 +37,7 @@ __all__ = [
     "DecodeError",
     "EncodeError",
     "FormatNotAccepted",
+    "InvalidArgument",
     "InvalidEnvelope",
     "JobwireError",
     "MalformedMessage",
@@ -43,7 +50,19 @@ __all__ = [
 
 
 class JobwireError(Exception):
-    """Base class of every error jobwire raises on purpose."""
+    """Base class of every error jobwire raises on purpose.
+
+    Catch it to catch anything jobwire raises for bad input, bad state or an unavailable
+    Redis (the whole tree is in :mod:`jobwire.errors`).
+    """
+
+
+class InvalidArgument(JobwireError, ValueError):
+    """A call's arguments or settings are inconsistent, of the wrong type or out of range.
+
+    Also a :class:`ValueError`, so code written for plain Python errors still catches it.
+    The message names the argument and says what would be accepted.
+    """
 
 
 class WireError(JobwireError):

@@ -14,12 +14,13 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta, timezone
+from datetime import timedelta, timezone, tzinfo
 from typing import Any
 
 from jobwire import defaults
 from jobwire.consumer import DEFAULT_DEAD_LETTER_CAP, DEFAULT_LEASE
 from jobwire.errors import InvalidArgument
+from jobwire.keys import check_name
 from jobwire.models import seconds
 from jobwire.settings import RedisSettings
 from jobwire.wire import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Format
@@ -91,15 +92,21 @@ class WorkerConfig:
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: derived fields are set once, here
         registry: dict[str, Function] = {}
-        for item in self.functions:
+        for item in _items(self.functions, "functions"):
             function = item if isinstance(item, Function) else func(item)
             registry[function.name] = function
-        for job in self.cron_jobs:
+        for job in _items(self.cron_jobs, "cron_jobs"):
+            if not isinstance(job, CronJob):
+                raise InvalidArgument(f"cron_jobs holds cron(...) schedules, not {job!r:.40}")
             registry.setdefault(job.name, job.function)
         set_(self, "registry", registry)
         settings = self.redis_settings
         if isinstance(settings, str):
             settings = RedisSettings.from_url(settings)
+        elif settings is not None and not isinstance(settings, RedisSettings):
+            raise InvalidArgument(
+                f"redis_settings is a RedisSettings or a URL, not {type(settings).__qualname__}"
+            )
         set_(
             self,
             "redis",
@@ -107,7 +114,10 @@ class WorkerConfig:
         )
         unique = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
         set_(self, "worker_name", self.name or unique)
-        set_(self, "queues", tuple(self.queue_names) if self.queue_names else (self.queue_name,))
+        queues = self.queue_names if self.queue_names else (self.queue_name,)
+        if isinstance(queues, str):
+            raise InvalidArgument("queue_names is a list of names; one queue is queue_name=")
+        set_(self, "queues", tuple(check_name("queue name", q) for q in _items(queues, "queues")))
         timeout = None if self.job_timeout is None else seconds(self.job_timeout)
         set_(
             self,
@@ -143,6 +153,15 @@ class WorkerConfig:
                 raise InvalidArgument(f"worker setting {name} must not be negative")
         if not self.queues:
             raise InvalidArgument("a worker needs at least one queue")
+        check_name("prefix", self.prefix)
+        if not isinstance(self.timezone, tzinfo):
+            raise InvalidArgument(f"timezone must be a tzinfo, not {self.timezone!r:.40}")
+        for name in HOOKS:
+            hook = getattr(self, name)
+            if hook is not None and not callable(hook):
+                raise InvalidArgument(f"worker setting {name} must be callable, not {hook!r:.40}")
+        if self.name is not None and (not isinstance(self.name, str) or not self.name):
+            raise InvalidArgument(f"worker name must be a non-empty string, not {self.name!r:.40}")
 
     @property
     def hooks(self) -> dict[str, Hook | None]:
@@ -176,3 +195,13 @@ class WorkerConfig:
         options = {n: getattr(settings, n) for n in cls.names() if hasattr(settings, n)}
         options.update(overrides)
         return cls.build(options)
+
+
+def _items(values: Iterable[Any], name: str) -> list[Any]:
+    """The items of a setting that is a collection; InvalidArgument if it is not one."""
+    try:
+        return list(values)
+    except TypeError:
+        raise InvalidArgument(
+            f"worker setting {name} must be a collection, not {type(values).__qualname__}"
+        ) from None

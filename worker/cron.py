@@ -7,11 +7,13 @@ workers run the schedule: every worker computes the same times and enqueues with
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
+from jobwire.errors import InvalidArgument
 from jobwire.models import JobSpec
 
 from .functions import Function, func
@@ -25,22 +27,50 @@ if TYPE_CHECKING:
 __all__ = ["CronJob", "CronScheduler", "cron", "next_run"]
 
 _WEEKDAYS = {"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+#: The days of the longest month of each number, 1 to 12 (February of a leap year).
+_MONTH_DAYS = dict(enumerate((31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31), start=1))
 Field = int | Iterable[int] | None
 
 
 def _field(
     value: Field | str | Iterable[str], name: str, low: int, high: int
 ) -> frozenset[int] | None:
+    """A schedule field as the set of its values; InvalidArgument for a value out of range."""
     if value is None:
         return None
     raw: Iterable[Any] = [value] if isinstance(value, (int, str)) else value
+    try:
+        items = list(raw)
+    except TypeError:
+        raise InvalidArgument(f"cron {name} must be a number or a set of numbers") from None
     out = set()
-    for item in raw:
-        number = _WEEKDAYS[item.lower()[:3]] if isinstance(item, str) else int(item)
+    for item in items:
+        if name == "weekday" and isinstance(item, str):
+            day = _WEEKDAYS.get(item.lower()[:3])
+            if day is None:
+                raise InvalidArgument(
+                    f"cron weekday {item!r} is not a day: use 0 (Monday) to 6 or 'mon'..'sun'"
+                )
+            number = day
+        elif isinstance(item, bool) or not hasattr(type(item), "__index__"):
+            raise InvalidArgument(f"cron {name} must be whole numbers, not {item!r:.40}")
+        else:
+            number = operator.index(item)
         if not low <= number <= high:
-            raise ValueError(f"cron {name} {number} is out of range {low}..{high}")
+            raise InvalidArgument(f"cron {name} {number} is out of range {low}..{high}")
         out.add(number)
+    if not out:
+        raise InvalidArgument(f"cron {name} is an empty set: it would never run (None is any)")
     return frozenset(out)
+
+
+def _check_possible(name: str, month: frozenset[int] | None, day: frozenset[int] | None) -> None:
+    """Refuse a day that no month of the schedule has (February 30th): it would never run."""
+    months = month or frozenset(_MONTH_DAYS)
+    if day is not None and not any(d <= _MONTH_DAYS[m] for m in months for d in day):
+        raise InvalidArgument(
+            f"cron job {name!r} never runs: no month of {sorted(months)} has a day {sorted(day)}"
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +117,8 @@ def cron(
     ``weekday`` is 0 (Monday) to 6, or ``"mon"``..``"sun"``. ``second`` defaults to 0, so
     ``cron(f, minute={0, 30})`` runs on the hour and the half hour. ``unique``: one run per
     scheduled time across all workers. ``job_id``: a fixed id (then a run is skipped while
-    the previous one is still queued or running).
+    the previous one is still queued or running). Bad fields and options, or a schedule
+    that never comes (February 30th), are an :class:`~jobwire.InvalidArgument`.
     """
     function = func(
         fn,
@@ -97,11 +128,15 @@ def cron(
         keep_result=keep_result,
         executor=executor,
     )
+    months, days = _field(month, "month", 1, 12), _field(day, "day", 1, 31)
+    _check_possible(function.name, months, days)
+    if job_id is not None and (not isinstance(job_id, str) or not job_id):
+        raise InvalidArgument(f"cron job_id must be a non-empty string, not {job_id!r:.40}")
     return CronJob(
         name=function.name,
         function=function,
-        month=_field(month, "month", 1, 12),
-        day=_field(day, "day", 1, 31),
+        month=months,
+        day=days,
         weekday=_field(weekday, "weekday", 0, 6),
         hour=_field(hour, "hour", 0, 23),
         minute=_field(minute, "minute", 0, 59),
@@ -133,7 +168,7 @@ def next_run(job: CronJob, after: datetime) -> datetime:
             t += timedelta(seconds=1)
         else:
             return t
-    raise ValueError(f"cron job {job.name!r} never runs (impossible schedule)")
+    raise InvalidArgument(f"cron job {job.name!r} never runs (impossible schedule)")
 
 
 class CronScheduler:

@@ -14,6 +14,7 @@ import redis.asyncio
 import redis.exceptions
 
 from jobwire.errors import RedisUnavailable
+from jobwire.protocol import translate_error
 
 from .supervisor import LoopState
 
@@ -33,10 +34,10 @@ class AbortListener:
         pubsub: Any = self._conn.pubsub()
         try:
             await pubsub.subscribe(*self._channels)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
+        except redis.exceptions.RedisError as exc:
             with contextlib.suppress(Exception):
                 await pubsub.aclose()
-            raise RedisUnavailable(f"cannot subscribe to abort notices: {exc}") from exc
+            raise _translated(exc, "cannot subscribe to abort notices") from exc
         self._pubsub = pubsub
 
     async def listen(self, state: LoopState, abort: Callable[[str], object]) -> None:
@@ -52,10 +53,18 @@ class AbortListener:
                     if kind == "abort":
                         abort(job_id)
                 state.waiting()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
-            raise RedisUnavailable(f"abort listener lost Redis: {exc}") from exc
+        except redis.exceptions.RedisError as exc:
+            raise _translated(exc, "abort listener lost Redis") from exc
         finally:
             if self._pubsub is not None:
                 with contextlib.suppress(Exception):
                     await self._pubsub.aclose()
                 self._pubsub = None
+
+
+def _translated(exc: redis.exceptions.RedisError, what: str) -> BaseException:
+    """The jobwire error for ``exc`` (refused credentials stay a RedisAuthError)."""
+    error = translate_error(exc)
+    if isinstance(error, RedisUnavailable):
+        return RedisUnavailable(f"{what}: {exc}")
+    return error

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from jobwire.errors import RedisCommandError, RedisOutOfMemory, RedisUnavailable
+from jobwire.errors import RedisAuthError, RedisCommandError, RedisOutOfMemory, RedisUnavailable
 
 __all__ = ["LoopState", "RateLimitedLog", "Supervisor"]
 
@@ -164,6 +164,12 @@ class Supervisor:
                 "%s: Redis is out of memory (maxmemory reached, policy noeviction) and refuses "
                 "writes; retrying in %.1fs. Free memory or raise maxmemory: %s",
                 state.name, delay, exc,
+            )  # fmt: skip
+        elif isinstance(exc, RedisAuthError):
+            self._log.log(
+                logging.ERROR, f"{state.name}:auth",
+                "%s: Redis refused the credentials (check the user and password), retrying in "
+                "%.1fs: %s", state.name, delay, exc,
             )  # fmt: skip
         elif isinstance(exc, RedisCommandError):
             self._log.log(
