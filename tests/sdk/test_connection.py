@@ -69,7 +69,7 @@ def test_acl_user_and_password(
     client = make_redis_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0")
     assert client.enqueue("f").status() is JobStatus.QUEUED
     wrong = make_redis_client(f"redis://app:nope@127.0.0.1:{server.port}/0")
-    with pytest.raises(jobwire.RedisUnavailable, match=r"(?i)auth|password"):
+    with pytest.raises(jobwire.RedisAuthError, match=r"(?i)auth|password"):
         wrong.enqueue("f")
     outside = make_redis_client(f"redis://app:s3cret@127.0.0.1:{server.port}/0", prefix="other")
     with pytest.raises(jobwire.RedisCommandError):
