@@ -25,7 +25,8 @@ from .models import (
     check_timeout,
     params_of,
 )
-from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
+from .options import ClientOptions, make_producer, specs_from
+from .producer import JobRef, Producer
 from .protocol import Gen, run_async
 from .settings import RedisSettings
 

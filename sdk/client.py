@@ -1,6 +1,6 @@
 """The blocking client, for Django, Flask, scripts: a thin shell over the protocol core.
 
-Every method is one line: it asks :class:`~jobwire.producer.Core` for the operation's generator
+Every method is one line: it asks :class:`~jobwire.producer.Producer` for the operation's generator
 and runs it with :func:`~jobwire.protocol.run_sync`. No event loop is involved. One
 ``Client`` is meant to be shared by all the threads of a process: its connection pool is
 thread-safe and bounded (``RedisSettings.max_connections``).
@@ -25,7 +25,8 @@ from .models import (
     check_timeout,
     params_of,
 )
-from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
+from .options import ClientOptions, make_producer, specs_from
+from .producer import JobRef, Producer
 from .protocol import Gen, run_sync
 from .settings import RedisSettings
 

@@ -11,15 +11,12 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Final, NamedTuple, TypedDict
+from datetime import datetime, timedelta
+from typing import Any, Final, NamedTuple
 
 from jobwire.wire import (
-    DEFAULT_ACCEPT,
-    DEFAULT_MAX_SIZE,
-    MAX_MS,
     Codec,
     DecodeError,
     ErrorRecord,
@@ -45,15 +42,13 @@ from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
+from .stored import dead_letter, glob_escape, scan, text
 
 __all__ = [
     "DEFAULT_QUEUE",
-    "ClientOptions",
     "JobRef",
     "Prepared",
     "Producer",
-    "core_options",
-    "make_producer",
     "now_ms",
     "unwrap",
 ]
@@ -87,11 +82,6 @@ def _headers(headers: object) -> dict[str, str]:
     if not isinstance(headers, Mapping):
         raise InvalidArgument(f"_headers must be a mapping, not {type(headers).__qualname__}")
     return dict(headers)
-
-
-def _text(value: bytes | str) -> str:
-    """Text read from Redis: bytes that are not UTF-8 are kept as backslash escapes."""
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
 class Prepared(NamedTuple):
@@ -285,7 +275,7 @@ class Producer:
             self._decode_job(data),
             _STATES[state],
             tries=int(tries or 0),
-            worker=_text(worker) if worker else None,
+            worker=text(worker) if worker else None,
             started_ms=int(started) if started else None,
         )
 
@@ -416,7 +406,7 @@ class Producer:
         Scans the keyspace (SCAN, O(number of keys)); results whose value this client cannot
         decode (pickle not accepted) are left out.
         """
-        found = yield from _scan(f"{_glob_escape(self.prefix)}:{{*}}:results:*")
+        found = yield from scan(f"{glob_escape(self.prefix)}:{{*}}:results:*")
         out: list[JobResult] = []
         for start in range(0, len(found), 500):
             chunk = found[start : start + 500]
@@ -437,7 +427,7 @@ class Producer:
         """Dead-letter entries of a queue, newest first."""
         keys = self.keys(queue_name)
         entries = yield Command(("XREVRANGE", keys.dead, "+", "-", "COUNT", limit))
-        return [_dead_letter(keys.queue, entry_id, fields) for entry_id, fields in entries]
+        return [dead_letter(keys.queue, entry_id, fields) for entry_id, fields in entries]
 
     def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[JobRef | None]:
         """Enqueue a dead-lettered message again, unchanged (its bytes, id and signature).
@@ -466,12 +456,12 @@ class Producer:
         """Health records of the live workers of a queue, by worker name."""
         keys = self.keys(queue_name)
         prefix = keys.health("")
-        found = yield from _scan(_glob_escape(prefix) + "*")
+        found = yield from scan(glob_escape(prefix) + "*")
         if not found:
             return {}
         values = yield Command(("MGET", *found))
         return {
-            _text(key)[len(prefix) :]: value
+            text(key)[len(prefix) :]: value
             for key, value in zip(found, values, strict=True)
             if value is not None
         }
@@ -483,7 +473,7 @@ class Producer:
     def known_queues(self) -> Gen[list[str]]:
         """Names of the queues that have been enqueued to."""
         names = yield Command(("SMEMBERS", queues_key(self.prefix)))
-        return sorted(_text(n) for n in names)
+        return sorted(text(n) for n in names)
 
     def ping(self) -> Gen[bool]:
         """Check that Redis answers."""
@@ -506,91 +496,3 @@ def unwrap(result: JobResult) -> Any:
     if result.outcome == "aborted":
         raise JobAborted(result)
     raise JobFailed(result)
-
-
-def _scan(pattern: str) -> Gen[list[bytes]]:
-    """Every key matching ``pattern`` (SCAN: O(keys in the database), never blocking Redis)."""
-    cursor: int | bytes = 0
-    found: list[bytes] = []
-    while True:
-        cursor, batch = yield Command(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-        found.extend(batch)
-        if int(cursor) == 0:
-            return found
-
-
-def _glob_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
-def _dead_letter(queue: str, entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> DeadLetter:
-    raw_at = fields.get(b"at_ms", b"0") or b"0"
-    at_ms = int(raw_at) if raw_at.isdigit() and int(raw_at) <= MAX_MS else 0  # untrusted
-    job_id = _text(fields.get(b"job_id", b""))
-    return DeadLetter(
-        entry_id=_text(entry_id),
-        queue_name=queue,
-        job_id=job_id or None,
-        reason=_text(fields.get(b"reason", b"")),
-        message=_text(fields.get(b"message", b"")),
-        data=fields.get(b"data", b""),
-        time=datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc),
-    )
-
-
-def specs_from(items: Sequence[JobSpec | str | Callable[..., Any]]) -> list[JobSpec]:
-    """Accept JobSpecs, or bare function names/callables meaning a call without arguments."""
-    return [item if isinstance(item, JobSpec) else JobSpec(item) for item in items]
-
-
-class ClientOptions(TypedDict, total=False):
-    """Keyword options of ``Client``, ``AsyncClient`` and their ``from_url``.
-
-    queue_name: default queue (``"default"``). prefix: key prefix (``"jobwire"``).
-    serializer: default format of new jobs (``"json"``). accept: formats whose arguments and
-    results this client decodes (json + msgpack; add ``"pickle"`` only for trusted Redis).
-    signing_key / verify_keys: HMAC signing (see wire/SPEC.md). max_size: message size limit.
-    keep_result: seconds to keep the result of a job aborted before it started.
-    unique_while_result_kept: a job id stays taken while its result is kept, not only while
-    the job is queued or running.
-    """
-
-    queue_name: str
-    prefix: str
-    serializer: Format
-    accept: Iterable[Format]
-    signing_key: bytes | str | None
-    verify_keys: Iterable[bytes | str]
-    max_size: int
-    keep_result: float
-    unique_while_result_kept: bool
-
-
-def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
-    """The keyword arguments of :class:`Producer` that a client's options call for."""
-    unknown = sorted(set(options) - ClientOptions.__optional_keys__)
-    if unknown:
-        known = ", ".join(sorted(ClientOptions.__optional_keys__))
-        raise InvalidArgument(f"unknown client option {unknown[0]!r} (the options are {known})")
-    codec = Codec(
-        accept=options.get("accept", DEFAULT_ACCEPT),
-        signing_key=options.get("signing_key"),
-        verify_keys=options.get("verify_keys", ()),
-        max_size=options.get("max_size", DEFAULT_MAX_SIZE),
-    )
-    # a blocking command must come back before the socket times out
-    max_block = 4.0 if socket_timeout is None else max(0.2, socket_timeout - 1.0)
-    return {
-        "codec": codec,
-        "prefix": options.get("prefix", DEFAULT_PREFIX),
-        "queue_name": options.get("queue_name", DEFAULT_QUEUE),
-        "serializer": options.get("serializer", "json"),
-        "keep_result": options.get("keep_result", defaults.KEEP_RESULT),
-        "unique_while_result_kept": options.get("unique_while_result_kept", False),
-        "max_block": max_block,
-    }
-
-
-def make_producer(socket_timeout: float | None, options: ClientOptions) -> Producer:
-    """Build a client's protocol core from its options."""
-    return Producer(**core_options(socket_timeout, options))

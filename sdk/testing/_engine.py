@@ -1,6 +1,6 @@
 """The in-memory twin's engine: a protocol core over a :class:`MemoryStore`.
 
-:class:`MemoryProducer` subclasses the Redis :class:`~jobwire.producer.Core` and overrides every
+:class:`MemoryProducer` subclasses the Redis :class:`~jobwire.producer.Producer` and overrides every
 operation, so the client shells (``Client``, ``AsyncClient``, ``Job``, ``AsyncJob``) run
 unchanged on top of it: only their driver differs. Jobs are checked and encoded exactly as
 for Redis (same options, same codec, same errors) and kept as bytes, so what a test reads
@@ -10,7 +10,6 @@ back went through the same wire format as in production. Jobs run by the worker'
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
@@ -23,26 +22,19 @@ from jobwire.producer import JobRef, Prepared, Producer, now_ms
 from jobwire.protocol import Gen
 from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
-    Defaults,
-    Poison,
-    Refused,
-    Unknown,
-    conclude,
     dead_letter_result,
     encode_result,
-    job_context,
-    plan,
     try_number,
 )
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
+from ._eager import run_job
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
     HISTORY,
     STATUS,
     WORKER_NAME,
-    Call,
     KeptResults,
     MemoryQueue,
     MemoryStore,
@@ -188,7 +180,7 @@ class MemoryProducer(Producer):
         if not added:
             return None
         if self.eager:
-            yield from self.run_job(job.job_id, job.keys.queue)
+            yield from run_job(self, job.job_id, job.keys.queue)
         return (job.job_id, job.keys.queue)
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
@@ -200,7 +192,7 @@ class MemoryProducer(Producer):
         refs: list[JobRef | None] = []
         for job, ok in zip(jobs, added, strict=True):
             if ok and self.eager:
-                yield from self.run_job(job.job_id, job.keys.queue)
+                yield from run_job(self, job.job_id, job.keys.queue)
             refs.append((job.job_id, job.keys.queue) if ok else None)
         return refs
 
@@ -503,56 +495,3 @@ class MemoryProducer(Producer):
         with self.store._cond:
             _, _, job = self._job(queue_name, job_id)
             return job.data, job.tries
-
-    # ------------------------------------------------------------ eager execution
-
-    def run_jobs(self, queue_name: str | None, include_deferred: bool) -> Gen[int]:
-        """Run the queue's ready jobs (and deferred ones, if asked) until none is left."""
-        ran = 0
-        while True:
-            with self.store._cond:
-                waiting, deferred = self._waiting(queue_name)
-                if include_deferred and not waiting:
-                    waiting = deferred
-                if not waiting:
-                    return ran
-                job_id = waiting[0].header.id
-            yield from self._execute(job_id, queue_name)
-            ran += 1
-
-    def run_job(self, job_id: str, queue_name: str | None) -> Gen[None]:
-        """Run one job now, again and again while it asks for retries (ignores deferral)."""
-        while True:
-            with self.store._cond:
-                job = self._refreshed(queue_name)[1].jobs.get(job_id)
-                if job is None or job.state == "active":
-                    return
-            yield from self._execute(job_id, queue_name)
-
-    def _execute(self, job_id: str, queue_name: str | None) -> Gen[None]:
-        """One execution, with the worker's rules (function lookup, tries, expiry, Retry)."""
-        self.start(job_id, queue_name, WORKER_NAME)
-        data, tries = self.raw(job_id, queue_name)
-        # no backoff here: a Retry without a delay runs again at once
-        defaults = Defaults(max_tries=self.max_tries, keep_result=CLIENT_KEEP, retry_backoff=0.0)
-        decision = plan(self.codec, data, job_id, tries, self.functions, defaults, now_ms())
-        if isinstance(decision, (Poison, Unknown)):
-            # (no other worker here to hand an unknown function's job to)
-            reason = decision.reason if isinstance(decision, Poison) else "unknown_function"
-            self.dead_letter(job_id, queue_name, reason, decision.message)
-            return
-        if isinstance(decision, Refused):
-            self.finish(job_id, queue_name, "error", error=decision.error)
-            return
-        run = decision
-        ctx = job_context(self.ctx, run, threading.Event())
-        try:
-            value = yield Call(run.function.fn, (ctx, *run.job.args), run.job.kwargs)
-        except Exception as exc:
-            final = conclude(run, "error", exc=exc, backoff=0.0)
-            self.finish(
-                job_id, queue_name, "error", error=final.error, exc=final.exception,
-                retry_in=final.retry_in, keep=run.keep,
-            )  # fmt: skip
-        else:
-            self.finish(job_id, queue_name, "success", value=value, keep=run.keep)
