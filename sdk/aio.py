@@ -17,6 +17,7 @@ from typing_extensions import Self, Unpack
 from .keys import check_job_id
 from .models import (
     DeadLetter,
+    JobHandle,
     JobInfo,
     JobResult,
     JobSpec,
@@ -152,26 +153,10 @@ class AsyncClient:
         return await self._run(self._core.ping())
 
 
-class AsyncJob:
+class AsyncJob(JobHandle["AsyncClient"]):
     """Handle of one job, for an :class:`AsyncClient`."""
 
-    __slots__ = ("_client", "job_id", "queue_name")
-
-    def __init__(self, client: AsyncClient, job_id: str, queue_name: str) -> None:
-        self._client = client
-        self.job_id = job_id
-        self.queue_name = queue_name
-
-    def __repr__(self) -> str:
-        return f"<AsyncJob {self.job_id} on {self.queue_name!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AsyncJob) and (other.job_id, other.queue_name) == (
-            self.job_id, self.queue_name
-        )  # fmt: skip
-
-    def __hash__(self) -> int:
-        return hash((self.job_id, self.queue_name))
+    __slots__ = ()
 
     async def status(self) -> JobStatus:
         """deferred, queued, in_progress, complete or not_found."""
