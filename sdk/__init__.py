@@ -1,7 +1,8 @@
 """jobwire: a Redis job queue for Python with one wire format for every language.
 
 ``jobwire.Client`` (blocking) and ``jobwire.AsyncClient`` (asyncio) enqueue jobs and read
-their results; ``jobwire.worker`` runs them; ``jobwire.wire`` defines the format.
+their results; ``@jobwire.task`` declares a job function with its options (typed
+enqueue); ``jobwire.worker`` runs them; ``jobwire.wire`` defines the format.
 
 The clients are imported on first use, so ``import jobwire.wire`` loads no Redis or network
 code.
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
     from .client import Client, Job
     from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
     from .settings import RedisSettings
+    from .tasks import Backoff, Task, task
 
 _LAZY = {
     "AsyncClient": ".aio",
@@ -55,6 +57,9 @@ _LAZY = {
     "JobSpec": ".models",
     "JobStatus": ".models",
     "RedisSettings": ".settings",
+    "Backoff": ".tasks",
+    "Task": ".tasks",
+    "task": ".tasks",
 }
 
 
@@ -70,6 +75,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "AsyncJob",
+    "Backoff",
     "Client",
     "DeadLetter",
     "DecodeError",
@@ -97,8 +103,10 @@ __all__ = [
     "RedisUnavailable",
     "ResultNotFound",
     "SignatureError",
+    "Task",
     "UnsupportedValue",
     "UnsupportedVersion",
     "WireError",
     "__version__",
+    "task",
 ]
