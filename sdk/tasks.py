@@ -23,10 +23,10 @@ import dataclasses
 import inspect
 import math
 import numbers
-from collections.abc import Callable, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, Concatenate, Generic, Literal, overload
+from typing import Any, Concatenate, Generic, Literal, Protocol, overload
 
 from typing_extensions import ParamSpec, TypeVar
 
@@ -35,11 +35,7 @@ from jobwire.wire import Format
 from .errors import InvalidArgument
 from .models import EnqueueOptions, JobSpec, seconds
 
-if TYPE_CHECKING:
-    from .aio import AsyncClient, AsyncJob
-    from .client import Client, Job
-
-__all__ = ["Backoff", "Executor", "Task", "task"]
+__all__ = ["Backoff", "Enqueuer", "Executor", "Task", "task"]
 
 Executor = Literal["loop", "thread", "process"]
 Jitter = Literal["equal", "full", "none"]
@@ -51,6 +47,8 @@ P = ParamSpec("P", default=...)
 R = TypeVar("R", default=Any)
 P2 = ParamSpec("P2")
 R2 = TypeVar("R2")
+J = TypeVar("J")
+J_co = TypeVar("J_co", covariant=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +131,7 @@ class Task(Generic[P, R]):
         arguments: dict[str, Any] = kwargs
         return JobSpec(self, *args, **arguments)
 
-    @overload
-    def enqueue(
-        self, client: AsyncClient, /, *args: P.args, **kwargs: P.kwargs
-    ) -> Coroutine[Any, Any, AsyncJob | None]: ...
-    @overload
-    def enqueue(self, client: Client, /, *args: P.args, **kwargs: P.kwargs) -> Job | None: ...
-    def enqueue(
-        self, client: Client | AsyncClient, /, *args: P.args, **kwargs: P.kwargs
-    ) -> Job | Coroutine[Any, Any, AsyncJob | None] | None:
+    def enqueue(self, client: Enqueuer[J], /, *args: P.args, **kwargs: P.kwargs) -> J:
         """Enqueue a job of this task with ``client``, with the task's enqueue options.
 
         A ``Client`` returns the Job (None if its ``job_id`` is taken); an ``AsyncClient``
@@ -149,6 +139,14 @@ class Task(Generic[P, R]):
         """
         arguments: dict[str, Any] = kwargs
         return client.enqueue(self, *args, **arguments)
+
+
+class Enqueuer(Protocol[J_co]):
+    """What ``Task.enqueue`` needs of a client: ``Client`` and ``AsyncClient`` are ones."""
+
+    def enqueue(self, function: Any, /, *args: Any, **kwargs: Any) -> J_co:
+        """Enqueue ``function(*args, **kwargs)``: the job handle (or a coroutine of it)."""
+        ...
 
 
 def _seconds(value: float | timedelta | None, name: str, *, zero: bool) -> float | None:

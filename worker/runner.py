@@ -144,7 +144,8 @@ class Worker:
     def from_settings(cls, settings: Any, **overrides: Any) -> Worker:
         """Build from an arq-style settings class (or object): its attributes are settings.
 
-        Attributes that are not settings are ignored; ``overrides`` win.
+        A public attribute that is no setting is refused (InvalidArgument, with the closest
+        setting's name) unless the class names it in ``extra_settings``; ``overrides`` win.
         """
         return cls(config=WorkerConfig.from_settings(settings, overrides))
 
