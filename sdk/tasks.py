@@ -33,6 +33,7 @@ from typing_extensions import ParamSpec, TypeVar
 from jobwire.wire import Format
 
 from .errors import InvalidArgument
+from .keys import check_name
 from .models import EnqueueOptions, JobSpec, seconds
 
 __all__ = ["Backoff", "Enqueuer", "Executor", "Task", "task"]
@@ -224,7 +225,9 @@ def _build(
         executor=chosen,
         **{k: v for k, v in given.items() if v is not None},
     )
-    return made if queue_name is None else made.with_options(queue_name=queue_name)
+    if queue_name is None:
+        return made
+    return made.with_options(queue_name=check_name("queue name", queue_name))
 
 
 @overload

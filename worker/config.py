@@ -212,7 +212,9 @@ class WorkerConfig:
         """Build from an arq-style settings class or object; ``overrides`` win.
 
         Every public attribute must be a setting, or be named in the settings'
-        ``extra_settings`` (a collection of names); else InvalidArgument names it.
+        ``extra_settings`` (a collection of names); else InvalidArgument names it. Of a
+        module (its imports and helpers are attributes too), only the names close to a
+        setting's are refused.
         """
         known = cls.names()
         extra = getattr(settings, EXTRA_SETTINGS, ())
@@ -222,6 +224,8 @@ class WorkerConfig:
             raise InvalidArgument(f"{EXTRA_SETTINGS} is a collection of attribute names")
         allowed = {*known, *extra, EXTRA_SETTINGS}
         unknown = [n for n in _attributes(settings) if n not in allowed]
+        if inspect.ismodule(settings):  # a module holds more than settings: catch near misses
+            unknown = [n for n in unknown if difflib.get_close_matches(n, known, n=1)]
         if unknown:
             where = getattr(settings, "__name__", None) or type(settings).__name__
             named = ", ".join(_with_hint(n, known) for n in unknown)
@@ -235,12 +239,8 @@ class WorkerConfig:
 
 
 def _attributes(settings: Any) -> list[str]:
-    """The public attributes of a settings class or object (a module: not its imports)."""
-    names = sorted(n for n in dir(settings) if not n.startswith("_") and not hasattr(object, n))
-    if inspect.ismodule(settings):
-        imported = (inspect.ismodule, inspect.isclass, inspect.isroutine)
-        names = [n for n in names if not any(test(getattr(settings, n)) for test in imported)]
-    return names
+    """The public attributes of a settings class, object or module (not those of object)."""
+    return sorted(n for n in dir(settings) if not n.startswith("_") and not hasattr(object, n))
 
 
 def _with_hint(name: str, known: Sequence[str]) -> str:

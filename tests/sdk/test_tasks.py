@@ -71,11 +71,12 @@ def test_a_task_calls_its_function() -> None:
         lambda: task(report, backoff="fast"),  # type: ignore[arg-type]
         lambda: jobwire.Backoff(base=-1),
         lambda: jobwire.Backoff(jitter="some"),  # type: ignore[arg-type]
-        lambda: task(report, queue_name="a}b").enqueue(MemoryClient(), "x"),
+        lambda: task(report, queue_name="a}b"),
+        lambda: report.with_options(queue_name="a}b").enqueue(MemoryClient(), "x"),
     ],
     ids=[
         "executor", "max_tries", "retry_on item", "retry_on BaseException", "backoff",
-        "Backoff base", "Backoff jitter", "queue_name",
+        "Backoff base", "Backoff jitter", "queue_name", "with_options queue_name",
     ],
 )  # fmt: skip
 def test_bad_task_options_are_invalid_arguments(make: Callable[[], object]) -> None:

@@ -6,6 +6,8 @@ shows the refusal as one line and exits 2.
 
 from __future__ import annotations
 
+import os
+import types
 from typing import Any
 
 import pytest
@@ -63,6 +65,16 @@ def test_a_settings_object_is_checked_like_a_class() -> None:
             self.keep_reslt = 5
 
     assert "'keep_reslt' (did you mean 'keep_result'?)" in refusal(Settings())
+
+
+def test_a_module_as_settings_is_refused_only_its_near_misses() -> None:
+    module = types.ModuleType("worker_settings")
+    module.functions = ALL  # type: ignore[attr-defined]
+    module.redis_url = NOWHERE  # type: ignore[attr-defined]
+    module.os, module.helper, module.region = os, greet, "eu"  # type: ignore[attr-defined]
+    assert Worker.from_settings(module).functions["greet"] is greet
+    module.max_job = 4  # type: ignore[attr-defined]
+    assert "'max_job' (did you mean 'max_jobs'?)" in refusal(module)
 
 
 def test_a_worker_without_functions_is_refused() -> None:
