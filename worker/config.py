@@ -228,7 +228,7 @@ class WorkerConfig:
             unknown = [n for n in unknown if difflib.get_close_matches(n, known, n=1)]
         if unknown:
             where = getattr(settings, "__name__", None) or type(settings).__name__
-            named = ", ".join(_with_hint(n, known) for n in unknown)
+            named = ", ".join(_with_hint(n, [*known, EXTRA_SETTINGS]) for n in unknown)
             raise InvalidArgument(
                 f"unknown worker setting{'s' if len(unknown) > 1 else ''} {named} in {where} "
                 f"(name attributes that are not settings in {EXTRA_SETTINGS} = (...))"

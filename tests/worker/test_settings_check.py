@@ -55,6 +55,8 @@ def test_private_names_are_ignored_and_extra_settings_are_allowed() -> None:
     assert "'helper'" in message
     assert "on_startup" in refusal(type("Hooks", (Base,), {"on_statup": lambda ctx: None}))
     assert "collection" in refusal(type("Bad", (Settings,), {"extra_settings": "helper"}))
+    misspelt = type("Misspelt", (Base,), {"extra_setting": ("helper",)})
+    assert "'extra_setting' (did you mean 'extra_settings'?)" in refusal(misspelt)
 
 
 def test_a_settings_object_is_checked_like_a_class() -> None:
