@@ -31,15 +31,13 @@ from jobwire.wire import (
 from . import defaults
 from .errors import (
     InvalidArgument,
-    JobAborted,
-    JobFailed,
     JobNotFound,
-    JobTimeout,
     RedisCommandError,
-    ResultNotFound,
+    WaitTimeout,
 )
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
+from .outcomes import result_not_found, unwrap
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 from .stored import dead_letter, glob_escape, scan, text
@@ -50,7 +48,6 @@ __all__ = [
     "Prepared",
     "Producer",
     "now_ms",
-    "unwrap",
 ]
 
 DEFAULT_QUEUE: Final = defaults.DEFAULT_QUEUE
@@ -263,6 +260,22 @@ class Producer:
             return _STATES[state]
         return JobStatus.COMPLETE if has_result else JobStatus.NOT_FOUND
 
+    def outcome(self, job_id: str, queue_name: str) -> Gen[str | None]:
+        """How the job ended; None while it waits or runs, or when nothing of it is kept."""
+        keys = self.keys(queue_name)
+        state, latest = yield from pipeline(
+            [
+                Command(("HGET", keys.job(job_id), "state")),
+                Command(("LINDEX", keys.results(job_id), 0)),
+            ]
+        )
+        if state in _STATES or latest is None:
+            return None
+        try:
+            return self._decode_result(latest).outcome
+        except FormatNotAccepted:  # only a pickled success value is unreadable without pickle
+            return "success"
+
     def info(self, job_id: str, queue_name: str) -> Gen[JobInfo | None]:
         """The job as stored while deferred, queued or running; None otherwise."""
         keys = self.keys(queue_name)
@@ -317,16 +330,27 @@ class Producer:
             )
             if not exists:
                 if latest is None:
-                    raise ResultNotFound(
-                        f"job {job_id!r} is not queued or running and no result of it is kept",
-                        job_id=job_id,
-                    )
+                    elsewhere = yield from self._queues_holding(job_id, keys.queue)
+                    raise result_not_found(job_id, keys.queue, elsewhere)
                 return self._decode_result(latest)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise JobTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
+                raise WaitTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
             block = max(0.01, min(remaining, self.max_block))
             yield Command(("BLMOVE", done_key, done_key, "RIGHT", "LEFT", round(block, 3)))
+
+    def _queues_holding(self, job_id: str, searched: str) -> Gen[list[str]]:
+        """The other known queues in which the job is waiting, running or has a result."""
+        names = [n for n in (yield from self.known_queues()) if n != searched][:100]
+        if not names:
+            return []
+        found = yield from pipeline(
+            [
+                Command(("EXISTS", self.keys(n).job(job_id), self.keys(n).results(job_id)))
+                for n in names
+            ]
+        )
+        return [n for n, count in zip(names, found, strict=True) if count]
 
     def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
         """The job's return value, waiting for it; raises JobFailed when it did not succeed."""
@@ -336,7 +360,7 @@ class Producer:
         """Abort a job: a waiting one is removed, a running one is asked to stop.
 
         Returns True when the job ends aborted, False when it was not found or finished
-        another way first; raises JobTimeout if a running job has not stopped in time.
+        another way first; raises WaitTimeout if a running job has not stopped in time.
         """
         keys = self.keys(queue_name)
         data = yield Command(("HGET", keys.job(job_id), "data"))
@@ -481,18 +505,3 @@ class Producer:
         if not reply:
             raise RedisCommandError("Redis did not answer PING")
         return True
-
-
-def unwrap(result: JobResult) -> Any:
-    """Return a successful result's value, or raise what its failure calls for.
-
-    With pickle, the original exception is raised when the reader accepted it; otherwise
-    :class:`JobAborted` for aborted jobs and :class:`JobFailed` for every other failure.
-    """
-    if result.success:
-        return result.value
-    if result.exception is not None:
-        raise result.exception from JobFailed(result)
-    if result.outcome == "aborted":
-        raise JobAborted(result)
-    raise JobFailed(result)
