@@ -28,7 +28,7 @@ from jobwire.wire import (
     check_format,
 )
 
-from . import defaults
+from . import defaults, tracing
 from .errors import (
     InvalidArgument,
     JobNotFound,
@@ -126,8 +126,11 @@ class Producer:
 
     # ----------------------------------------------------------------- enqueue
 
-    def prepare(self, spec: JobSpec, now: int) -> Prepared:
-        """Check a job's options and encode it (what every enqueue starts with)."""
+    def prepare(self, spec: JobSpec, now: int, trace: Mapping[str, str] | None = None) -> Prepared:
+        """Check a job's options and encode it (what every enqueue starts with).
+
+        ``trace``: trace-context headers of the enqueue's span (a job's own win).
+        """
         opts = spec.options
         if opts.defer_until is not None and opts.defer_by is not None:
             raise InvalidArgument("use _defer_until or _defer_by, not both")
@@ -153,7 +156,9 @@ class Producer:
             defer_until_ms=due,
             expires_ms=expires,
             format=self.serializer if opts.serializer is None else opts.serializer,
-            headers=_headers(opts.headers),
+            headers=_headers(opts.headers)
+            if trace is None
+            else {**trace, **_headers(opts.headers)},
             args=spec.args,
             kwargs=spec.kwargs,
         )
@@ -161,14 +166,18 @@ class Producer:
         return Prepared(job_id, keys, data, due if due and due > now else None, expires)
 
     def build(
-        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
+        self,
+        spec: JobSpec,
+        now: int,
+        once: tuple[str, int] | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> tuple[JobRef, Command]:
         """Encode one job and the script call that enqueues it.
 
         ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
         (one cron run per scheduled time, whatever the number of workers).
         """
-        job = self.prepare(spec, now)
+        job = self.prepare(spec, now, trace)
         command = self._enqueue_command(
             job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once
         )
@@ -224,24 +233,29 @@ class Producer:
 
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
         """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
-        ref, command = self.build(spec, now_ms(), once)
-        register = self._registration((ref[1],))
-        if register:
-            reply = (yield from pipeline([*register, command]))[-1]
-            self._registered_by(register)
-        else:
-            reply = yield from call(command)
+        with tracing.send(self.keys(spec.options.queue_name).queue) as span:
+            ref, command = self.build(spec, now_ms(), once, span.headers)
+            span.sent(ref[0])
+            register = self._registration((ref[1],))
+            if register:
+                reply = (yield from pipeline([*register, command]))[-1]
+                self._registered_by(register)
+            else:
+                reply = yield from call(command)
         return ref if reply else None
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
         """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
-        now = now_ms()
-        built = [self.build(spec, now) for spec in specs]
-        if not built:
+        specs = list(specs)
+        if not specs:
             return []
-        register = self._registration(ref[1] for ref, _ in built)
-        replies = yield from pipeline([*register, *(command for _, command in built)])
-        self._registered_by(register)
+        now = now_ms()
+        queues = {self.keys(spec.options.queue_name).queue for spec in specs}
+        with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
+            built = [self.build(spec, now, None, span.headers) for spec in specs]
+            register = self._registration(ref[1] for ref, _ in built)
+            replies = yield from pipeline([*register, *(command for _, command in built)])
+            self._registered_by(register)
         replies = replies[len(register) :]
         return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
 
