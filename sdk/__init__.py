@@ -23,6 +23,7 @@ from .errors import (
     JobAborted,
     JobFailed,
     JobNotFound,
+    JobTimedOut,
     JobTimeout,
     JobwireError,
     MalformedMessage,
@@ -36,6 +37,7 @@ from .errors import (
     SignatureError,
     UnsupportedValue,
     UnsupportedVersion,
+    WaitTimeout,
     WireError,
 )
 
@@ -91,6 +93,7 @@ __all__ = [
     "JobResult",
     "JobSpec",
     "JobStatus",
+    "JobTimedOut",
     "JobTimeout",
     "JobwireError",
     "MalformedMessage",
@@ -106,6 +109,7 @@ __all__ = [
     "Task",
     "UnsupportedValue",
     "UnsupportedVersion",
+    "WaitTimeout",
     "WireError",
     "__version__",
     "task",

@@ -162,6 +162,16 @@ class AsyncJob(JobHandle["AsyncClient"]):
         """deferred, queued, in_progress, complete or not_found."""
         return await self._client._run(self._client._core.status(self.job_id, self.queue_name))
 
+    async def outcome(self) -> str | None:
+        """How the job ended: ``success``, ``error``, ``timeout`` or ``aborted``.
+
+        None while it waits or runs (also between tries), or when nothing of it is kept.
+
+        ``status()`` says *where* a job is (a finished job is ``complete`` whatever its
+        outcome); this says *how* it ended.
+        """
+        return await self._client._run(self._client._core.outcome(self.job_id, self.queue_name))
+
     async def info(self) -> JobInfo | None:
         """The job as stored while it waits or runs; None once it has finished."""
         return await self._client._run(self._client._core.info(self.job_id, self.queue_name))

@@ -8,6 +8,8 @@ thread-safe and bounded (``RedisSettings.max_connections``).
 
 from __future__ import annotations
 
+import asyncio
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -64,8 +66,23 @@ class Client:
         """
         return cls(settings=RedisSettings.from_url(url), **options)
 
+    _warned_loop = False
+
     def _run(self, gen: Gen[T]) -> T:
+        if not self._warned_loop and asyncio.events._get_running_loop() is not None:
+            self._warn_blocking()
         return run_sync(self.redis, gen)
+
+    def _warn_blocking(self) -> None:
+        # once per client: a hint, not a flood; the call goes ahead (it may be deliberate)
+        self._warned_loop = True
+        warnings.warn(
+            "jobwire.Client was called on the thread of a running event loop: each call "
+            "blocks that loop until Redis answers. In async code use jobwire.AsyncClient "
+            "(or run the call in a thread: await asyncio.to_thread(...))",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _job(self, ref: JobRef | None) -> Job | None:
         return None if ref is None else Job(self, *ref)
@@ -152,6 +169,16 @@ class Job(JobHandle["Client"]):
         """deferred, queued, in_progress, complete or not_found."""
         return self._client._run(self._client._core.status(self.job_id, self.queue_name))
 
+    def outcome(self) -> str | None:
+        """How the job ended: ``success``, ``error``, ``timeout`` or ``aborted``.
+
+        None while it waits or runs (also between tries), or when nothing of it is kept.
+
+        ``status()`` says *where* a job is (a finished job is ``complete`` whatever its
+        outcome); this says *how* it ended.
+        """
+        return self._client._run(self._client._core.outcome(self.job_id, self.queue_name))
+
     def info(self) -> JobInfo | None:
         """The job as stored while it waits or runs; None once it has finished."""
         return self._client._run(self._client._core.info(self.job_id, self.queue_name))
@@ -160,7 +187,7 @@ class Job(JobHandle["Client"]):
         """Wait for the job's final result and return its value.
 
         Raises JobFailed (or the job's own exception, for pickle jobs read with pickle
-        accepted), JobAborted, JobTimeout after ``timeout`` seconds, or ResultNotFound when
+        accepted), JobAborted, WaitTimeout after ``timeout`` seconds, or ResultNotFound when
         the job is gone without a kept result.
         """
         timeout = check_timeout(timeout)
@@ -178,7 +205,7 @@ class Job(JobHandle["Client"]):
         """Abort the job; True when it ended aborted.
 
         A waiting job is removed at once; a running one is asked to stop and waited for up
-        to ``timeout`` seconds (JobTimeout after that).
+        to ``timeout`` seconds (WaitTimeout after that).
         """
         timeout = check_timeout(timeout)
         return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from jobwire.wire import (
     Codec,
@@ -22,24 +20,21 @@ from jobwire.wire import (
     ErrorRecord,
     Format,
     FormatNotAccepted,
-    JobEnvelope,
     JobHeader,
     ResultEnvelope,
     check_format,
 )
 
-from . import defaults
+from . import defaults, tracing
 from .errors import (
-    InvalidArgument,
-    JobAborted,
-    JobFailed,
     JobNotFound,
-    JobTimeout,
     RedisCommandError,
-    ResultNotFound,
+    WaitTimeout,
 )
-from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
+from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
+from .outcomes import result_not_found, unwrap
+from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 from .stored import dead_letter, glob_escape, scan, text
@@ -47,10 +42,8 @@ from .stored import dead_letter, glob_escape, scan, text
 __all__ = [
     "DEFAULT_QUEUE",
     "JobRef",
-    "Prepared",
     "Producer",
     "now_ms",
-    "unwrap",
 ]
 
 DEFAULT_QUEUE: Final = defaults.DEFAULT_QUEUE
@@ -68,30 +61,6 @@ _NO_TIMEOUT: Final = float("inf")
 def now_ms() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
-
-
-def _epoch_ms(value: object, what: str = "a time") -> int:
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"{what} must be a datetime, not {value!r:.40}")
-    return int(value.timestamp() * 1000)
-
-
-def _headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise InvalidArgument(f"_headers must be a mapping, not {type(headers).__qualname__}")
-    return dict(headers)
-
-
-class Prepared(NamedTuple):
-    """A checked and encoded job, not yet sent (``due_ms`` is None unless in the future)."""
-
-    job_id: str
-    keys: QueueKeys
-    data: bytes
-    due_ms: int | None
-    expires_ms: int | None
 
 
 class Producer:
@@ -129,49 +98,27 @@ class Producer:
 
     # ----------------------------------------------------------------- enqueue
 
-    def prepare(self, spec: JobSpec, now: int) -> Prepared:
-        """Check a job's options and encode it (what every enqueue starts with)."""
-        opts = spec.options
-        if opts.defer_until is not None and opts.defer_by is not None:
-            raise InvalidArgument("use _defer_until or _defer_by, not both")
-        keys = self.keys(opts.queue_name)
-        job_id = uuid.uuid4().hex if opts.job_id is None else check_job_id(opts.job_id)
-        due: int | None = None
-        if opts.defer_until is not None:
-            due = _epoch_ms(opts.defer_until, "_defer_until")
-        elif opts.defer_by is not None:
-            due = now + int(seconds(opts.defer_by, "_defer_by") * 1000)
-        expires = self._expiry(opts.expires, due or now, now)
-        if expires is not None and due is not None and due >= expires:
-            raise InvalidArgument("the job would expire before its deferred start")
-        job_try = 1 if opts.job_try is None else opts.job_try
-        if type(job_try) is not int or job_try < 1:
-            raise InvalidArgument("_job_try must be an integer >= 1")
-        envelope = JobEnvelope(
-            id=job_id,
-            function=function_name(spec.function),
-            queue=keys.queue,
-            enqueued_ms=now,
-            job_try=job_try,
-            defer_until_ms=due,
-            expires_ms=expires,
-            format=self.serializer if opts.serializer is None else opts.serializer,
-            headers=_headers(opts.headers),
-            args=spec.args,
-            kwargs=spec.kwargs,
-        )
-        data = self.codec.encode_job(envelope)
-        return Prepared(job_id, keys, data, due if due and due > now else None, expires)
+    def prepare(self, spec: JobSpec, now: int, trace: Mapping[str, str] | None = None) -> Prepared:
+        """Check a job's options and encode it (what every enqueue starts with).
+
+        ``trace``: trace-context headers of the enqueue's span (a job's own win).
+        """
+        keys = self.keys(spec.options.queue_name)
+        return prepare_job(spec, now, keys, self.serializer, self.codec, trace)
 
     def build(
-        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
+        self,
+        spec: JobSpec,
+        now: int,
+        once: tuple[str, int] | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> tuple[JobRef, Command]:
         """Encode one job and the script call that enqueues it.
 
         ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
         (one cron run per scheduled time, whatever the number of workers).
         """
-        job = self.prepare(spec, now)
+        job = self.prepare(spec, now, trace)
         command = self._enqueue_command(
             job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once
         )
@@ -200,18 +147,6 @@ class Producer:
             return script_command(ENQUEUE, job_keys, argv)
         return script_command(ENQUEUE_ONCE, [*job_keys, keys.once(once[0])], [*argv, once[1]])
 
-    @staticmethod
-    def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            at = _epoch_ms(value)
-        else:
-            at = start + int(seconds(value, "_expires") * 1000)
-        if at <= now:
-            raise InvalidArgument("_expires is in the past")
-        return at
-
     def _registration(self, queues: Iterable[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).
 
@@ -227,24 +162,29 @@ class Producer:
 
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
         """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
-        ref, command = self.build(spec, now_ms(), once)
-        register = self._registration((ref[1],))
-        if register:
-            reply = (yield from pipeline([*register, command]))[-1]
-            self._registered_by(register)
-        else:
-            reply = yield from call(command)
+        with tracing.send(self.keys(spec.options.queue_name).queue) as span:
+            ref, command = self.build(spec, now_ms(), once, span.headers)
+            span.sent(ref[0])
+            register = self._registration((ref[1],))
+            if register:
+                reply = (yield from pipeline([*register, command]))[-1]
+                self._registered_by(register)
+            else:
+                reply = yield from call(command)
         return ref if reply else None
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
         """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
-        now = now_ms()
-        built = [self.build(spec, now) for spec in specs]
-        if not built:
+        specs = list(specs)
+        if not specs:
             return []
-        register = self._registration(ref[1] for ref, _ in built)
-        replies = yield from pipeline([*register, *(command for _, command in built)])
-        self._registered_by(register)
+        now = now_ms()
+        queues = {self.keys(spec.options.queue_name).queue for spec in specs}
+        with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
+            built = [self.build(spec, now, None, span.headers) for spec in specs]
+            register = self._registration(ref[1] for ref, _ in built)
+            replies = yield from pipeline([*register, *(command for _, command in built)])
+            self._registered_by(register)
         replies = replies[len(register) :]
         return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
 
@@ -262,6 +202,22 @@ class Producer:
         if state in _STATES:
             return _STATES[state]
         return JobStatus.COMPLETE if has_result else JobStatus.NOT_FOUND
+
+    def outcome(self, job_id: str, queue_name: str) -> Gen[str | None]:
+        """How the job ended; None while it waits or runs, or when nothing of it is kept."""
+        keys = self.keys(queue_name)
+        state, latest = yield from pipeline(
+            [
+                Command(("HGET", keys.job(job_id), "state")),
+                Command(("LINDEX", keys.results(job_id), 0)),
+            ]
+        )
+        if state in _STATES or latest is None:
+            return None
+        try:
+            return self._decode_result(latest).outcome
+        except FormatNotAccepted:  # only a pickled success value is unreadable without pickle
+            return "success"
 
     def info(self, job_id: str, queue_name: str) -> Gen[JobInfo | None]:
         """The job as stored while deferred, queued or running; None otherwise."""
@@ -317,16 +273,27 @@ class Producer:
             )
             if not exists:
                 if latest is None:
-                    raise ResultNotFound(
-                        f"job {job_id!r} is not queued or running and no result of it is kept",
-                        job_id=job_id,
-                    )
+                    elsewhere = yield from self._queues_holding(job_id, keys.queue)
+                    raise result_not_found(job_id, keys.queue, elsewhere)
                 return self._decode_result(latest)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise JobTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
+                raise WaitTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
             block = max(0.01, min(remaining, self.max_block))
             yield Command(("BLMOVE", done_key, done_key, "RIGHT", "LEFT", round(block, 3)))
+
+    def _queues_holding(self, job_id: str, searched: str) -> Gen[list[str]]:
+        """The other known queues in which the job is waiting, running or has a result."""
+        names = [n for n in (yield from self.known_queues()) if n != searched][:100]
+        if not names:
+            return []
+        found = yield from pipeline(
+            [
+                Command(("EXISTS", self.keys(n).job(job_id), self.keys(n).results(job_id)))
+                for n in names
+            ]
+        )
+        return [n for n, count in zip(names, found, strict=True) if count]
 
     def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
         """The job's return value, waiting for it; raises JobFailed when it did not succeed."""
@@ -336,7 +303,7 @@ class Producer:
         """Abort a job: a waiting one is removed, a running one is asked to stop.
 
         Returns True when the job ends aborted, False when it was not found or finished
-        another way first; raises JobTimeout if a running job has not stopped in time.
+        another way first; raises WaitTimeout if a running job has not stopped in time.
         """
         keys = self.keys(queue_name)
         data = yield Command(("HGET", keys.job(job_id), "data"))
@@ -481,18 +448,3 @@ class Producer:
         if not reply:
             raise RedisCommandError("Redis did not answer PING")
         return True
-
-
-def unwrap(result: JobResult) -> Any:
-    """Return a successful result's value, or raise what its failure calls for.
-
-    With pickle, the original exception is raised when the reader accepted it; otherwise
-    :class:`JobAborted` for aborted jobs and :class:`JobFailed` for every other failure.
-    """
-    if result.success:
-        return result.value
-    if result.exception is not None:
-        raise result.exception from JobFailed(result)
-    if result.outcome == "aborted":
-        raise JobAborted(result)
-    raise JobFailed(result)

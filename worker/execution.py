@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from jobwire import tracing
 from jobwire.wire import Codec, ErrorRecord, JobHeader
 
 from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
@@ -121,7 +122,7 @@ class Attempts:
             logger.debug(
                 "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try
             )
-        outcome, value, exc, record = await self._run_function(r, run, ctx)
+        outcome, value, exc, record = await self._traced(r, run, ctx)
         final = conclude(run, outcome, value, exc, record, self.config.retry_backoff)
         ctx.update(
             outcome="retry" if final.retry_in is not None else final.outcome,
@@ -165,6 +166,19 @@ class Attempts:
                 line += "\n%s"
                 args.append(error.traceback.rstrip())
         logger.log(level, line, *args)
+
+    async def _traced(
+        self, r: Running, run: Run, ctx: dict[str, Any]
+    ) -> tuple[str, Any, BaseException | None, ErrorRecord | None]:
+        """Run the function in the attempt's consumer span (when tracing is on)."""
+        job = run.job
+        with tracing.process(
+            job.headers, queue=job.queue, job_id=job.id, function=job.function, job_try=run.job_try
+        ) as span:
+            ended = await self._run_function(r, run, ctx)
+            outcome, _, exc, record = ended
+            span.ended(outcome, exc, record.type if record is not None else None)
+            return ended
 
     async def _run_function(
         self, r: Running, run: Run, ctx: dict[str, Any]

@@ -15,10 +15,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from jobwire.errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
+from jobwire.errors import InvalidArgument, JobNotFound, WaitTimeout
 from jobwire.keys import check_name
 from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
-from jobwire.producer import JobRef, Prepared, Producer, now_ms
+from jobwire.outcomes import result_not_found
+from jobwire.prepare import Prepared
+from jobwire.producer import JobRef, Producer, now_ms
 from jobwire.protocol import Gen
 from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
@@ -32,10 +34,8 @@ from ._eager import run_job
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
-    HISTORY,
     STATUS,
     WORKER_NAME,
-    KeptResults,
     MemoryQueue,
     MemoryStore,
     StoredJob,
@@ -111,18 +111,6 @@ class MemoryProducer(Producer):
             (j for j in jobs if j.state == "deferred"), key=lambda j: (j.due_ms or 0, j.header.id)
         )
         return queued, deferred
-
-    def _store_result(
-        self, queue: MemoryQueue, job_id: str, data: bytes, keep: float | None, now: int
-    ) -> None:
-        if keep == 0:
-            return
-        kept = queue.results.get(job_id)
-        if kept is None:
-            kept = queue.results[job_id] = KeptResults([], None)
-        kept.entries.insert(0, data)
-        del kept.entries[HISTORY:]
-        kept.expires_ms = None if keep is None else now + int(keep * 1000)
 
     def _result(
         self,
@@ -209,6 +197,17 @@ class MemoryProducer(Producer):
             return JobStatus.COMPLETE if job_id in queue.results else JobStatus.NOT_FOUND
 
     @immediate
+    def outcome(self, job_id: str, queue_name: str) -> str | None:
+        """How the job ended; None while it is waiting or running, or when nothing is kept."""
+        with self.store._cond:
+            _, queue = self._refreshed(queue_name)
+            kept = queue.results.get(job_id)
+            if job_id in queue.jobs or kept is None:
+                return None
+            latest = kept.entries[0]
+        return self._decode_result(latest).outcome
+
+    @immediate
     def info(self, job_id: str, queue_name: str) -> JobInfo | None:
         """The job as stored while deferred, queued or running; None otherwise."""
         with self.store._cond:
@@ -247,12 +246,23 @@ class MemoryProducer(Producer):
                 if job is None:
                     kept = queue.results.get(job_id)
                     if kept is None:
-                        raise ResultNotFound(
-                            f"job {job_id!r} is not queued or running and no result of it is kept",
-                            job_id=job_id,
-                        )
+                        elsewhere = [
+                            n
+                            for n, q in sorted(self.store._queues.items())
+                            if n != queue_name and (job_id in q.jobs or job_id in q.results)
+                        ]
+                        raise result_not_found(job_id, queue_name, elsewhere)
                     latest = kept.entries[0]
                     break
+                if timeout is None and job.state != "active" and not self.eager:
+                    # a unit test would hang here: nothing in this process will start it
+                    raise WaitTimeout(
+                        f"job {job_id!r} is {job.state} in the in-memory twin and nothing "
+                        "will run it, so result() would wait forever: run it with "
+                        "client.run_jobs(), enqueue with eager=True, or pass timeout= to wait "
+                        "for another thread or task that sets its result",
+                        job_id=job_id,
+                    )
                 version = self.store._version
                 # nothing wakes a waiter when a waiting job expires: wake up for it
                 until_expiry = (
@@ -262,7 +272,7 @@ class MemoryProducer(Producer):
                 )
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise JobTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
+                raise WaitTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
             limits = [t for t in (remaining, until_expiry) if t is not None]
             yield Wait(self.store, version, min(limits) if limits else None)
         return self._decode_result(latest)
@@ -283,7 +293,7 @@ class MemoryProducer(Producer):
                 running = False
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
-                self._store_result(queue, job_id, result, self.keep_result_ms / 1000, now)
+                queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
                 self.store._changed()
         if not running:
             return True
@@ -439,7 +449,7 @@ class MemoryProducer(Producer):
             if exc is not None and error is None:
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
-            self._store_result(queue, job_id, encode_result(self.codec, result)[0], keep, now)
+            queue.keep_result(job_id, encode_result(self.codec, result)[0], keep, now)
             job.worker = job.started_ms = None
             if retry_in is None:
                 del queue.jobs[job_id]
@@ -472,8 +482,8 @@ class MemoryProducer(Producer):
             while len(queue.dead) > DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
             result = dead_letter_result(job.header, reason, message, job.worker or WORKER_NAME, now)
-            self._store_result(
-                queue, job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
+            queue.keep_result(
+                job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
             self.store._changed()
             return entry_id
