@@ -52,7 +52,13 @@ def job_command(args: argparse.Namespace) -> int:
             queues = [defaults.DEFAULT_QUEUE, *(q for q in known if q != defaults.DEFAULT_QUEUE)]
         for queue in queues:
             job = client.job(args.job_id, queue)
-            status = job.status()
+            try:
+                status = job.status()
+            except REDIS_DOWN:
+                raise
+            except ODD_DATA as exc:  # its key holds something else: say so, look on
+                print(safe(f"queue {queue}: job {args.job_id!r}: {exc}"), file=sys.stderr)
+                continue
             if status is not JobStatus.NOT_FOUND:
                 _show_job(client, job, status)
                 return 0
@@ -95,13 +101,14 @@ def _show_job(client: jobwire.Client, job: jobwire.Job, status: JobStatus) -> No
     _print(f"job {job.job_id}")
     _print(f"queue: {job.queue_name}", "  ")
     _print(f"status: {status.value.replace('_', ' ')}", "  ")
-    info = None
+    info, readable = None, True
     try:
         info = job.info()
     except REDIS_DOWN:
         raise
     except ODD_DATA as exc:
         _print(f"job data: cannot be read: {exc}", "  ")
+        readable = False
     history, unreadable = _history(client, job)
     latest = history[0] if history else None
     if latest is not None and status is JobStatus.COMPLETE:
@@ -115,7 +122,7 @@ def _show_job(client: jobwire.Client, job: jobwire.Job, status: JobStatus) -> No
         else:
             shown = [*map(repr, info.args), *(f"{k}={v!r}" for k, v in info.kwargs.items())]
             _print(f"args: {clip(', '.join(shown))}", "  ")
-    else:
+    elif readable:
         _print("args: (not kept once a job has finished)", "  ")
     enqueued = info.enqueue_time if info else latest.enqueue_time if latest else None
     _print(f"enqueued: {when(enqueued)}", "  ")
@@ -123,9 +130,10 @@ def _show_job(client: jobwire.Client, job: jobwire.Job, status: JobStatus) -> No
         _print(f"deferred until: {when(info.defer_until)}", "  ")
     if info is not None and info.expires is not None:
         _print(f"expires: {when(info.expires)}", "  ")
-    tries = info.job_try if info else latest.job_try if latest else 0
+    tries = info.job_try if info else latest.job_try if latest else None
     verb = "on try" if status is JobStatus.IN_PROGRESS else "next try" if info else "tries"
-    _print(f"{verb}: {tries}", "  ")
+    if tries is not None:
+        _print(f"{verb}: {tries}", "  ")
     if info is not None and info.worker:
         _print(f"worker: {info.worker} (since {when(info.start_time)})", "  ")
     if info is not None and info.headers:
