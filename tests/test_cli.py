@@ -111,12 +111,13 @@ def test_watch_restarts_the_worker_on_code_changes(redis_url: str, tmp_path: Pat
     )
     # the flags reach the restarted worker: without --url it would wait for this Redis
     env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    command = [
+        sys.executable, "-m", "jobwire", "worker", "watched_tasks.Settings",
+        "--watch", str(tmp_path), "--url", redis_url, "--queue", "watched",
+        "--max-jobs", "2", "--log-format", "json",
+    ]  # fmt: skip
     proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "jobwire", "worker", "watched_tasks.Settings",
-            "--watch", str(tmp_path), "--url", redis_url, "--queue", "watched",
-            "--max-jobs", "2", "--log-format", "json",
-        ],  # fmt: skip
+        command,
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -12,7 +12,6 @@ import pytest
 import redis
 
 import jobwire
-
 from jobwire.keys import QueueKeys
 from tests.helpers.redis_harness import RedisServer, free_port
 
@@ -106,8 +105,8 @@ def test_hostile_data_is_escaped_in_job_and_failures(redis_url: str) -> None:
         r.hset(keys.job("odd"), mapping={"data": b"\x00\xff", "state": "queued"})
         r.set(keys.job("wrong-type"), b"x")
     outputs = [cli("failures", url=redis_url)]
-    outputs += [cli("job", job_id, url=redis_url) for job_id in (bad.job_id, evil.job_id,
-                                                                   waiting.job_id, "odd")]  # fmt: skip
+    ids = (bad.job_id, evil.job_id, waiting.job_id, "odd")
+    outputs += [cli("job", job_id, url=redis_url) for job_id in ids]
     for done in outputs:
         assert done.returncode == 0, done
         assert "\x1b" not in done.stdout + done.stderr, done

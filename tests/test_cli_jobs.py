@@ -113,22 +113,19 @@ def test_an_empty_dead_letter_list_says_so(redis_url: str) -> None:
 
 
 def _health(worker: str, queue: str, now_ms: int, **fields: object) -> bytes:
-    return orjson.dumps(
-        {
-            "worker": worker,
-            "queue": queue,
-            "time_ms": now_ms,
-            "interval_ms": 5000,
-            "complete": 7,
-            "failed": 1,
-            "retried": 2,
-            "ongoing": 0,
-            "loops": {
-                "fetch": {"state": "running", "last_progress_ms": now_ms, "stall_after_ms": 60_000}
-            },
-            **fields,
-        }  # fmt: skip
-    )
+    loop = {"state": "running", "last_progress_ms": now_ms, "stall_after_ms": 60_000}
+    record = {
+        "worker": worker,
+        "queue": queue,
+        "time_ms": now_ms,
+        "interval_ms": 5000,
+        "complete": 7,
+        "failed": 1,
+        "retried": 2,
+        "ongoing": 0,
+        "loops": {"fetch": loop},
+    }
+    return orjson.dumps({**record, **fields})
 
 
 def test_info_json_has_queues_workers_and_warnings(redis_url: str) -> None:
