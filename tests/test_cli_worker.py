@@ -51,7 +51,9 @@ def test_flags_override_the_settings(redis_url: str) -> None:
 
 
 def test_bad_flags_are_one_line_and_exit_2(redis_url: str) -> None:
-    for args in (("--max-jobs", "0"), ("--queue", "bad{name"), ("--url", "http://x")):
+    bad = (("--max-jobs", "0"), ("--queue", "bad{name"), ("--url", "http://x"),
+           ("--log-format", "xml"), ("--max-jobs", "many"))  # fmt: skip
+    for args in bad:
         done = jobwire_cli("worker", SETTINGS, "--burst", *args, url=redis_url)
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.count("\n") == 1 and "Traceback" not in done.stderr

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import jobwire
 from jobwire import defaults
@@ -35,9 +35,16 @@ from .worker import add_worker_parser, load_settings, worker_command
 __all__ = ["EXIT_BAD_INPUT", "EXIT_NEGATIVE", "EXIT_REDIS", "build_parser", "load_settings", "run"]
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of the ``jobwire`` command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="jobwire",
         description="jobwire: a Redis job queue with one wire format for every language.",
     )

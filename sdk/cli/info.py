@@ -119,6 +119,9 @@ def info_command(args: argparse.Namespace) -> int:
                     sys.stdout.write(_CLEAR)
                 if data is not None:
                     _show(data, args.json, f"every {args.watch:g}s (Ctrl-C to stop)")
+                elif args.json:
+                    print(json_text({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                     "error": problem}), flush=True)  # fmt: skip
                 else:
                     print(f"{time.strftime('%H:%M:%S')} {safe(problem)}; trying again", flush=True)
                 time.sleep(args.watch)
