@@ -22,6 +22,7 @@ from .errors import (
     JobAborted,
     JobFailed,
     JobNotFound,
+    JobTimedOut,
     JobTimeout,
     JobwireError,
     MalformedMessage,
@@ -35,6 +36,7 @@ from .errors import (
     SignatureError,
     UnsupportedValue,
     UnsupportedVersion,
+    WaitTimeout,
     WireError,
 )
 
@@ -85,6 +87,7 @@ __all__ = [
     "JobResult",
     "JobSpec",
     "JobStatus",
+    "JobTimedOut",
     "JobTimeout",
     "JobwireError",
     "MalformedMessage",
@@ -99,6 +102,7 @@ __all__ = [
     "SignatureError",
     "UnsupportedValue",
     "UnsupportedVersion",
+    "WaitTimeout",
     "WireError",
     "__version__",
 ]

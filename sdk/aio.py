@@ -17,6 +17,7 @@ from typing_extensions import Self, Unpack
 from .keys import check_job_id
 from .models import (
     DeadLetter,
+    JobHandle,
     JobInfo,
     JobResult,
     JobSpec,
@@ -25,7 +26,8 @@ from .models import (
     check_timeout,
     params_of,
 )
-from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
+from .options import ClientOptions, make_producer, specs_from
+from .producer import JobRef, Producer
 from .protocol import Gen, run_async
 from .settings import RedisSettings
 
@@ -151,30 +153,24 @@ class AsyncClient:
         return await self._run(self._core.ping())
 
 
-class AsyncJob:
+class AsyncJob(JobHandle["AsyncClient"]):
     """Handle of one job, for an :class:`AsyncClient`."""
 
-    __slots__ = ("_client", "job_id", "queue_name")
-
-    def __init__(self, client: AsyncClient, job_id: str, queue_name: str) -> None:
-        self._client = client
-        self.job_id = job_id
-        self.queue_name = queue_name
-
-    def __repr__(self) -> str:
-        return f"<AsyncJob {self.job_id} on {self.queue_name!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, AsyncJob) and (other.job_id, other.queue_name) == (
-            self.job_id, self.queue_name
-        )  # fmt: skip
-
-    def __hash__(self) -> int:
-        return hash((self.job_id, self.queue_name))
+    __slots__ = ()
 
     async def status(self) -> JobStatus:
         """deferred, queued, in_progress, complete or not_found."""
         return await self._client._run(self._client._core.status(self.job_id, self.queue_name))
+
+    async def outcome(self) -> str | None:
+        """How the job ended: ``success``, ``error``, ``timeout`` or ``aborted``.
+
+        None while it waits or runs (also between tries), or when nothing of it is kept.
+
+        ``status()`` says *where* a job is (a finished job is ``complete`` whatever its
+        outcome); this says *how* it ended.
+        """
+        return await self._client._run(self._client._core.outcome(self.job_id, self.queue_name))
 
     async def info(self) -> JobInfo | None:
         """The job as stored while it waits or runs; None once it has finished."""

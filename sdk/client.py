@@ -1,6 +1,6 @@
 """The blocking client, for Django, Flask, scripts: a thin shell over the protocol core.
 
-Every method is one line: it asks :class:`~jobwire.producer.Core` for the operation's generator
+Every method is one line: it asks :class:`~jobwire.producer.Producer` for the operation's generator
 and runs it with :func:`~jobwire.protocol.run_sync`. No event loop is involved. One
 ``Client`` is meant to be shared by all the threads of a process: its connection pool is
 thread-safe and bounded (``RedisSettings.max_connections``).
@@ -8,6 +8,8 @@ thread-safe and bounded (``RedisSettings.max_connections``).
 
 from __future__ import annotations
 
+import asyncio
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -17,6 +19,7 @@ from typing_extensions import Self, Unpack
 from .keys import check_job_id
 from .models import (
     DeadLetter,
+    JobHandle,
     JobInfo,
     JobResult,
     JobSpec,
@@ -25,7 +28,8 @@ from .models import (
     check_timeout,
     params_of,
 )
-from .producer import ClientOptions, JobRef, Producer, make_producer, specs_from
+from .options import ClientOptions, make_producer, specs_from
+from .producer import JobRef, Producer
 from .protocol import Gen, run_sync
 from .settings import RedisSettings
 
@@ -62,8 +66,23 @@ class Client:
         """
         return cls(settings=RedisSettings.from_url(url), **options)
 
+    _warned_loop = False
+
     def _run(self, gen: Gen[T]) -> T:
+        if not self._warned_loop and asyncio.events._get_running_loop() is not None:
+            self._warn_blocking()
         return run_sync(self.redis, gen)
+
+    def _warn_blocking(self) -> None:
+        # once per client: a hint, not a flood; the call goes ahead (it may be deliberate)
+        self._warned_loop = True
+        warnings.warn(
+            "jobwire.Client was called on the thread of a running event loop: each call "
+            "blocks that loop until Redis answers. In async code use jobwire.AsyncClient "
+            "(or run the call in a thread: await asyncio.to_thread(...))",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
     def _job(self, ref: JobRef | None) -> Job | None:
         return None if ref is None else Job(self, *ref)
@@ -141,30 +160,24 @@ class Client:
         return self._run(self._core.ping())
 
 
-class Job:
+class Job(JobHandle["Client"]):
     """Handle of one job, for a blocking :class:`Client`."""
 
-    __slots__ = ("_client", "job_id", "queue_name")
-
-    def __init__(self, client: Client, job_id: str, queue_name: str) -> None:
-        self._client = client
-        self.job_id = job_id
-        self.queue_name = queue_name
-
-    def __repr__(self) -> str:
-        return f"<Job {self.job_id} on {self.queue_name!r}>"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Job) and (other.job_id, other.queue_name) == (
-            self.job_id, self.queue_name
-        )  # fmt: skip
-
-    def __hash__(self) -> int:
-        return hash((self.job_id, self.queue_name))
+    __slots__ = ()
 
     def status(self) -> JobStatus:
         """deferred, queued, in_progress, complete or not_found."""
         return self._client._run(self._client._core.status(self.job_id, self.queue_name))
+
+    def outcome(self) -> str | None:
+        """How the job ended: ``success``, ``error``, ``timeout`` or ``aborted``.
+
+        None while it waits or runs (also between tries), or when nothing of it is kept.
+
+        ``status()`` says *where* a job is (a finished job is ``complete`` whatever its
+        outcome); this says *how* it ended.
+        """
+        return self._client._run(self._client._core.outcome(self.job_id, self.queue_name))
 
     def info(self) -> JobInfo | None:
         """The job as stored while it waits or runs; None once it has finished."""
@@ -174,7 +187,7 @@ class Job:
         """Wait for the job's final result and return its value.
 
         Raises JobFailed (or the job's own exception, for pickle jobs read with pickle
-        accepted), JobAborted, JobTimeout after ``timeout`` seconds, or ResultNotFound when
+        accepted), JobAborted, WaitTimeout after ``timeout`` seconds, or ResultNotFound when
         the job is gone without a kept result.
         """
         timeout = check_timeout(timeout)
@@ -192,7 +205,7 @@ class Job:
         """Abort the job; True when it ended aborted.
 
         A waiting job is removed at once; a running one is asked to stop and waited for up
-        to ``timeout`` seconds (JobTimeout after that).
+        to ``timeout`` seconds (WaitTimeout after that).
         """
         timeout = check_timeout(timeout)
         return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))

@@ -29,8 +29,11 @@ unavailable Redis::
     │   └── ScriptMissing           internal: a Lua script to load again (never reaches you)
     ├── JobNotFound                 no job (or dead-letter entry) with that id
     ├── ResultNotFound              the job is gone and no result was kept
-    ├── JobTimeout                  waiting for a result took longer than asked (a TimeoutError)
+    ├── WaitTimeout                 *your wait* for a result (or an abort) took longer than
+    │                               asked; the job itself may still run (a TimeoutError;
+    │                               ``JobTimeout`` is its former name, kept as an alias)
     └── JobFailed                   the job ended without success (``.result``, ``.error``)
+        ├── JobTimedOut             *the job* ran out of its own time (outcome ``timeout``)
         └── JobAborted              it was aborted
 
 One tree, two modules. The wire layer (:mod:`jobwire.wire`) imports nothing of jobwire, so
@@ -45,7 +48,7 @@ Python's own exceptions never escape for bad input: a wrong type, an unknown opt
 that cannot be part of a Redis key, a bad URL or port, an unknown serializer are all an
 :class:`InvalidArgument`. redis-py's exceptions never escape either: they become a
 :class:`RedisError` with the original as ``__cause__``. ``JobNotFound``, ``ResultNotFound``,
-``JobTimeout`` and ``JobFailed`` carry the job id (``.job_id``) where there is one. None of
+``WaitTimeout`` and ``JobFailed`` carry the job id (``.job_id``) where there is one. None of
 these names shadows a builtin.
 """
 
@@ -77,6 +80,7 @@ __all__ = [
     "JobAborted",
     "JobFailed",
     "JobNotFound",
+    "JobTimedOut",
     "JobTimeout",
     "JobwireError",
     "MalformedMessage",
@@ -90,6 +94,7 @@ __all__ = [
     "SignatureError",
     "UnsupportedValue",
     "UnsupportedVersion",
+    "WaitTimeout",
     "WireError",
 ]
 
@@ -151,8 +156,16 @@ class ResultNotFound(_JobError):
     """The job is no longer queued or running, and no result of it is kept."""
 
 
-class JobTimeout(_JobError, TimeoutError):
-    """Waiting for a job's result (or its abort) took longer than the given timeout."""
+class WaitTimeout(_JobError, TimeoutError):
+    """Waiting for a job's result (or its abort) took longer than the given timeout.
+
+    It says nothing of the job, which may still be queued or running: wait again, or look
+    at ``job.status()``. A job that ran out of *its own* time is :class:`JobTimedOut`.
+    """
+
+
+#: The former name of :class:`WaitTimeout` (kept so that existing code goes on working).
+JobTimeout = WaitTimeout
 
 
 class JobFailed(_JobError):
@@ -176,6 +189,13 @@ class JobFailed(_JobError):
     def error(self) -> ErrorRecord | None:
         """The portable record of what went wrong."""
         return self.result.error
+
+
+class JobTimedOut(JobFailed):
+    """The job ran longer than its timeout and was stopped (its outcome is ``timeout``).
+
+    Not to be confused with :class:`WaitTimeout`, which is about your wait for a result.
+    """
 
 
 class JobAborted(JobFailed):

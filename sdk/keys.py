@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from jobwire.wire.codec import MAX_NAME_LENGTH
+from jobwire.wire.fields import MAX_NAME_LENGTH
 
 from . import defaults
 from .errors import InvalidArgument

@@ -9,7 +9,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Concatenate, ParamSpec, TypeVar, overload
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
 from jobwire.wire import ErrorRecord, Format, JobEnvelope, JobHeader, ResultEnvelope
 
@@ -19,6 +19,7 @@ __all__ = [
     "DeadLetter",
     "Delivery",
     "EnqueueOptions",
+    "JobHandle",
     "JobInfo",
     "JobResult",
     "JobSpec",
@@ -312,3 +313,34 @@ def params_of(
         return method
 
     return apply
+
+
+_Client = TypeVar("_Client")
+
+
+class JobHandle(Generic[_Client]):
+    """What the blocking and asyncio job handles share: the job's id, queue and identity.
+
+    Two handles are equal when they are of the same kind and name the same job in the same
+    queue.
+    """
+
+    __slots__ = ("_client", "job_id", "queue_name")
+
+    def __init__(self, client: _Client, job_id: str, queue_name: str) -> None:
+        self._client = client
+        self.job_id = job_id
+        self.queue_name = queue_name
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.job_id} on {self.queue_name!r}>"
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, JobHandle)
+            and type(other) is type(self)
+            and (other.job_id, other.queue_name) == (self.job_id, self.queue_name)
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.job_id, self.queue_name))

@@ -10,52 +10,40 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
-from typing import Any, Final, NamedTuple, TypedDict
+from typing import Any, Final
 
 from jobwire.wire import (
-    DEFAULT_ACCEPT,
-    DEFAULT_MAX_SIZE,
-    MAX_MS,
     Codec,
     DecodeError,
     ErrorRecord,
     Format,
     FormatNotAccepted,
-    JobEnvelope,
     JobHeader,
     ResultEnvelope,
     check_format,
 )
 
-from . import defaults
+from . import defaults, tracing
 from .errors import (
-    InvalidArgument,
-    JobAborted,
-    JobFailed,
     JobNotFound,
-    JobTimeout,
     RedisCommandError,
-    ResultNotFound,
+    WaitTimeout,
 )
-from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
+from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
+from .outcomes import result_not_found, unwrap
+from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
+from .stored import dead_letter, glob_escape, scan, text
 
 __all__ = [
     "DEFAULT_QUEUE",
-    "ClientOptions",
     "JobRef",
-    "Prepared",
     "Producer",
-    "core_options",
-    "make_producer",
     "now_ms",
-    "unwrap",
 ]
 
 DEFAULT_QUEUE: Final = defaults.DEFAULT_QUEUE
@@ -73,35 +61,6 @@ _NO_TIMEOUT: Final = float("inf")
 def now_ms() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
-
-
-def _epoch_ms(value: object, what: str = "a time") -> int:
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"{what} must be a datetime, not {value!r:.40}")
-    return int(value.timestamp() * 1000)
-
-
-def _headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise InvalidArgument(f"_headers must be a mapping, not {type(headers).__qualname__}")
-    return dict(headers)
-
-
-def _text(value: bytes | str) -> str:
-    """Text read from Redis: bytes that are not UTF-8 are kept as backslash escapes."""
-    return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
-
-
-class Prepared(NamedTuple):
-    """A checked and encoded job, not yet sent (``due_ms`` is None unless in the future)."""
-
-    job_id: str
-    keys: QueueKeys
-    data: bytes
-    due_ms: int | None
-    expires_ms: int | None
 
 
 class Producer:
@@ -139,49 +98,27 @@ class Producer:
 
     # ----------------------------------------------------------------- enqueue
 
-    def prepare(self, spec: JobSpec, now: int) -> Prepared:
-        """Check a job's options and encode it (what every enqueue starts with)."""
-        opts = spec.options
-        if opts.defer_until is not None and opts.defer_by is not None:
-            raise InvalidArgument("use _defer_until or _defer_by, not both")
-        keys = self.keys(opts.queue_name)
-        job_id = uuid.uuid4().hex if opts.job_id is None else check_job_id(opts.job_id)
-        due: int | None = None
-        if opts.defer_until is not None:
-            due = _epoch_ms(opts.defer_until, "_defer_until")
-        elif opts.defer_by is not None:
-            due = now + int(seconds(opts.defer_by, "_defer_by") * 1000)
-        expires = self._expiry(opts.expires, due or now, now)
-        if expires is not None and due is not None and due >= expires:
-            raise InvalidArgument("the job would expire before its deferred start")
-        job_try = 1 if opts.job_try is None else opts.job_try
-        if type(job_try) is not int or job_try < 1:
-            raise InvalidArgument("_job_try must be an integer >= 1")
-        envelope = JobEnvelope(
-            id=job_id,
-            function=function_name(spec.function),
-            queue=keys.queue,
-            enqueued_ms=now,
-            job_try=job_try,
-            defer_until_ms=due,
-            expires_ms=expires,
-            format=self.serializer if opts.serializer is None else opts.serializer,
-            headers=_headers(opts.headers),
-            args=spec.args,
-            kwargs=spec.kwargs,
-        )
-        data = self.codec.encode_job(envelope)
-        return Prepared(job_id, keys, data, due if due and due > now else None, expires)
+    def prepare(self, spec: JobSpec, now: int, trace: Mapping[str, str] | None = None) -> Prepared:
+        """Check a job's options and encode it (what every enqueue starts with).
+
+        ``trace``: trace-context headers of the enqueue's span (a job's own win).
+        """
+        keys = self.keys(spec.options.queue_name)
+        return prepare_job(spec, now, keys, self.serializer, self.codec, trace)
 
     def build(
-        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
+        self,
+        spec: JobSpec,
+        now: int,
+        once: tuple[str, int] | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> tuple[JobRef, Command]:
         """Encode one job and the script call that enqueues it.
 
         ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
         (one cron run per scheduled time, whatever the number of workers).
         """
-        job = self.prepare(spec, now)
+        job = self.prepare(spec, now, trace)
         command = self._enqueue_command(
             job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once
         )
@@ -210,18 +147,6 @@ class Producer:
             return script_command(ENQUEUE, job_keys, argv)
         return script_command(ENQUEUE_ONCE, [*job_keys, keys.once(once[0])], [*argv, once[1]])
 
-    @staticmethod
-    def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            at = _epoch_ms(value)
-        else:
-            at = start + int(seconds(value, "_expires") * 1000)
-        if at <= now:
-            raise InvalidArgument("_expires is in the past")
-        return at
-
     def _registration(self, queues: Iterable[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).
 
@@ -237,24 +162,29 @@ class Producer:
 
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
         """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
-        ref, command = self.build(spec, now_ms(), once)
-        register = self._registration((ref[1],))
-        if register:
-            reply = (yield from pipeline([*register, command]))[-1]
-            self._registered_by(register)
-        else:
-            reply = yield from call(command)
+        with tracing.send(self.keys(spec.options.queue_name).queue) as span:
+            ref, command = self.build(spec, now_ms(), once, span.headers)
+            span.sent(ref[0])
+            register = self._registration((ref[1],))
+            if register:
+                reply = (yield from pipeline([*register, command]))[-1]
+                self._registered_by(register)
+            else:
+                reply = yield from call(command)
         return ref if reply else None
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
         """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
-        now = now_ms()
-        built = [self.build(spec, now) for spec in specs]
-        if not built:
+        specs = list(specs)
+        if not specs:
             return []
-        register = self._registration(ref[1] for ref, _ in built)
-        replies = yield from pipeline([*register, *(command for _, command in built)])
-        self._registered_by(register)
+        now = now_ms()
+        queues = {self.keys(spec.options.queue_name).queue for spec in specs}
+        with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
+            built = [self.build(spec, now, None, span.headers) for spec in specs]
+            register = self._registration(ref[1] for ref, _ in built)
+            replies = yield from pipeline([*register, *(command for _, command in built)])
+            self._registered_by(register)
         replies = replies[len(register) :]
         return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
 
@@ -273,6 +203,22 @@ class Producer:
             return _STATES[state]
         return JobStatus.COMPLETE if has_result else JobStatus.NOT_FOUND
 
+    def outcome(self, job_id: str, queue_name: str) -> Gen[str | None]:
+        """How the job ended; None while it waits or runs, or when nothing of it is kept."""
+        keys = self.keys(queue_name)
+        state, latest = yield from pipeline(
+            [
+                Command(("HGET", keys.job(job_id), "state")),
+                Command(("LINDEX", keys.results(job_id), 0)),
+            ]
+        )
+        if state in _STATES or latest is None:
+            return None
+        try:
+            return self._decode_result(latest).outcome
+        except FormatNotAccepted:  # only a pickled success value is unreadable without pickle
+            return "success"
+
     def info(self, job_id: str, queue_name: str) -> Gen[JobInfo | None]:
         """The job as stored while deferred, queued or running; None otherwise."""
         keys = self.keys(queue_name)
@@ -285,7 +231,7 @@ class Producer:
             self._decode_job(data),
             _STATES[state],
             tries=int(tries or 0),
-            worker=_text(worker) if worker else None,
+            worker=text(worker) if worker else None,
             started_ms=int(started) if started else None,
         )
 
@@ -327,16 +273,27 @@ class Producer:
             )
             if not exists:
                 if latest is None:
-                    raise ResultNotFound(
-                        f"job {job_id!r} is not queued or running and no result of it is kept",
-                        job_id=job_id,
-                    )
+                    elsewhere = yield from self._queues_holding(job_id, keys.queue)
+                    raise result_not_found(job_id, keys.queue, elsewhere)
                 return self._decode_result(latest)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise JobTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
+                raise WaitTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
             block = max(0.01, min(remaining, self.max_block))
             yield Command(("BLMOVE", done_key, done_key, "RIGHT", "LEFT", round(block, 3)))
+
+    def _queues_holding(self, job_id: str, searched: str) -> Gen[list[str]]:
+        """The other known queues in which the job is waiting, running or has a result."""
+        names = [n for n in (yield from self.known_queues()) if n != searched][:100]
+        if not names:
+            return []
+        found = yield from pipeline(
+            [
+                Command(("EXISTS", self.keys(n).job(job_id), self.keys(n).results(job_id)))
+                for n in names
+            ]
+        )
+        return [n for n, count in zip(names, found, strict=True) if count]
 
     def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
         """The job's return value, waiting for it; raises JobFailed when it did not succeed."""
@@ -346,7 +303,7 @@ class Producer:
         """Abort a job: a waiting one is removed, a running one is asked to stop.
 
         Returns True when the job ends aborted, False when it was not found or finished
-        another way first; raises JobTimeout if a running job has not stopped in time.
+        another way first; raises WaitTimeout if a running job has not stopped in time.
         """
         keys = self.keys(queue_name)
         data = yield Command(("HGET", keys.job(job_id), "data"))
@@ -416,7 +373,7 @@ class Producer:
         Scans the keyspace (SCAN, O(number of keys)); results whose value this client cannot
         decode (pickle not accepted) are left out.
         """
-        found = yield from _scan(f"{_glob_escape(self.prefix)}:{{*}}:results:*")
+        found = yield from scan(f"{glob_escape(self.prefix)}:{{*}}:results:*")
         out: list[JobResult] = []
         for start in range(0, len(found), 500):
             chunk = found[start : start + 500]
@@ -437,7 +394,7 @@ class Producer:
         """Dead-letter entries of a queue, newest first."""
         keys = self.keys(queue_name)
         entries = yield Command(("XREVRANGE", keys.dead, "+", "-", "COUNT", limit))
-        return [_dead_letter(keys.queue, entry_id, fields) for entry_id, fields in entries]
+        return [dead_letter(keys.queue, entry_id, fields) for entry_id, fields in entries]
 
     def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[JobRef | None]:
         """Enqueue a dead-lettered message again, unchanged (its bytes, id and signature).
@@ -466,12 +423,12 @@ class Producer:
         """Health records of the live workers of a queue, by worker name."""
         keys = self.keys(queue_name)
         prefix = keys.health("")
-        found = yield from _scan(_glob_escape(prefix) + "*")
+        found = yield from scan(glob_escape(prefix) + "*")
         if not found:
             return {}
         values = yield Command(("MGET", *found))
         return {
-            _text(key)[len(prefix) :]: value
+            text(key)[len(prefix) :]: value
             for key, value in zip(found, values, strict=True)
             if value is not None
         }
@@ -483,7 +440,7 @@ class Producer:
     def known_queues(self) -> Gen[list[str]]:
         """Names of the queues that have been enqueued to."""
         names = yield Command(("SMEMBERS", queues_key(self.prefix)))
-        return sorted(_text(n) for n in names)
+        return sorted(text(n) for n in names)
 
     def ping(self) -> Gen[bool]:
         """Check that Redis answers."""
@@ -491,106 +448,3 @@ class Producer:
         if not reply:
             raise RedisCommandError("Redis did not answer PING")
         return True
-
-
-def unwrap(result: JobResult) -> Any:
-    """Return a successful result's value, or raise what its failure calls for.
-
-    With pickle, the original exception is raised when the reader accepted it; otherwise
-    :class:`JobAborted` for aborted jobs and :class:`JobFailed` for every other failure.
-    """
-    if result.success:
-        return result.value
-    if result.exception is not None:
-        raise result.exception from JobFailed(result)
-    if result.outcome == "aborted":
-        raise JobAborted(result)
-    raise JobFailed(result)
-
-
-def _scan(pattern: str) -> Gen[list[bytes]]:
-    """Every key matching ``pattern`` (SCAN: O(keys in the database), never blocking Redis)."""
-    cursor: int | bytes = 0
-    found: list[bytes] = []
-    while True:
-        cursor, batch = yield Command(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-        found.extend(batch)
-        if int(cursor) == 0:
-            return found
-
-
-def _glob_escape(text: str) -> str:
-    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in text)
-
-
-def _dead_letter(queue: str, entry_id: bytes | str, fields: Mapping[bytes, bytes]) -> DeadLetter:
-    raw_at = fields.get(b"at_ms", b"0") or b"0"
-    at_ms = int(raw_at) if raw_at.isdigit() and int(raw_at) <= MAX_MS else 0  # untrusted
-    job_id = _text(fields.get(b"job_id", b""))
-    return DeadLetter(
-        entry_id=_text(entry_id),
-        queue_name=queue,
-        job_id=job_id or None,
-        reason=_text(fields.get(b"reason", b"")),
-        message=_text(fields.get(b"message", b"")),
-        data=fields.get(b"data", b""),
-        time=datetime.fromtimestamp(at_ms / 1000, tz=timezone.utc),
-    )
-
-
-def specs_from(items: Sequence[JobSpec | str | Callable[..., Any]]) -> list[JobSpec]:
-    """Accept JobSpecs, or bare function names/callables meaning a call without arguments."""
-    return [item if isinstance(item, JobSpec) else JobSpec(item) for item in items]
-
-
-class ClientOptions(TypedDict, total=False):
-    """Keyword options of ``Client``, ``AsyncClient`` and their ``from_url``.
-
-    queue_name: default queue (``"default"``). prefix: key prefix (``"jobwire"``).
-    serializer: default format of new jobs (``"json"``). accept: formats whose arguments and
-    results this client decodes (json + msgpack; add ``"pickle"`` only for trusted Redis).
-    signing_key / verify_keys: HMAC signing (see wire/SPEC.md). max_size: message size limit.
-    keep_result: seconds to keep the result of a job aborted before it started.
-    unique_while_result_kept: a job id stays taken while its result is kept, not only while
-    the job is queued or running.
-    """
-
-    queue_name: str
-    prefix: str
-    serializer: Format
-    accept: Iterable[Format]
-    signing_key: bytes | str | None
-    verify_keys: Iterable[bytes | str]
-    max_size: int
-    keep_result: float
-    unique_while_result_kept: bool
-
-
-def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
-    """The keyword arguments of :class:`Producer` that a client's options call for."""
-    unknown = sorted(set(options) - ClientOptions.__optional_keys__)
-    if unknown:
-        known = ", ".join(sorted(ClientOptions.__optional_keys__))
-        raise InvalidArgument(f"unknown client option {unknown[0]!r} (the options are {known})")
-    codec = Codec(
-        accept=options.get("accept", DEFAULT_ACCEPT),
-        signing_key=options.get("signing_key"),
-        verify_keys=options.get("verify_keys", ()),
-        max_size=options.get("max_size", DEFAULT_MAX_SIZE),
-    )
-    # a blocking command must come back before the socket times out
-    max_block = 4.0 if socket_timeout is None else max(0.2, socket_timeout - 1.0)
-    return {
-        "codec": codec,
-        "prefix": options.get("prefix", DEFAULT_PREFIX),
-        "queue_name": options.get("queue_name", DEFAULT_QUEUE),
-        "serializer": options.get("serializer", "json"),
-        "keep_result": options.get("keep_result", defaults.KEEP_RESULT),
-        "unique_while_result_kept": options.get("unique_while_result_kept", False),
-        "max_block": max_block,
-    }
-
-
-def make_producer(socket_timeout: float | None, options: ClientOptions) -> Producer:
-    """Build a client's protocol core from its options."""
-    return Producer(**core_options(socket_timeout, options))

@@ -14,12 +14,9 @@ See ``SPEC.md`` for the normative description.
 from __future__ import annotations
 
 import contextlib
-import pickle
-import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
-import cloudpickle
 import msgpack
 import orjson
 
@@ -48,6 +45,23 @@ from .errors import (
     UnsupportedValue,
     UnsupportedVersion,
 )
+from .fields import (
+    MAX_NAME_LENGTH,
+    MAX_OUTCOME_LENGTH,
+    check_version,
+    error_fields,
+    error_record,
+    headers_out,
+    int_in,
+    int_out,
+    is_str_map,
+    job_header,
+    name_out,
+    opt_str,
+    req_str,
+    str_out,
+)
+from .pickling import pickle_args, pickle_value, unpickle, unpickle_args
 from .signing import sign, verify
 from .values import json_default, msgpack_default
 
@@ -57,18 +71,9 @@ __all__ = ["DEFAULT_ACCEPT", "DEFAULT_MAX_SIZE", "Codec", "check_format", "detec
 DEFAULT_ACCEPT: Final[frozenset[Format]] = frozenset({"json", "msgpack"})
 #: Default limit on an encoded message, enforced when encoding and before decoding.
 DEFAULT_MAX_SIZE: Final = 1024 * 1024
-#: Longest job id or function name a reader accepts.
-MAX_NAME_LENGTH: Final = 1024
-#: Deepest error-record cause chain a reader accepts (and a writer writes).
-MAX_CAUSE_DEPTH: Final = 32
-#: Longest ``outcome`` string of a result.
-MAX_OUTCOME_LENGTH: Final = 64
-
 _VERSION_TEXT: Final = f"{WIRE_VERSION[0]}.{WIRE_VERSION[1]}"
-_SUPPORTED_TEXT: Final = f"{WIRE_VERSION[0]}.x"
-_VERSION_RE: Final = re.compile(r"([0-9]{1,9})\.([0-9]{1,9})")
-_PICKLE_PROTOCOL: Final = 5
 _JSON_WS: Final = frozenset(b" \t\r\n")
+_FORMAT_NAMED: Final[dict[str, Format]] = {f: f for f in FORMATS}
 
 
 def check_format(name: object) -> Format:
@@ -165,18 +170,18 @@ class Codec:
         fields: dict[str, Any] = {
             "v": _VERSION_TEXT,
             "fmt": fmt,
-            "id": _name_out("id", job.id),
-            "function": _name_out("function", job.function),
-            "queue": _str_out("queue", job.queue),
-            "try": _int_out("try", job.job_try, 1, MAX_TRY),
-            "enqueued_ms": _int_out("enqueued_ms", job.enqueued_ms, 0, MAX_MS),
+            "id": name_out("id", job.id),
+            "function": name_out("function", job.function),
+            "queue": str_out("queue", job.queue),
+            "try": int_out("try", job.job_try, 1, MAX_TRY),
+            "enqueued_ms": int_out("enqueued_ms", job.enqueued_ms, 0, MAX_MS),
         }
         if job.defer_until_ms is not None:
-            fields["defer_until_ms"] = _int_out("defer_until_ms", job.defer_until_ms, 0, MAX_MS)
+            fields["defer_until_ms"] = int_out("defer_until_ms", job.defer_until_ms, 0, MAX_MS)
         if job.expires_ms is not None:
-            fields["expires_ms"] = _int_out("expires_ms", job.expires_ms, 0, MAX_MS)
+            fields["expires_ms"] = int_out("expires_ms", job.expires_ms, 0, MAX_MS)
         if job.headers:
-            fields["headers"] = _headers_out(job.headers)
+            fields["headers"] = headers_out(job.headers)
         for key in job.kwargs:
             if type(key) is not str:
                 raise UnsupportedValue(
@@ -185,7 +190,7 @@ class Codec:
                     format=fmt,
                 )
         if fmt == "pickle":
-            fields["payload"] = _pickle_args(job.args, job.kwargs)
+            fields["payload"] = pickle_args(job.args, job.kwargs)
         else:
             fields["args"] = job.args
             fields["kwargs"] = job.kwargs
@@ -198,11 +203,11 @@ class Codec:
         ``accept``; every failure is a :class:`DecodeError`.
         """
         obj, fmt, version = self._open(data)
-        header = _job_header(obj, fmt, version)
+        header = job_header(obj, fmt, version)
         if fmt not in self.accept:
             raise FormatNotAccepted(fmt, self.accept, header=header)
         if fmt == "pickle":
-            args, kwargs = _unpickle_args(obj, header)
+            args, kwargs = unpickle_args(obj, header)
         else:
             # null is the same as absent (SPEC §3)
             raw_args = obj.get("args")
@@ -211,7 +216,7 @@ class Codec:
             raw_kwargs = {} if raw_kwargs is None else raw_kwargs
             if type(raw_args) is not list:
                 raise InvalidEnvelope("field 'args' must be an array", header=header)
-            if not _is_str_map(raw_kwargs):
+            if not is_str_map(raw_kwargs):
                 raise InvalidEnvelope(
                     "field 'kwargs' must be an object with string keys", header=header
                 )
@@ -224,7 +229,7 @@ class Codec:
         Works for every known format, accepted or not; signatures are still checked.
         """
         obj, fmt, version = self._open(data)
-        return _job_header(obj, fmt, version)
+        return job_header(obj, fmt, version)
 
     # --------------------------------------------------------------- results
 
@@ -243,30 +248,30 @@ class Codec:
         fields: dict[str, Any] = {
             "v": _VERSION_TEXT,
             "fmt": fmt,
-            "id": _str_out("id", result.id),
-            "function": _str_out("function", result.function),
-            "queue": _str_out("queue", result.queue),
-            "try": _int_out("try", result.job_try, 1, MAX_RESULT_TRY),
+            "id": str_out("id", result.id),
+            "function": str_out("function", result.function),
+            "queue": str_out("queue", result.queue),
+            "try": int_out("try", result.job_try, 1, MAX_RESULT_TRY),
             "outcome": outcome,
-            "enqueued_ms": _int_out("enqueued_ms", result.enqueued_ms, 0, MAX_MS),
-            "started_ms": _int_out("started_ms", result.started_ms, 0, MAX_MS),
-            "finished_ms": _int_out("finished_ms", result.finished_ms, 0, MAX_MS),
-            "worker": _str_out("worker", result.worker),
+            "enqueued_ms": int_out("enqueued_ms", result.enqueued_ms, 0, MAX_MS),
+            "started_ms": int_out("started_ms", result.started_ms, 0, MAX_MS),
+            "finished_ms": int_out("finished_ms", result.finished_ms, 0, MAX_MS),
+            "worker": str_out("worker", result.worker),
         }
         if result.success:
             if fmt == "pickle":
-                fields["payload"] = _pickle_value(result.value, "result")
+                fields["payload"] = pickle_value(result.value, "result")
             else:
                 fields["value"] = result.value
         else:
             error = result.error
             if error is None:
                 raise EncodeError(f"a result with outcome {result.outcome!r} needs an error")
-            fields["error"] = _error_fields(error, 0)
+            fields["error"] = error_fields(error, 0)
             if fmt == "pickle" and result.exception is not None:
                 # An unpicklable exception is left out: the portable record still describes it.
                 with contextlib.suppress(UnsupportedValue):
-                    fields["payload"] = _pickle_value(result.exception, "exception")
+                    fields["payload"] = pickle_value(result.exception, "exception")
         return self._finish(_encode_fields(fields, fmt, lambda: "result"))
 
     def decode_result(self, data: bytes | bytearray | memoryview) -> ResultEnvelope:
@@ -277,15 +282,15 @@ class Codec:
         when pickle is accepted.
         """
         obj, fmt, version = self._open(data)
-        rid = _req_str(obj, "id", limit=MAX_NAME_LENGTH)
-        function = _req_str(obj, "function", limit=MAX_NAME_LENGTH)
-        queue = _opt_str(obj, "queue", DEFAULT_QUEUE)
-        job_try = _int_in(obj, "try", 1, MAX_RESULT_TRY, default=1)
-        outcome = _req_str(obj, "outcome", limit=MAX_OUTCOME_LENGTH)
-        enqueued_ms = _int_in(obj, "enqueued_ms", 0, MAX_MS)
-        started_ms = _int_in(obj, "started_ms", 0, MAX_MS)
-        finished_ms = _int_in(obj, "finished_ms", 0, MAX_MS)
-        worker = _opt_str(obj, "worker", "")
+        rid = req_str(obj, "id", limit=MAX_NAME_LENGTH)
+        function = req_str(obj, "function", limit=MAX_NAME_LENGTH)
+        queue = opt_str(obj, "queue", DEFAULT_QUEUE)
+        job_try = int_in(obj, "try", 1, MAX_RESULT_TRY, default=1)
+        outcome = req_str(obj, "outcome", limit=MAX_OUTCOME_LENGTH)
+        enqueued_ms = int_in(obj, "enqueued_ms", 0, MAX_MS)
+        started_ms = int_in(obj, "started_ms", 0, MAX_MS)
+        finished_ms = int_in(obj, "finished_ms", 0, MAX_MS)
+        worker = opt_str(obj, "worker", "")
         value: Any = None
         error: ErrorRecord | None = None
         exception: BaseException | None = None
@@ -298,13 +303,13 @@ class Codec:
                     raise FormatNotAccepted(fmt, self.accept)
                 if payload is None:
                     raise InvalidEnvelope("a pickle success result needs 'payload'")
-                value = _unpickle(payload, None)
+                value = unpickle(payload, None)
             else:
                 value = obj.get("value")
         else:
-            error = _error_record(obj.get("error"), 0)
+            error = error_record(obj.get("error"), 0)
             if fmt == "pickle" and payload is not None and "pickle" in self.accept:
-                loaded = _unpickle(payload, None)
+                loaded = unpickle(payload, None)
                 if isinstance(loaded, BaseException):
                     exception = loaded
         return ResultEnvelope(
@@ -333,7 +338,9 @@ class Codec:
             raise PayloadTooLarge(len(data), self.max_size)
         return data
 
-    def _open(self, data: bytes | bytearray | memoryview) -> tuple[dict[str, Any], Format, Any]:
+    def _open(
+        self, data: bytes | bytearray | memoryview
+    ) -> tuple[dict[str, Any], Format, tuple[int, int]]:
         """Check size and signature, parse, and check version and format names."""
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise MalformedMessage(f"a message is bytes, not {type(data).__qualname__}")
@@ -355,15 +362,16 @@ class Codec:
         if type(obj) is not dict:
             raise MalformedMessage(f"a {framing} message must be an object/map at top level")
         try:
-            version = _check_version(obj)
+            version = check_version(obj)
         except UnsupportedVersion as exc:
             exc.header = _lenient_header(obj)  # so that it can be dead-lettered by id
             raise
-        fmt = obj.get("fmt")
-        if type(fmt) is not str:
+        name = obj.get("fmt")
+        if type(name) is not str:
             raise InvalidEnvelope("field 'fmt' must be a string")
-        if fmt not in FORMATS:
-            raise FormatNotAccepted(fmt, self.accept)
+        fmt = _FORMAT_NAMED.get(name)
+        if fmt is None:
+            raise FormatNotAccepted(name, self.accept)
         if (framing == "json") != (fmt == "json"):
             raise InvalidEnvelope(f"a {framing}-framed message cannot have fmt {fmt!r}")
         return obj, fmt, version
@@ -405,34 +413,6 @@ def _key_bytes(key: bytes | str) -> bytes:
     if not raw:
         raise InvalidArgument("a signing key must not be empty")
     return raw
-
-
-def _int_out(name: str, value: Any, lo: int, hi: int) -> int:
-    """``value`` if it is a plain int in ``lo..hi``, else EncodeError (bool is not an int)."""
-    if type(value) is not int or not lo <= value <= hi:
-        raise EncodeError(f"{name} must be an integer from {lo} to {hi}, not {value!r:.40}")
-    return value
-
-
-def _str_out(name: str, value: Any) -> str:
-    if type(value) is not str:
-        raise EncodeError(f"{name} must be a string, not {type(value).__qualname__}")
-    return value
-
-
-def _name_out(name: str, value: Any) -> str:
-    if type(value) is not str or not 0 < len(value) <= MAX_NAME_LENGTH:
-        raise EncodeError(f"{name} must be a string of 1 to {MAX_NAME_LENGTH} characters")
-    return value
-
-
-def _headers_out(headers: Any) -> dict[str, str]:
-    if not isinstance(headers, Mapping):
-        raise EncodeError(f"headers must be a mapping, not {type(headers).__qualname__}")
-    for k, v in headers.items():
-        if type(k) is not str or type(v) is not str:
-            raise EncodeError(f"headers must map strings to strings; got {k!r}: {v!r}")
-    return dict(headers)
 
 
 def _encode_fields(fields: dict[str, Any], fmt: Format, locate: Callable[[], str]) -> bytes:
@@ -477,52 +457,13 @@ def _encodes(value: Any, fmt: str) -> bool:
     return True
 
 
-def _pickle_value(value: Any, location: str) -> bytes:
-    try:
-        data: bytes = cloudpickle.dumps(value, protocol=_PICKLE_PROTOCOL)
-    except Exception as exc:
-        raise UnsupportedValue(
-            f"cannot pickle {location}: {exc}", location=location, format="pickle"
-        ) from exc
-    return data
-
-
-def _pickle_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
-    try:
-        data: bytes = cloudpickle.dumps((tuple(args), kwargs), protocol=_PICKLE_PROTOCOL)
-    except Exception:
-        pass  # find the argument to blame below
-    else:
-        return data
-    for i, value in enumerate(args):
-        _pickle_value(value, f"args[{i}]")
-    for k, value in kwargs.items():
-        _pickle_value(value, f"kwargs[{k!r}]")
-    return _pickle_value((tuple(args), kwargs), "arguments")
-
-
-def _error_fields(error: ErrorRecord, depth: int) -> dict[str, Any]:
-    if depth > MAX_CAUSE_DEPTH:
-        raise EncodeError(f"error cause chain deeper than {MAX_CAUSE_DEPTH}")
-    if not isinstance(error, ErrorRecord):
-        raise EncodeError(f"an error must be an ErrorRecord, not {type(error).__qualname__}")
-    out: dict[str, Any] = {
-        "type": _str_out("error type", error.type),
-        "message": _str_out("error message", error.message),
-        "traceback": _str_out("error traceback", error.traceback),
-    }
-    if error.cause is not None:
-        out["cause"] = _error_fields(error.cause, depth + 1)
-    return out
-
-
 def _lenient_header(obj: dict[str, Any]) -> JobHeader | None:
     """Metadata of a message of another major version, if it is laid out like ours."""
     fmt = obj.get("fmt")
     if fmt not in FORMATS:
         return None
     try:
-        return _job_header(obj, fmt, WIRE_VERSION)
+        return job_header(obj, fmt, WIRE_VERSION)
     except DecodeError:
         return None
 
@@ -536,120 +477,9 @@ def _best_effort_header(data: bytes, framing: str) -> JobHeader | None:
         fmt = obj.get("fmt")
         if fmt not in FORMATS:
             return None
-        return _job_header(obj, fmt, _check_version(obj))
+        return job_header(obj, fmt, check_version(obj))
     except Exception:
         return None
 
 
 # ---------------------------------------------------------------- decoding
-
-
-def _check_version(obj: dict[str, Any]) -> tuple[int, int]:
-    v = obj.get("v")
-    if type(v) is not str:
-        raise InvalidEnvelope("field 'v' (wire version, e.g. \"1.0\") is missing or not a string")
-    m = _VERSION_RE.fullmatch(v)
-    if m is None:
-        raise InvalidEnvelope(f"field 'v' must look like MAJOR.MINOR, got {v[:20]!r}")
-    major, minor = int(m.group(1)), int(m.group(2))
-    if major != WIRE_VERSION[0]:
-        raise UnsupportedVersion(v, _SUPPORTED_TEXT)
-    return major, minor
-
-
-def _job_header(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> JobHeader:
-    headers = obj.get("headers", {})
-    if headers is None:
-        headers = {}
-    if not _is_str_map(headers) or not all(type(v) is str for v in headers.values()):
-        raise InvalidEnvelope("field 'headers' must be an object of string values")
-    return JobHeader(
-        id=_req_str(obj, "id", limit=MAX_NAME_LENGTH),
-        function=_req_str(obj, "function", limit=MAX_NAME_LENGTH),
-        queue=_opt_str(obj, "queue", DEFAULT_QUEUE),
-        enqueued_ms=_int_in(obj, "enqueued_ms", 0, MAX_MS),
-        job_try=_int_in(obj, "try", 1, MAX_TRY, default=1),
-        defer_until_ms=_int_in(obj, "defer_until_ms", 0, MAX_MS, default=None),
-        expires_ms=_int_in(obj, "expires_ms", 0, MAX_MS, default=None),
-        format=fmt,
-        headers=headers,
-        version=version,
-    )
-
-
-def _is_str_map(value: Any) -> bool:
-    return type(value) is dict and all(type(k) is str for k in value)
-
-
-def _req_str(obj: dict[str, Any], name: str, *, limit: int) -> str:
-    value = obj.get(name)
-    if type(value) is not str or not value:
-        raise InvalidEnvelope(f"field {name!r} must be a non-empty string")
-    if len(value) > limit:
-        raise InvalidEnvelope(f"field {name!r} is longer than {limit} characters")
-    return value
-
-
-def _opt_str(obj: dict[str, Any], name: str, default: str) -> str:
-    value = obj.get(name)
-    if value is None:
-        return default
-    if type(value) is not str:
-        raise InvalidEnvelope(f"field {name!r} must be a string")
-    return value
-
-
-_REQUIRED: Final[Any] = object()
-
-
-def _int_in(obj: dict[str, Any], name: str, lo: int, hi: int, *, default: Any = _REQUIRED) -> Any:
-    """Member ``name`` as an int in ``lo..hi``; absent or null gives ``default`` if optional.
-
-    ``type(...) is int`` refuses bool (an int subclass), floats (also 1.0, NaN, infinity) and
-    the floats the JSON parser makes of integers beyond 64 bits.
-    """
-    value = obj.get(name)
-    if value is None and default is not _REQUIRED:
-        return default
-    if type(value) is not int or not lo <= value <= hi:
-        absent = "" if default is _REQUIRED else " (or absent)"
-        raise InvalidEnvelope(f"field {name!r} must be an integer from {lo} to {hi}{absent}")
-    return value
-
-
-def _unpickle(payload: bytes, header: JobHeader | None) -> Any:
-    try:
-        return pickle.loads(payload)
-    except Exception as exc:
-        raise MalformedMessage(f"pickle payload cannot be loaded: {exc!r}", header=header) from None
-
-
-def _unpickle_args(
-    obj: dict[str, Any], header: JobHeader
-) -> tuple[tuple[Any, ...], dict[str, Any]]:
-    payload = obj.get("payload")
-    if type(payload) is not bytes:
-        raise InvalidEnvelope("a pickle job needs a binary 'payload' field", header=header)
-    loaded = _unpickle(payload, header)
-    if (
-        type(loaded) is not tuple
-        or len(loaded) != 2
-        or type(loaded[0]) not in (tuple, list)
-        or not _is_str_map(loaded[1])
-    ):
-        raise InvalidEnvelope("pickle payload must hold (args, kwargs)", header=header)
-    return tuple(loaded[0]), loaded[1]
-
-
-def _error_record(raw: Any, depth: int) -> ErrorRecord:
-    if depth > MAX_CAUSE_DEPTH:
-        raise InvalidEnvelope(f"error cause chain deeper than {MAX_CAUSE_DEPTH}")
-    if type(raw) is not dict:
-        raise InvalidEnvelope("a failed result needs an 'error' object")
-    etype, message, tb = raw.get("type"), raw.get("message"), raw.get("traceback")
-    tb = "" if tb is None else tb  # null is the same as absent (SPEC §3)
-    if type(etype) is not str or type(message) is not str or type(tb) is not str:
-        raise InvalidEnvelope("error 'type', 'message' and 'traceback' must be strings")
-    cause_raw = raw.get("cause")
-    cause = None if cause_raw is None else _error_record(cause_raw, depth + 1)
-    return ErrorRecord(type=etype, message=message, traceback=tb, cause=cause)

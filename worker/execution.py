@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from jobwire import tracing
 from jobwire.logs import trace_id
 from jobwire.wire import Codec, ErrorRecord, JobHeader
 
@@ -123,7 +124,7 @@ class Attempts:
                 "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try,
                 extra={"job": {**_job_fields(run), "outcome": "started"}},
             )  # fmt: skip
-        outcome, value, exc, record = await self._run_function(r, run, ctx)
+        outcome, value, exc, record = await self._traced(r, run, ctx)
         final = conclude(run, outcome, value, exc, record, self.config.retry_backoff)
         ctx.update(
             outcome="retry" if final.retry_in is not None else final.outcome,
@@ -172,6 +173,19 @@ class Attempts:
                 fields["traceback"] = error.traceback.rstrip()
                 args.append(fields["traceback"])
         logger.log(level, line, *args, extra={"job": fields})
+
+    async def _traced(
+        self, r: Running, run: Run, ctx: dict[str, Any]
+    ) -> tuple[str, Any, BaseException | None, ErrorRecord | None]:
+        """Run the function in the attempt's consumer span (when tracing is on)."""
+        job = run.job
+        with tracing.process(
+            job.headers, queue=job.queue, job_id=job.id, function=job.function, job_try=run.job_try
+        ) as span:
+            ended = await self._run_function(r, run, ctx)
+            outcome, _, exc, record = ended
+            span.ended(outcome, exc, record.type if record is not None else None)
+            return ended
 
     async def _run_function(
         self, r: Running, run: Run, ctx: dict[str, Any]

@@ -96,7 +96,7 @@ class Fetcher:
             try:
                 got = await self._take(q)
             except RedisCommandError as exc:
-                if "NOGROUP" not in str(exc):
+                if not _group_missing(exc):
                     raise
                 await self._recreate(q)
                 continue
@@ -177,7 +177,7 @@ class Fetcher:
                 try:
                     got = await self.reclaimed(q)
                 except RedisCommandError as exc:
-                    if "NOGROUP" not in str(exc):
+                    if not _group_missing(exc):
                         raise
                     continue  # the fetch loop recreates the group
                 # a full batch: there may be more, and the next free slots go to them
@@ -196,3 +196,12 @@ class Fetcher:
                 d.job_id, d.tries,
             )  # fmt: skip
         return got
+
+
+def _group_missing(exc: RedisCommandError) -> bool:
+    """True when Redis lost the queue's stream or consumer group.
+
+    That happens after a restart without persistence or a FLUSHALL; the fetch loop then
+    recreates both.
+    """
+    return "NOGROUP" in str(exc)

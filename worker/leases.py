@@ -109,12 +109,10 @@ class LeaseKeeper:
             self.state.beat()
             self.state.error = None
         except RedisError as exc:
-            self.state.state = "retrying"
-            self.state.error = f"{type(exc).__name__}: {exc}"[:500]
+            self.state.failed(exc, "retrying")
             self._log.log(logging.WARNING, "renew", "lease renewal failed (will retry): %s", exc)
         except Exception as exc:  # a bug: loud, and renewal goes on at the next interval
-            self.state.state = "retrying"
-            self.state.error = f"{type(exc).__name__}: {exc}"[:500]
+            self.state.failed(exc, "retrying")
             logger.error("lease renewal failed unexpectedly", exc_info=exc)
 
     def _renewed(self, r: Running, state: int) -> None:

@@ -30,7 +30,8 @@ import redis.asyncio
 from jobwire.consumer import Consumer
 from jobwire.errors import RedisError
 from jobwire.models import Delivery
-from jobwire.producer import Producer, make_producer
+from jobwire.options import make_producer
+from jobwire.producer import Producer
 from jobwire.protocol import Gen, run_async
 
 from .config import WorkerConfig

@@ -53,6 +53,11 @@ class LoopState:
         self.state = "waiting"
         self.last_progress_ms = _now_ms()
 
+    def failed(self, exc: BaseException, state: str) -> None:
+        """The loop hit ``exc`` and is now ``state`` (restarting, retrying)."""
+        self.state = state
+        self.error = f"{type(exc).__name__}: {exc}"[:500]
+
     def record(self) -> dict[str, Any]:
         """The state as the health record carries it."""
         return {
@@ -142,8 +147,7 @@ class Supervisor:
                 raise
             except Exception as exc:
                 state.restarts += 1
-                state.error = f"{type(exc).__name__}: {exc}"[:500]
-                state.state = "restarting"
+                state.failed(exc, "restarting")
                 if time.monotonic() - started > 60:
                     delay = 0.1  # it ran well for a while: start the backoff afresh
                 self._report(state, exc, delay)

@@ -37,10 +37,12 @@ from jobwire.aio import AsyncClient
 from jobwire.client import Client
 from jobwire.errors import InvalidArgument
 from jobwire.models import JobInfo
-from jobwire.producer import ClientOptions, Producer, core_options
+from jobwire.options import ClientOptions, core_options
+from jobwire.producer import Producer
 from jobwire.protocol import Gen
 from jobwire.settings import RedisSettings
 
+from ._eager import run_jobs
 from ._engine import DEFAULT_MAX_TRIES, MemoryProducer
 from ._store import MemoryStore, run_memory_async, run_memory_sync
 
@@ -202,7 +204,7 @@ class MemoryClient(_TestControls, Client):
         deferred jobs without waiting for their time. Returns how many executions ran.
         ``async def`` functions run on an event loop of their own.
         """
-        return self._run(self._twin.run_jobs(queue_name, include_deferred))
+        return self._run(run_jobs(self._twin, queue_name, include_deferred))
 
 
 class AsyncMemoryClient(_TestControls, AsyncClient):
@@ -229,4 +231,4 @@ class AsyncMemoryClient(_TestControls, AsyncClient):
 
         ``async def`` functions run on this loop, plain ones in a thread.
         """
-        return await self._run(self._twin.run_jobs(queue_name, include_deferred))
+        return await self._run(run_jobs(self._twin, queue_name, include_deferred))

@@ -1,6 +1,6 @@
 """The in-memory twin's engine: a protocol core over a :class:`MemoryStore`.
 
-:class:`MemoryProducer` subclasses the Redis :class:`~jobwire.producer.Core` and overrides every
+:class:`MemoryProducer` subclasses the Redis :class:`~jobwire.producer.Producer` and overrides every
 operation, so the client shells (``Client``, ``AsyncClient``, ``Job``, ``AsyncJob``) run
 unchanged on top of it: only their driver differs. Jobs are checked and encoded exactly as
 for Redis (same options, same codec, same errors) and kept as bytes, so what a test reads
@@ -10,40 +10,32 @@ back went through the same wire format as in production. Jobs run by the worker'
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from jobwire.errors import InvalidArgument, JobNotFound, JobTimeout, ResultNotFound
+from jobwire.errors import InvalidArgument, JobNotFound, WaitTimeout
 from jobwire.keys import check_name
 from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
-from jobwire.producer import JobRef, Prepared, Producer, now_ms
+from jobwire.outcomes import result_not_found
+from jobwire.prepare import Prepared
+from jobwire.producer import JobRef, Producer, now_ms
 from jobwire.protocol import Gen
 from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
-    Defaults,
-    Poison,
-    Refused,
-    Unknown,
-    conclude,
     dead_letter_result,
     encode_result,
-    job_context,
-    plan,
     try_number,
 )
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
+from ._eager import run_job
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
-    HISTORY,
     STATUS,
     WORKER_NAME,
-    Call,
-    KeptResults,
     MemoryQueue,
     MemoryStore,
     StoredJob,
@@ -120,18 +112,6 @@ class MemoryProducer(Producer):
         )
         return queued, deferred
 
-    def _store_result(
-        self, queue: MemoryQueue, job_id: str, data: bytes, keep: float | None, now: int
-    ) -> None:
-        if keep == 0:
-            return
-        kept = queue.results.get(job_id)
-        if kept is None:
-            kept = queue.results[job_id] = KeptResults([], None)
-        kept.entries.insert(0, data)
-        del kept.entries[HISTORY:]
-        kept.expires_ms = None if keep is None else now + int(keep * 1000)
-
     def _result(
         self,
         job: StoredJob,
@@ -188,7 +168,7 @@ class MemoryProducer(Producer):
         if not added:
             return None
         if self.eager:
-            yield from self.run_job(job.job_id, job.keys.queue)
+            yield from run_job(self, job.job_id, job.keys.queue)
         return (job.job_id, job.keys.queue)
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
@@ -200,7 +180,7 @@ class MemoryProducer(Producer):
         refs: list[JobRef | None] = []
         for job, ok in zip(jobs, added, strict=True):
             if ok and self.eager:
-                yield from self.run_job(job.job_id, job.keys.queue)
+                yield from run_job(self, job.job_id, job.keys.queue)
             refs.append((job.job_id, job.keys.queue) if ok else None)
         return refs
 
@@ -215,6 +195,17 @@ class MemoryProducer(Producer):
             if job is not None:
                 return STATUS[job.state]
             return JobStatus.COMPLETE if job_id in queue.results else JobStatus.NOT_FOUND
+
+    @immediate
+    def outcome(self, job_id: str, queue_name: str) -> str | None:
+        """How the job ended; None while it is waiting or running, or when nothing is kept."""
+        with self.store._cond:
+            _, queue = self._refreshed(queue_name)
+            kept = queue.results.get(job_id)
+            if job_id in queue.jobs or kept is None:
+                return None
+            latest = kept.entries[0]
+        return self._decode_result(latest).outcome
 
     @immediate
     def info(self, job_id: str, queue_name: str) -> JobInfo | None:
@@ -255,12 +246,23 @@ class MemoryProducer(Producer):
                 if job is None:
                     kept = queue.results.get(job_id)
                     if kept is None:
-                        raise ResultNotFound(
-                            f"job {job_id!r} is not queued or running and no result of it is kept",
-                            job_id=job_id,
-                        )
+                        elsewhere = [
+                            n
+                            for n, q in sorted(self.store._queues.items())
+                            if n != queue_name and (job_id in q.jobs or job_id in q.results)
+                        ]
+                        raise result_not_found(job_id, queue_name, elsewhere)
                     latest = kept.entries[0]
                     break
+                if timeout is None and job.state != "active" and not self.eager:
+                    # a unit test would hang here: nothing in this process will start it
+                    raise WaitTimeout(
+                        f"job {job_id!r} is {job.state} in the in-memory twin and nothing "
+                        "will run it, so result() would wait forever: run it with "
+                        "client.run_jobs(), enqueue with eager=True, or pass timeout= to wait "
+                        "for another thread or task that sets its result",
+                        job_id=job_id,
+                    )
                 version = self.store._version
                 # nothing wakes a waiter when a waiting job expires: wake up for it
                 until_expiry = (
@@ -270,7 +272,7 @@ class MemoryProducer(Producer):
                 )
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
-                raise JobTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
+                raise WaitTimeout(f"no result for job {job_id!r} within {timeout}s", job_id=job_id)
             limits = [t for t in (remaining, until_expiry) if t is not None]
             yield Wait(self.store, version, min(limits) if limits else None)
         return self._decode_result(latest)
@@ -291,7 +293,7 @@ class MemoryProducer(Producer):
                 running = False
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
-                self._store_result(queue, job_id, result, self.keep_result_ms / 1000, now)
+                queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
                 self.store._changed()
         if not running:
             return True
@@ -447,7 +449,7 @@ class MemoryProducer(Producer):
             if exc is not None and error is None:
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
-            self._store_result(queue, job_id, encode_result(self.codec, result)[0], keep, now)
+            queue.keep_result(job_id, encode_result(self.codec, result)[0], keep, now)
             job.worker = job.started_ms = None
             if retry_in is None:
                 del queue.jobs[job_id]
@@ -480,8 +482,8 @@ class MemoryProducer(Producer):
             while len(queue.dead) > DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
             result = dead_letter_result(job.header, reason, message, job.worker or WORKER_NAME, now)
-            self._store_result(
-                queue, job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
+            queue.keep_result(
+                job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
             self.store._changed()
             return entry_id
@@ -503,56 +505,3 @@ class MemoryProducer(Producer):
         with self.store._cond:
             _, _, job = self._job(queue_name, job_id)
             return job.data, job.tries
-
-    # ------------------------------------------------------------ eager execution
-
-    def run_jobs(self, queue_name: str | None, include_deferred: bool) -> Gen[int]:
-        """Run the queue's ready jobs (and deferred ones, if asked) until none is left."""
-        ran = 0
-        while True:
-            with self.store._cond:
-                waiting, deferred = self._waiting(queue_name)
-                if include_deferred and not waiting:
-                    waiting = deferred
-                if not waiting:
-                    return ran
-                job_id = waiting[0].header.id
-            yield from self._execute(job_id, queue_name)
-            ran += 1
-
-    def run_job(self, job_id: str, queue_name: str | None) -> Gen[None]:
-        """Run one job now, again and again while it asks for retries (ignores deferral)."""
-        while True:
-            with self.store._cond:
-                job = self._refreshed(queue_name)[1].jobs.get(job_id)
-                if job is None or job.state == "active":
-                    return
-            yield from self._execute(job_id, queue_name)
-
-    def _execute(self, job_id: str, queue_name: str | None) -> Gen[None]:
-        """One execution, with the worker's rules (function lookup, tries, expiry, Retry)."""
-        self.start(job_id, queue_name, WORKER_NAME)
-        data, tries = self.raw(job_id, queue_name)
-        # no backoff here: a Retry without a delay runs again at once
-        defaults = Defaults(max_tries=self.max_tries, keep_result=CLIENT_KEEP, retry_backoff=0.0)
-        decision = plan(self.codec, data, job_id, tries, self.functions, defaults, now_ms())
-        if isinstance(decision, (Poison, Unknown)):
-            # (no other worker here to hand an unknown function's job to)
-            reason = decision.reason if isinstance(decision, Poison) else "unknown_function"
-            self.dead_letter(job_id, queue_name, reason, decision.message)
-            return
-        if isinstance(decision, Refused):
-            self.finish(job_id, queue_name, "error", error=decision.error)
-            return
-        run = decision
-        ctx = job_context(self.ctx, run, threading.Event())
-        try:
-            value = yield Call(run.function.fn, (ctx, *run.job.args), run.job.kwargs)
-        except Exception as exc:
-            final = conclude(run, "error", exc=exc, backoff=0.0)
-            self.finish(
-                job_id, queue_name, "error", error=final.error, exc=final.exception,
-                retry_in=final.retry_in, keep=run.keep,
-            )  # fmt: skip
-        else:
-            self.finish(job_id, queue_name, "success", value=value, keep=run.keep)

@@ -234,7 +234,7 @@ def test_writers_refuse_names_and_headers_that_readers_refuse() -> None:
 def test_writers_refuse_results_that_readers_refuse() -> None:
     result = dataclasses.replace(_envelope("result", "json"), outcome="error")
     deep = ErrorRecord("t", "m")
-    for _ in range(wire.codec.MAX_CAUSE_DEPTH + 1):
+    for _ in range(wire.fields.MAX_CAUSE_DEPTH + 1):
         deep = ErrorRecord("t", "m", cause=deep)
     for changes in (
         {"outcome": ""},
