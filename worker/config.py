@@ -37,6 +37,8 @@ Hook = Callable[[dict[str, Any]], Awaitable[Any] | Any]
 HOOKS = ("on_startup", "on_shutdown", "on_job_start", "on_job_end", "after_job_end")
 #: the attribute of a settings class naming its attributes that are not worker settings
 EXTRA_SETTINGS = "extra_settings"
+#: the two names of where Redis is; an override of one replaces a setting of either
+REDIS_NAMES = frozenset({"redis_settings", "redis_url"})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -234,6 +236,8 @@ class WorkerConfig:
                 f"(name attributes that are not settings in {EXTRA_SETTINGS} = (...))"
             )
         options = {n: getattr(settings, n) for n in known if hasattr(settings, n)}
+        if REDIS_NAMES & set(overrides):  # ``--url`` replaces either of the settings' two
+            options = {n: v for n, v in options.items() if n not in REDIS_NAMES}
         options.update(overrides)
         return cls.build(options)
 

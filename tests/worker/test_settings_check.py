@@ -98,6 +98,8 @@ def test_redis_url_is_another_name_for_redis_settings() -> None:
     both = type("Both", (Settings,), {"redis_settings": RedisSettings()})
     assert "not both" in refusal(both)
     assert "URL" in refusal(type("Number", (Settings,), {"redis_url": 6379}))
+    given = Worker.from_settings(Settings, redis_settings="redis://elsewhere.invalid:6391/0")
+    assert given.redis_settings.url == "redis://elsewhere.invalid:6391/0"  # as --url does
 
 
 @pytest.mark.parametrize(
@@ -108,3 +110,11 @@ def test_the_worker_command_shows_a_settings_mistake_as_one_line(settings: str, 
     done = jobwire_cli("worker", f"tests.worker.task_jobs.{settings}", url=NOWHERE)
     assert done.returncode == 2, done
     assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+def test_url_on_the_command_line_wins_over_the_settings_redis_url(redis_url: str) -> None:
+    # the settings name one server (REDIS_URL, read as redis_url), --url another: --url wins
+    done = jobwire_cli(
+        "worker", "tests.worker.task_jobs.Settings", "--burst", "--url", redis_url, url=NOWHERE
+    )
+    assert done.returncode == 0, done
