@@ -26,3 +26,7 @@ class Settings:
     functions = (double, fail, flaky)
     redis_settings = os.environ.get("REDIS_URL")
     health_check_interval = 1
+
+
+class Named(Settings):
+    name = "named"

@@ -149,7 +149,7 @@ class ProcessSupervisor:
         slot.failures = 0 if ran >= self.stable_after else slot.failures + 1
         delay = min(self.max_backoff, self.backoff * 2 ** max(0, slot.failures - 1))
         cause = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit status {code}"
-        logger.error("%s died (%s) after %.1fs; restarting in %.1fs", what, cause, ran, delay)
+        logger.error("%s died (%s) after %.1fs; restarting in %.2fs", what, cause, ran, delay)
         slot.restart_at = time.monotonic() + delay
 
     def _on_signal(self, signum: int, frame: object) -> None:

@@ -42,6 +42,13 @@ def add_worker_parser(sub: Any) -> None:
     )
     worker.add_argument("--max-jobs", type=int, metavar="N", help="jobs run at once")
     worker.add_argument(
+        "--processes",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="run N worker processes under a supervisor that restarts them (default 1)",
+    )
+    worker.add_argument(
         "--log-format",
         choices=["text", "json"],
         default="text",
@@ -106,11 +113,46 @@ def worker_command(args: argparse.Namespace) -> int:
     from jobwire.worker import Worker
 
     settings = load_settings(args.settings)
-    worker = Worker.from_settings(settings, **overrides_of(args))
+    overrides = overrides_of(args)
+    index = os.environ.get("JOBWIRE_PROCESS_INDEX")
+    if index is not None and getattr(settings, "name", None):
+        overrides["name"] = f"{settings.name}-{index}"  # one health record per process
+    worker = Worker.from_settings(settings, **overrides)  # bad settings: refused here, once
     if args.check:
         return _check(worker)
+    if args.processes > 1:
+        from jobwire.worker.processes import ProcessSupervisor
+
+        command = _child_command(args, processes=False)
+        return ProcessSupervisor(command, args.processes, burst=args.burst).run()
     worker.run()
     return 0
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
+    return number
+
+
+def _child_command(args: argparse.Namespace, *, processes: bool = True) -> list[str]:
+    """The ``jobwire worker`` command of a child process, with this command's flags."""
+    command = [sys.executable, "-m", "jobwire", "worker", args.settings]
+    command += ["--burst"] * args.burst + ["--verbose"] * args.verbose
+    command += ["--log-format", args.log_format]
+    if args.url:
+        command += ["--url", args.url]
+    for queue in args.queues or ():
+        command += ["--queue", queue]
+    if args.max_jobs is not None:
+        command += ["--max-jobs", str(args.max_jobs)]
+    if processes and args.processes > 1:
+        command += ["--processes", str(args.processes)]
+    return command
 
 
 def _check(worker: Any) -> int:
@@ -160,15 +202,7 @@ def _watch(args: argparse.Namespace) -> int:
         raise SystemExit(
             "jobwire: --watch needs watchfiles: pip install 'jobwire[watch]'"
         ) from None
-    command = [sys.executable, "-m", "jobwire", "worker", args.settings]
-    command += ["--burst"] * args.burst + ["--verbose"] * args.verbose
-    command += ["--log-format", args.log_format]
-    if args.url:
-        command += ["--url", args.url]
-    for queue in args.queues or ():
-        command += ["--queue", queue]
-    if args.max_jobs is not None:
-        command += ["--max-jobs", str(args.max_jobs)]
+    command = _child_command(args)
     logging.getLogger("jobwire").info("watching %s; the worker restarts on changes", args.watch)
     watchfiles.run_process(args.watch, target=shlex.join(command), target_type="command")
     return 0
