@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,9 @@ from .state import Running, Slots
 __all__ = ["Attempts", "call_hook"]
 
 logger = logging.getLogger("jobwire.worker")
+#: Seconds during which a repeated failure (same function, error type and message) is
+#: logged without its traceback again.
+_TRACEBACK_WINDOW = 10.0
 _PROCESS_CTX_KEYS = ("job_id", "job_try", "enqueue_time", "queue_name", "function", "headers")
 
 
@@ -69,6 +73,7 @@ class Attempts:
         self.processes = processes
         self.now_ms = now_ms
         self.hooks = config.hooks
+        self._tracebacks: dict[tuple[str, str, str, int], float] = {}
 
     async def run(self, r: Running) -> None:
         """The task of one delivery: decide, run, record; never raises but for shutdown."""
@@ -169,10 +174,29 @@ class Attempts:
                 args.append(final.retry_in)
                 fields["retry_in"] = final.retry_in
             if error.traceback and not error.type.endswith(".Retry"):  # asked for: no trace
-                line += "\n%s"
                 fields["traceback"] = error.traceback.rstrip()
-                args.append(fields["traceback"])
+                if self._traceback_is_new(run.job.function, error, level):
+                    line += "\n%s"
+                    args.append(fields["traceback"])
+                else:  # a flood of one failure: every job has its line, the trace once
+                    line += " (traceback as logged above, within %.0fs)"
+                    args.append(_TRACEBACK_WINDOW)
         logger.log(level, line, *args, extra={"job": fields})
+
+    def _traceback_is_new(self, function: str, error: ErrorRecord, level: int) -> bool:
+        """False when this failure logged its traceback lately.
+
+        The same failure: same function, error type, message and level (retried or final).
+        """
+        now = time.monotonic()
+        key = (function, error.type, error.message[:200], level)
+        last = self._tracebacks.get(key)
+        if last is not None and now - last < _TRACEBACK_WINDOW:
+            return False
+        if len(self._tracebacks) > 1000:
+            self._tracebacks.clear()
+        self._tracebacks[key] = now
+        return True
 
     async def _traced(
         self, r: Running, run: Run, ctx: dict[str, Any]
