@@ -65,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_args(dead)
 
     sub.add_parser("demo", help="see jobwire work (starts its own Redis without REDIS_URL)")
+    from jobwire.dashboard.cli import add_parser as add_dashboard
+
+    add_dashboard(sub)
     return parser
 
 
@@ -138,6 +141,10 @@ def _run(argv: list[str]) -> int:
         return _info(args)
     if args.command == "dead":
         return _dead(args)
+    if args.command == "dashboard":
+        from jobwire.dashboard.cli import run as dashboard
+
+        return dashboard(args)
     if args.command == "demo":
         from jobwire.worker.demo import main as demo
 

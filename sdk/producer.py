@@ -29,6 +29,7 @@ from jobwire.wire import (
 )
 
 from . import defaults, tracing
+from .admin import QueueAdmin
 from .errors import (
     InvalidArgument,
     JobNotFound,
@@ -91,7 +92,7 @@ class Prepared(NamedTuple):
     expires_ms: int | None
 
 
-class Producer:
+class Producer(QueueAdmin):
     """Configuration plus the generator of every producer-side operation."""
 
     def __init__(
