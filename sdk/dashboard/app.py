@@ -186,15 +186,26 @@ class _Pages:
     async def overview(self, request: Request) -> Response:
         names = await data.queue_names(self.client)
         queues = [await data.queue_counts(self.client, n) for n in names]
-        workers: list[data.WorkerView] = []
+        # one row per worker, with its queues (each queue has a record of it)
+        workers: dict[str, data.WorkerView] = {}
+        queues_of: dict[str, list[str]] = {}
+        paused_of: dict[str, list[str]] = {}
+        served: dict[str, int] = {}
         stale = 0
         for name in names:
             found, old = await data.workers(self.client, name)
-            workers.extend(found)
             stale += old
+            served[name] = len(found)
+            for view in found:
+                workers.setdefault(view.name, view)
+                queues_of.setdefault(view.name, []).append(name)
+                if view.assessment.record.get("paused") is True:
+                    paused_of.setdefault(view.name, []).append(name)
         return self.render(
-            request, "overview.html", queues=queues, workers=workers, stale=stale, chart_queue=""
-        )
+            request, "overview.html", queues=queues, workers=list(workers.values()),
+            queues_of=queues_of, paused_of=paused_of, served=served, stale=stale,
+            chart_queue="",
+        )  # fmt: skip
 
     async def queue(self, request: Request) -> Response:
         try:

@@ -2,7 +2,7 @@
 
 While at least one browser watches (a server-sent-events stream is open), a single task
 reads every queue's counts once a second and the workers' health records once per
-``workers_every`` seconds, keeps the last ``history`` samples in memory for the charts, and
+``workers_every`` seconds (5; reading them scans the keyspace), keeps the last ``history`` samples in memory for the charts, and
 hands each sample to every open stream. With nobody watching it stops: Redis sees the same
 load for one viewer as for fifty, and none for zero.
 
@@ -52,9 +52,10 @@ class Sampler:
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self._task: asyncio.Task[None] | None = None
         self._workers_read = float("-inf")
-        self._totals: dict[tuple[str, str], tuple[int, int]] = {}  # (queue, worker) -> t, n
-        self._rates: dict[tuple[str, str], float] = {}
-        self._live_workers: dict[str, int] = {}
+        self._workers_reads = 0
+        self._totals: dict[str, tuple[int, int]] = {}  # worker -> (record time, finished)
+        self._rates: dict[str, float] = {}  # worker -> jobs finished per second
+        self._serving: dict[str, set[str]] = {}  # queue -> its live workers
 
     @contextlib.asynccontextmanager
     async def listen(self) -> AsyncIterator[asyncio.Queue[dict[str, Any]]]:
@@ -98,32 +99,37 @@ class Sampler:
         queues = {}
         for name in names:
             queues[name] = (await data.queue_counts(self.client, name)).as_dict()
-        if time.monotonic() - self._workers_read >= self.workers_every:
+        # the first reads come a second apart, so that a rate shows soon after a start
+        if self._workers_reads < 3 or time.monotonic() - self._workers_read >= self.workers_every:
             self._workers_read = time.monotonic()
+            self._workers_reads += 1
             await self._read_workers(names)
         for name in names:
-            rates = [r for (q, _), r in self._rates.items() if q == name]
-            queues[name]["finished_per_s"] = round(sum(rates), 2)
-            queues[name]["workers"] = self._live_workers.get(name, 0)
-        return {"t": int(time.time() * 1000), "queues": queues}
+            serving = self._serving.get(name, set())
+            # a worker's counters cover all its queues: this is what its workers finish
+            queues[name]["finished_per_s"] = round(sum(self._rates.get(w, 0.0) for w in serving), 2)
+            queues[name]["workers"] = len(serving)
+        total = round(sum(self._rates.values()), 2)
+        return {"t": int(time.time() * 1000), "queues": queues, "finished_per_s": total}
 
     async def _read_workers(self, names: list[str]) -> None:
-        seen: set[tuple[str, str]] = set()
+        serving: dict[str, set[str]] = {}
+        totals: dict[str, tuple[int, int]] = {}
         for name in names:
             views, _stale = await data.workers(self.client, name)
-            self._live_workers[name] = len(views)
-            for worker, (t_ms, done) in data.worker_totals(views).items():
-                key = (name, worker)
-                seen.add(key)
-                before = self._totals.get(key)
-                if before is not None and t_ms > before[0]:
-                    delta = done - before[1]  # a restarted worker counts from 0 again
-                    self._rates[key] = max(delta, 0) * 1000 / (t_ms - before[0])
-                if before is None or t_ms > before[0]:
-                    self._totals[key] = (t_ms, done)
-        for key in set(self._totals) - seen:  # gone: no longer counts
-            self._totals.pop(key, None)
-            self._rates.pop(key, None)
+            serving[name] = {v.name for v in views}
+            totals.update(data.worker_totals(views))  # the same counters in each record
+        for worker, (t_ms, done) in totals.items():
+            before = self._totals.get(worker)
+            if before is not None and t_ms > before[0]:
+                delta = done - before[1]  # a restarted worker counts from 0 again
+                self._rates[worker] = max(delta, 0) * 1000 / (t_ms - before[0])
+            if before is None or t_ms > before[0]:
+                self._totals[worker] = (t_ms, done)
+        for gone in set(self._totals) - set(totals):  # no longer live: no longer counts
+            self._totals.pop(gone, None)
+            self._rates.pop(gone, None)
+        self._serving = serving
 
 
 async def sse_stream(sampler: Sampler) -> AsyncIterator[bytes]:

@@ -274,4 +274,4 @@ def test_the_overview_counts_and_the_live_sample(
     assert "emails" in page and "paused" in page
     wait_until(lambda: "healthy" in browser.get("/").text, timeout=5)
     page = browser.get("/").text
-    assert "fetch emails: waiting" in page and "clock offset" in page and "queue paused" in page
+    assert "fetch emails: waiting" in page and "clock offset" in page and "emails paused" in page

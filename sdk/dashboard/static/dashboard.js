@@ -25,6 +25,9 @@
   }
 
   function total(sample, field) {
+    const queues = sample.queues || {};
+    if (chartQueue) return Number((queues[chartQueue] || {})[field]) || 0;
+    if (field in sample) return Number(sample[field]) || 0; // a total the server made
     let sum = 0;
     for (const [name, q] of Object.entries(sample.queues || {})) {
       if (chartQueue && name !== chartQueue) continue;
