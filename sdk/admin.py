@@ -33,7 +33,8 @@ class QueueAdmin:
 
     if TYPE_CHECKING:
 
-        def keys(self, queue_name: str | None = None) -> QueueKeys: ...
+        def keys(self, queue_name: str | None = None) -> QueueKeys:  # noqa: D102
+            ...
         def _decode_job(self, data: bytes) -> JobHeader: ...
 
     def pause(self, queue_name: str | None, now_ms: int) -> Gen[bool]:

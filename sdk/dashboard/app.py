@@ -58,7 +58,7 @@ def create_app(
     action needs it plus the session's CSRF token. A read-only dashboard without a token
     answers loopback clients only.
 
-    >>> app.mount("/jobs", create_app(client, token=os.environ["DASHBOARD_TOKEN"]))  # doctest: +SKIP
+    >>> app.mount("/jobs", create_app(client, token=os.environ["TOKEN"]))  # doctest: +SKIP
     """
     if token is not None and (not isinstance(token, str) or len(token) < 16):
         raise InvalidArgument("the dashboard token must be a string of at least 16 characters")
@@ -102,6 +102,7 @@ def create_app(
             max_age=12 * 3600,
         ),
     ]
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         # (a mounted app's lifespan does not run: the sampler also stops with its last viewer)
@@ -140,7 +141,7 @@ class _Pages:
     # -------------------------------------------------------------- helpers
 
     def render(self, request: Request, template: str, **context: Any) -> Response:
-        root = request.scope.get("root_path", "")
+        root: str = request.scope.get("root_path", "")
 
         def rel(path: str, **query: Any) -> str:  # a path of this dashboard, for ``next``
             items = {k: v for k, v in query.items() if v not in (None, "")}
@@ -247,7 +248,9 @@ class _Pages:
         return self.render(request, "dead.html", rows=rows, names=names, queue=wanted)
 
     async def failures(self, request: Request) -> Response:
-        return self.render(request, "failures.html", results=await data.recent_failures(self.client))
+        return self.render(
+            request, "failures.html", results=await data.recent_failures(self.client)
+        )
 
     async def live(self, request: Request) -> Response:
         return StreamingResponse(
@@ -275,7 +278,9 @@ class _Pages:
         name = self.queue_param((await self._form(request)).get("name"))
         if pause:
             changed = await self.client.pause(name)
-            return self.back(request, f"queue {name} paused" if changed else f"{name}: already paused")
+            return self.back(
+                request, f"queue {name} paused" if changed else f"{name}: already paused"
+            )
         changed = await self.client.resume(name)
         return self.back(request, f"queue {name} resumed" if changed else f"{name}: not paused")
 
@@ -286,7 +291,10 @@ class _Pages:
             aborted = await self.client.job(job_id, queue).abort(timeout=2)
         except WaitTimeout:
             return self.back(request, f"abort of {job_id} requested: the job has not stopped yet")
-        return self.back(request, f"job {job_id} aborted" if aborted else f"job {job_id} was not running or waiting")
+        return self.back(
+            request,
+            f"job {job_id} aborted" if aborted else f"job {job_id} was not running or waiting",
+        )
 
     async def delete(self, request: Request) -> Response:
         """Remove a waiting job from its queue (it ends aborted, before it started)."""
@@ -296,7 +304,9 @@ class _Pages:
         if info is None or info.status.value == "in_progress":
             return self.back(request, f"job {job_id} is not waiting: nothing removed")
         removed = await self.client.job(job_id, queue).abort(timeout=0)
-        return self.back(request, f"job {job_id} removed from {queue}" if removed else "nothing removed")
+        return self.back(
+            request, f"job {job_id} removed from {queue}" if removed else "nothing removed"
+        )
 
     async def requeue_letters(self, request: Request) -> Response:
         return await self._letters(request, requeue=True)
@@ -342,4 +352,3 @@ def _args_text(detail: data.JobDetail) -> str | None:
     if info is None or info.args is None:
         return None
     return data.args_json({"args": list(info.args), "kwargs": info.kwargs or {}})
-

@@ -110,7 +110,9 @@ class Policy:
         given = request.query_params.get("token")
         if request.method == "GET" and self._token_ok(given):
             request.session["auth"] = True
-            query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
+            query = urlencode(
+                [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
+            )
             url = request.url.replace(query=query)
             return RedirectResponse(url.path + (f"?{query}" if query else ""), status_code=303)
         return PlainTextResponse(
@@ -165,6 +167,7 @@ class SecurityHeaders:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve ``scope``, adding the headers to its response."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return

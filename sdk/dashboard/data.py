@@ -245,7 +245,9 @@ async def job_detail(client: AsyncClient, queue: str, job_id: str) -> JobDetail:
     size = None
     if info is not None and info.args is None:  # arguments not decoded: say how large
         size = await client._run(_stored_size(client, queue, job_id))
-    history = [_history(client, raw) for raw in await client._run(_raw_results(client, queue, job_id))]
+    history = [
+        _history(client, raw) for raw in await client._run(_raw_results(client, queue, job_id))
+    ]
     letters = [d for d in await client.dead_letters(queue, 1000) if d.job_id == job_id]
     return JobDetail(job_id, queue, status, info, size, history, letters, await progress(handle))
 

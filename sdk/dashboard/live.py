@@ -2,9 +2,9 @@
 
 While at least one browser watches (a server-sent-events stream is open), a single task
 reads every queue's counts once a second and the workers' health records once per
-``workers_every`` seconds (5; reading them scans the keyspace), keeps the last ``history`` samples in memory for the charts, and
-hands each sample to every open stream. With nobody watching it stops: Redis sees the same
-load for one viewer as for fifty, and none for zero.
+``workers_every`` seconds (5: reading them scans the keyspace), keeps the last ``history``
+samples in memory for the charts, and hands each sample to every open stream. With nobody
+watching it stops: Redis sees the same load for one viewer as for fifty, and none for zero.
 
 Jobs finished per second come from the workers' own counters (complete + failed), as the
 difference between two refreshes of a worker's health record: a rate averaged over each

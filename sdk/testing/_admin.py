@@ -71,8 +71,11 @@ class MemoryAdmin:
             rows = [(j.data, j.tries, j.worker, j.started_ms) for j in active]
         return [
             JobInfo.from_stored(
-                self._decode_job(data), JobStatus.IN_PROGRESS, tries=tries, worker=worker,
+                self._decode_job(data),
+                JobStatus.IN_PROGRESS,
+                tries=tries,
+                worker=worker,
                 started_ms=started,
-            )  # fmt: skip
+            )
             for data, tries, worker, started in rows
         ]

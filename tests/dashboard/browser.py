@@ -29,7 +29,9 @@ SCREENSHOTS = Path(__file__).parent / "screenshots"
 
 
 def chromium_path() -> str:
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    found = (
+        os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    )
     if not found:
         pytest.fail(
             "the dashboard's browser tests need Chromium: apt-get install chromium "

@@ -9,7 +9,7 @@ from typing import Any
 from jobwire.worker import Function, func
 
 #: Markup that would run script if a page put it in as HTML instead of text.
-XSS = "<script>window.__xss=1</script><img src=x onerror=\"window.__xss=2\">"
+XSS = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 
 
 class Trap:

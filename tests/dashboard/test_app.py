@@ -254,7 +254,9 @@ def test_the_queue_listing_pages_and_searches(dashboard: Dashboard, client: jobw
     assert "b-1" in second and "a-000" not in second
     found = browser.get("/queue", params={"name": "default", "q": "BETA"}).text
     assert "1 queued job" in found and "b-1" in found and "a-001" not in found
-    partial = browser.get("/queue", params={"name": "default", "q": "b-"}, headers={"HX-Request": "true"})
+    partial = browser.get(
+        "/queue", params={"name": "default", "q": "b-"}, headers={"HX-Request": "true"}
+    )
     assert "<html" not in partial.text and "b-1" in partial.text  # htmx gets the listing only
     deferred = browser.get("/queue", params={"name": "default", "state": "deferred"}).text
     assert "later" in deferred and "gamma" in deferred
