@@ -277,3 +277,26 @@ def test_the_overview_counts_and_the_live_sample(
     wait_until(lambda: "healthy" in browser.get("/").text, timeout=5)
     page = browser.get("/").text
     assert "fetch emails: waiting" in page and "clock offset" in page and "emails paused" in page
+
+
+def test_it_mounts_under_a_path_of_another_app(redis_url: str, client: jobwire.Client) -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+    from starlette.testclient import TestClient
+
+    client.enqueue("ok", 1, _job_id="mounted")
+    app_client = jobwire.AsyncClient.from_url(redis_url)
+    outer = Starlette(routes=[Mount("/jobs", app=create_app(app_client, token=TOKEN))])
+    with TestClient(outer, base_url="http://dash.test") as browser:
+        login = browser.get(f"/jobs/?token={TOKEN}", follow_redirects=False)
+        assert login.headers["location"] == "/jobs/"
+        page = browser.get("/jobs/queue", params={"name": "default"}).text
+        assert 'href="/jobs/job?queue=default&amp;id=mounted"' in page
+        assert 'src="/jobs/static/htmx.min.js"' in page
+        assert browser.get("/jobs/static/dashboard.js").status_code == 200
+        form = {"name": "default", "csrf": csrf_of(page)}
+        answer = browser.post("/jobs/queue/pause?next=/queue?name=default", data=form,
+                              follow_redirects=False)  # fmt: skip
+        assert answer.headers["location"] == "/jobs/queue?name=default"
+        assert client.is_paused()
+        browser.portal.call(app_client.close)

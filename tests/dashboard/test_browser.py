@@ -1,6 +1,6 @@
 """The dashboard in a real Chromium, with a real worker and a real Redis.
 
-Chromium starts once per session; each test gets its own dashboard server, workers and a
+Chromium starts once for the module; each test gets its own dashboard server, workers and a
 fresh browser context. The run saves screenshots of the overview and of a job page in
 ``tests/dashboard/screenshots/`` (the README shows the overview).
 """
@@ -25,8 +25,11 @@ from tests.helpers.support import LoopThread, wait_until
 pytestmark = pytest.mark.filterwarnings("ignore:jobwire.Client was called:RuntimeWarning")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Browser]:
+    # Once for all the browser tests (they are all in this module). Not session-wide:
+    # Playwright's sync API keeps an event loop running on this thread while it is open,
+    # which later tests that call asyncio.run() must not find.
     path = chromium_path()
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=path, args=["--no-sandbox"])
@@ -51,9 +54,13 @@ def page(chromium: Browser, server: Server) -> Iterator[Page]:
     context = chromium.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(10_000)
     p = context.new_page()
+    errors: list[str] = []  # a script error or a refused script (CSP) fails the test
+    p.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    p.on("pageerror", lambda e: errors.append(str(e)))
     p.goto(f"{server.url}/?token={TOKEN}")  # the login link
     yield p
     context.close()
+    assert errors == []
 
 
 @pytest.fixture
@@ -162,7 +169,12 @@ def test_an_xss_payload_in_a_job_id_and_its_arguments_stays_text(
     page: Page, server: Server, client: jobwire.Client
 ) -> None:
     client.enqueue(XSS, XSS, _job_id=XSS, title=XSS)
+    client.enqueue("plain", _job_id="plain-1")
     page.goto(server.url + "/queue?name=default")
+    expect(page.locator("table.jobs")).to_contain_text("plain-1")
+    page.get_by_label("search").fill("xss")  # htmx swaps the listing as you type
+    expect(page.locator("table.jobs")).not_to_contain_text("plain-1")
+    assert "q=xss" in page.url
     link = page.get_by_role("link", name=XSS)
     expect(link).to_have_count(1)
     expect(page.locator("table.jobs")).to_contain_text(XSS)  # the function name, as text
