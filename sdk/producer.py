@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from jobwire.wire import (
     Codec,
@@ -22,7 +20,6 @@ from jobwire.wire import (
     ErrorRecord,
     Format,
     FormatNotAccepted,
-    JobEnvelope,
     JobHeader,
     ResultEnvelope,
     check_format,
@@ -31,14 +28,14 @@ from jobwire.wire import (
 from . import defaults, tracing
 from .admin import QueueAdmin
 from .errors import (
-    InvalidArgument,
     JobNotFound,
     RedisCommandError,
     WaitTimeout,
 )
-from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
+from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
 from .outcomes import result_not_found, unwrap
+from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 from .stored import dead_letter, glob_escape, scan, text
@@ -46,7 +43,6 @@ from .stored import dead_letter, glob_escape, scan, text
 __all__ = [
     "DEFAULT_QUEUE",
     "JobRef",
-    "Prepared",
     "Producer",
     "now_ms",
 ]
@@ -66,30 +62,6 @@ _NO_TIMEOUT: Final = float("inf")
 def now_ms() -> int:
     """Milliseconds since the Unix epoch."""
     return time.time_ns() // 1_000_000
-
-
-def _epoch_ms(value: object, what: str = "a time") -> int:
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"{what} must be a datetime, not {value!r:.40}")
-    return int(value.timestamp() * 1000)
-
-
-def _headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise InvalidArgument(f"_headers must be a mapping, not {type(headers).__qualname__}")
-    return dict(headers)
-
-
-class Prepared(NamedTuple):
-    """A checked and encoded job, not yet sent (``due_ms`` is None unless in the future)."""
-
-    job_id: str
-    keys: QueueKeys
-    data: bytes
-    due_ms: int | None
-    expires_ms: int | None
 
 
 class Producer(QueueAdmin):
@@ -132,39 +104,8 @@ class Producer(QueueAdmin):
 
         ``trace``: trace-context headers of the enqueue's span (a job's own win).
         """
-        opts = spec.options
-        if opts.defer_until is not None and opts.defer_by is not None:
-            raise InvalidArgument("use _defer_until or _defer_by, not both")
-        keys = self.keys(opts.queue_name)
-        job_id = uuid.uuid4().hex if opts.job_id is None else check_job_id(opts.job_id)
-        due: int | None = None
-        if opts.defer_until is not None:
-            due = _epoch_ms(opts.defer_until, "_defer_until")
-        elif opts.defer_by is not None:
-            due = now + int(seconds(opts.defer_by, "_defer_by") * 1000)
-        expires = self._expiry(opts.expires, due or now, now)
-        if expires is not None and due is not None and due >= expires:
-            raise InvalidArgument("the job would expire before its deferred start")
-        job_try = 1 if opts.job_try is None else opts.job_try
-        if type(job_try) is not int or job_try < 1:
-            raise InvalidArgument("_job_try must be an integer >= 1")
-        envelope = JobEnvelope(
-            id=job_id,
-            function=function_name(spec.function),
-            queue=keys.queue,
-            enqueued_ms=now,
-            job_try=job_try,
-            defer_until_ms=due,
-            expires_ms=expires,
-            format=self.serializer if opts.serializer is None else opts.serializer,
-            headers=_headers(opts.headers)
-            if trace is None
-            else {**trace, **_headers(opts.headers)},
-            args=spec.args,
-            kwargs=spec.kwargs,
-        )
-        data = self.codec.encode_job(envelope)
-        return Prepared(job_id, keys, data, due if due and due > now else None, expires)
+        keys = self.keys(spec.options.queue_name)
+        return prepare_job(spec, now, keys, self.serializer, self.codec, trace)
 
     def build(
         self,
@@ -206,18 +147,6 @@ class Producer(QueueAdmin):
         if once is None:
             return script_command(ENQUEUE, job_keys, argv)
         return script_command(ENQUEUE_ONCE, [*job_keys, keys.once(once[0])], [*argv, once[1]])
-
-    @staticmethod
-    def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            at = _epoch_ms(value)
-        else:
-            at = start + int(seconds(value, "_expires") * 1000)
-        if at <= now:
-            raise InvalidArgument("_expires is in the past")
-        return at
 
     def _registration(self, queues: Iterable[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).

@@ -64,11 +64,8 @@ class Sending:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._span is None:
-            return
-        if exc is not None:
-            _failed(self._span, exc)
-        self._span.end()
+        if self._span is not None:
+            _end(self._span, exc)
 
 
 _NOT_SENDING = Sending()
@@ -131,14 +128,11 @@ class Processing:
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if self._span is None:
-            return
-        from opentelemetry import context
+        if self._span is not None:
+            from opentelemetry import context
 
-        if exc is not None:
-            _failed(self._span, exc)
-        context.detach(self._token)
-        self._span.end()
+            context.detach(self._token)
+            _end(self._span, exc)
 
 
 _NOT_PROCESSING = Processing()
@@ -169,6 +163,12 @@ def process(
         },
     )
     return Processing(span) if span.is_recording() else _NOT_PROCESSING
+
+
+def _end(span: Any, exc: BaseException | None) -> None:
+    if exc is not None:
+        _failed(span, exc)
+    span.end()
 
 
 def _failed(span: Any, exc: BaseException) -> None:

@@ -28,7 +28,7 @@ def test_built_wheel_installs_and_imports(tmp_path: Path) -> None:
         "jobwire/wire/schema/job.schema.json",
         "jobwire/wire/vectors/jobs.json",
         "jobwire/worker/runner.py",
-        "jobwire/cli.py",
+        "jobwire/cli/__init__.py",
         "jobwire/testing/__init__.py",
         "jobwire/dashboard/app.py",
         "jobwire/dashboard/templates/overview.html",

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobwire import tracing
+from jobwire.logs import trace_id
 from jobwire.wire import Codec, ErrorRecord, JobHeader
 
 from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
@@ -120,8 +121,9 @@ class Attempts:
         await call_hook(self.hooks, "on_job_start", ctx)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try
-            )
+                "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try,
+                extra={"job": {**_job_fields(run), "outcome": "started"}},
+            )  # fmt: skip
         outcome, value, exc, record = await self._traced(r, run, ctx)
         final = conclude(run, outcome, value, exc, record, self.config.retry_backoff)
         ctx.update(
@@ -152,20 +154,25 @@ class Attempts:
             level = logging.ERROR
         if not logger.isEnabledFor(level):
             return  # formatted only when shown
+        duration = (self.now_ms() - started) / 1000
         line = "%s %s(%s) try=%d %s in %.3fs"
         args: list[Any] = [run.job.id, run.job.function, _args(run), run.job_try, outcome]
-        args.append((self.now_ms() - started) / 1000)
+        args.append(duration)
+        fields = {**_job_fields(run), "outcome": outcome, "duration": duration}
         error = final.error
         if outcome != "success" and error is not None:
             line += ": %s: %s"
             args += [error.type, error.message]
+            fields.update(error_type=error.type, error_message=error.message)
             if final.retry_in is not None:
                 line += " (next try in %.1fs)"
                 args.append(final.retry_in)
+                fields["retry_in"] = final.retry_in
             if error.traceback and not error.type.endswith(".Retry"):  # asked for: no trace
                 line += "\n%s"
-                args.append(error.traceback.rstrip())
-        logger.log(level, line, *args)
+                fields["traceback"] = error.traceback.rstrip()
+                args.append(fields["traceback"])
+        logger.log(level, line, *args, extra={"job": fields})
 
     async def _traced(
         self, r: Running, run: Run, ctx: dict[str, Any]
@@ -271,6 +278,15 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None and hasattr(task, "uncancel"):
         task.uncancel()
+
+
+def _job_fields(run: Run) -> dict[str, Any]:
+    """What a job's log lines carry for structured formatters (``jobwire.logs``)."""
+    job = run.job
+    return {
+        "job_id": job.id, "function": job.function, "queue": job.queue, "try": run.job_try,
+        "trace_id": trace_id(job.headers) if job.headers else None,
+    }  # fmt: skip
 
 
 def _args(run: Run, limit: int = 80) -> str:

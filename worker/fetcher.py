@@ -118,7 +118,9 @@ class Fetcher:
             state.beat()
             if self.burst and not got:
                 if not self.slots.running:
-                    _, q.next_due = await self._run(q.consumer.promote())
+                    moved, q.next_due = await self._run(q.consumer.promote())
+                    if moved:
+                        continue  # it became due since the fetch (a short retry): take it
                     if q.next_due is None:
                         return  # nothing ready, deferred or running: this queue is drained
                     # burst mode still runs deferred jobs (retries included): wait for them

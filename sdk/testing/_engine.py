@@ -19,7 +19,8 @@ from jobwire.errors import InvalidArgument, JobNotFound, WaitTimeout
 from jobwire.keys import check_name
 from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
 from jobwire.outcomes import result_not_found
-from jobwire.producer import JobRef, Prepared, Producer, now_ms
+from jobwire.prepare import Prepared
+from jobwire.producer import JobRef, Producer, now_ms
 from jobwire.protocol import Gen
 from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
@@ -34,10 +35,8 @@ from ._eager import run_job
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
-    HISTORY,
     STATUS,
     WORKER_NAME,
-    KeptResults,
     MemoryQueue,
     MemoryStore,
     StoredJob,
@@ -113,18 +112,6 @@ class MemoryProducer(MemoryAdmin, Producer):
             (j for j in jobs if j.state == "deferred"), key=lambda j: (j.due_ms or 0, j.header.id)
         )
         return queued, deferred
-
-    def _store_result(
-        self, queue: MemoryQueue, job_id: str, data: bytes, keep: float | None, now: int
-    ) -> None:
-        if keep == 0:
-            return
-        kept = queue.results.get(job_id)
-        if kept is None:
-            kept = queue.results[job_id] = KeptResults([], None)
-        kept.entries.insert(0, data)
-        del kept.entries[HISTORY:]
-        kept.expires_ms = None if keep is None else now + int(keep * 1000)
 
     def _result(
         self,
@@ -307,7 +294,7 @@ class MemoryProducer(MemoryAdmin, Producer):
                 running = False
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
-                self._store_result(queue, job_id, result, self.keep_result_ms / 1000, now)
+                queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
                 self.store._changed()
         if not running:
             return True
@@ -463,7 +450,7 @@ class MemoryProducer(MemoryAdmin, Producer):
             if exc is not None and error is None:
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
-            self._store_result(queue, job_id, encode_result(self.codec, result)[0], keep, now)
+            queue.keep_result(job_id, encode_result(self.codec, result)[0], keep, now)
             job.worker = job.started_ms = None
             if retry_in is None:
                 del queue.jobs[job_id]
@@ -496,8 +483,8 @@ class MemoryProducer(MemoryAdmin, Producer):
             while len(queue.dead) > DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
             result = dead_letter_result(job.header, reason, message, job.worker or WORKER_NAME, now)
-            self._store_result(
-                queue, job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
+            queue.keep_result(
+                job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
             self.store._changed()
             return entry_id

@@ -87,6 +87,17 @@ class MemoryQueue:
     dead: dict[str, DeadLetter] = field(default_factory=dict)  # oldest first
     enqueued: list[tuple[bytes, JobStatus]] = field(default_factory=list)
 
+    def keep_result(self, job_id: str, data: bytes, keep: float | None, now: int) -> None:
+        """Keep a job's latest result for ``keep`` seconds (None: forever; 0: not at all)."""
+        if keep == 0:
+            return
+        kept = self.results.get(job_id)
+        if kept is None:
+            kept = self.results[job_id] = KeptResults([], None)
+        kept.entries.insert(0, data)
+        del kept.entries[HISTORY:]
+        kept.expires_ms = None if keep is None else now + int(keep * 1000)
+
 
 class MemoryStore:
     """Everything the in-memory twins hold: jobs, results and dead letters of every queue.

@@ -66,11 +66,8 @@ def test_golden_vectors_and_schema_checked_by_node(node_project: Path) -> None:
     assert int(done.stdout.split()[-4]) >= 90
 
 
-def test_node_producer_with_a_python_worker(
-    node_project: Path, start_worker: StartWorker, redis_url: str
-) -> None:
-    HEADERS_SEEN.clear()
-    start_worker([add, greet, fail])
+def run_node_producer(node_project: Path, redis_url: str) -> list[dict[str, Any]]:
+    """Run the Node example producer (with ``NODE_TRACEPARENT``); its result lines."""
     done = subprocess.run(
         ["node", "producer.mjs"],
         cwd=node_project,
@@ -80,7 +77,15 @@ def test_node_producer_with_a_python_worker(
         env={**os.environ, "REDIS_URL": redis_url, "TRACEPARENT": NODE_TRACEPARENT},
     )
     assert done.returncode == 0, done.stderr
-    results = [json.loads(line) for line in done.stdout.splitlines()]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_node_producer_with_a_python_worker(
+    node_project: Path, start_worker: StartWorker, redis_url: str
+) -> None:
+    HEADERS_SEEN.clear()
+    start_worker([add, greet, fail])
+    results = run_node_producer(node_project, redis_url)
     assert [(r["function"], r["outcome"], r["value"]) for r in results] == [
         ("add", "success", 5),
         ("add", "success", 42),

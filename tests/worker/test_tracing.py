@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -22,7 +21,11 @@ from jobwire import tracing
 from jobwire.worker import func
 from tests.helpers.support import wait_until
 from tests.helpers.workers import StartWorker
-from tests.worker.test_interop import NODE_TRACEPARENT, node_project  # noqa: F401 (fixture)
+from tests.worker.test_interop import (  # noqa: F401 (node_project: the fixture)
+    NODE_TRACEPARENT,
+    node_project,
+    run_node_producer,
+)
 
 
 class Declined(Exception):
@@ -169,15 +172,7 @@ def test_a_node_producers_traceparent_is_continued(
     from tests.worker.test_interop import fail, greet
 
     start_worker([node_add, greet, fail])
-    done = subprocess.run(
-        ["node", "producer.mjs"],
-        cwd=node_project,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, "REDIS_URL": redis_url, "TRACEPARENT": NODE_TRACEPARENT},
-    )
-    assert done.returncode == 0, done.stderr
+    assert len(run_node_producer(node_project, redis_url)) == 4
     assert wait_until(lambda: len(_by_kind(spans, SpanKind.CONSUMER)) == 4, 5)
     _, trace_id, parent_id, _ = NODE_TRACEPARENT.split("-")
     for process in _by_kind(spans, SpanKind.CONSUMER):
