@@ -76,10 +76,11 @@ class QueueKeys:
     P:{Q}:events        channel  ``abort ID`` notices for workers
     P:{Q}:once:NAME     string   marker of an ``enqueue_once`` (a cron run), expiring
     P:{Q}:health:W      string   worker W's health record (JSON), expiring
+    P:{Q}:paused        string   present while the queue is paused (workers take nothing)
     ==================  =======  ======================================================
     """
 
-    __slots__ = ("base", "dead", "deferred", "events", "queue", "stream", "wake")
+    __slots__ = ("base", "dead", "deferred", "events", "paused", "queue", "stream", "wake")
 
     def __init__(self, prefix: str, queue: str) -> None:
         check_name("prefix", prefix)
@@ -90,6 +91,7 @@ class QueueKeys:
         self.deferred = self.base + "deferred"
         self.dead = self.base + "dead"
         self.events = self.base + "events"
+        self.paused = self.base + "paused"
 
     def job(self, job_id: str) -> str:
         """The job's state hash."""

@@ -26,6 +26,7 @@ from jobwire.wire import (
 )
 
 from . import defaults, tracing
+from .admin import QueueAdmin
 from .errors import (
     JobNotFound,
     RedisCommandError,
@@ -63,7 +64,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Producer:
+class Producer(QueueAdmin):
     """Configuration plus the generator of every producer-side operation."""
 
     def __init__(

@@ -84,7 +84,10 @@ def test_info_lists_queue_counts(redis_url: str, client: jobwire.Client) -> None
     client.enqueue("double", 1)
     client.enqueue("double", 2, _defer_by=60)
     out = jobwire_cli("info", url=redis_url).stdout
-    assert "queue default: 1 queued, 1 deferred, 0 in progress, 0 dead letters" in out
+    assert "queue default: 1 queued, 1 deferred, 0 in progress, 0 dead letters\n" in out
+    client.pause()
+    out = jobwire_cli("info", url=redis_url).stdout
+    assert "0 dead letters (paused: workers take none of its jobs)" in out
 
 
 def test_dead_letters_from_the_command_line(redis_url: str, client: jobwire.Client) -> None:

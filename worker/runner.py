@@ -412,7 +412,7 @@ class Worker:
                 record = health_record(
                     worker=self.name, queue=q.name, queued=queued, interval=interval,
                     now_ms=self.clock.now_ms(), counts=counts, loops=self.supervisor.records(),
-                    extra=extra,
+                    extra={**extra, "paused": q.paused},
                 )  # fmt: skip
             await self._run(_one(health_key_commands(key, record, interval)))
 

@@ -8,6 +8,7 @@
     jobwire job ID [--queue Q] [--url URL] [--prefix P]
     jobwire failures [--queue Q] [--limit N] [--url URL] [--prefix P]
     jobwire dead list|requeue|delete [ENTRY] [--queue Q] [--limit N] [--url URL]
+    jobwire dashboard [--url URL] [--host H] [--port P] [--read-only] [--token T]
     jobwire demo
 
 Each command lives in a module of its own: :mod:`.worker` (``worker``), :mod:`.info`
@@ -88,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
     _connection_args(dead)
 
     sub.add_parser("demo", help="see jobwire work (starts its own Redis without REDIS_URL)")
+    from jobwire.dashboard.cli import add_parser as add_dashboard
+
+    add_dashboard(sub)
     return parser
 
 
@@ -162,6 +166,10 @@ def _run(argv: list[str]) -> int:
     command = _COMMANDS.get(args.command)
     if command is not None:
         return int(command(args))
+    if args.command == "dashboard":
+        from jobwire.dashboard.cli import run as dashboard
+
+        return dashboard(args)
     if args.command == "demo":
         from jobwire.worker.demo import main as demo
 

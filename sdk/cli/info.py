@@ -68,7 +68,8 @@ def _queue(client: jobwire.Client, name: str, now: int) -> dict[str, Any]:
         for a in sorted((a for a in judged if a.live), key=lambda a: a.worker)
     ]
     stale = sum(not a.live for a in judged)
-    return {"name": name, **stats, "workers": workers, "stale_workers": stale}
+    paused = client.is_paused(name)
+    return {"name": name, **stats, "paused": paused, "workers": workers, "stale_workers": stale}
 
 
 def render(data: dict[str, Any]) -> list[str]:
@@ -86,6 +87,7 @@ def render(data: dict[str, Any]) -> list[str]:
             safe(
                 f"queue {name}: {q['queued']} queued, {q['deferred']} deferred, "
                 f"{q['in_progress']} in progress, {dead} dead letter{'' if dead == 1 else 's'}"
+                + (" (paused: workers take none of its jobs)" if q.get("paused") else "")
             )
         )
         for w in q["workers"]:

@@ -30,6 +30,7 @@ from jobwire.worker.attempt import (
 )
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
+from ._admin import MemoryAdmin
 from ._eager import run_job
 from ._store import (
     CLIENT_KEEP,
@@ -49,7 +50,7 @@ __all__ = ["DEFAULT_MAX_TRIES", "MemoryProducer"]
 # ---------------------------------------------------------------------------- core
 
 
-class MemoryProducer(Producer):
+class MemoryProducer(MemoryAdmin, Producer):
     """Every client operation, on a :class:`MemoryStore` instead of Redis.
 
     The worker-side transitions (start, finish, retry, dead-letter) are plain methods, used
@@ -167,7 +168,7 @@ class MemoryProducer(Producer):
             added = self._add(job, now, once)
         if not added:
             return None
-        if self.eager:
+        if self.eager and not self.paused(job.keys.queue):
             yield from run_job(self, job.job_id, job.keys.queue)
         return (job.job_id, job.keys.queue)
 
@@ -179,7 +180,7 @@ class MemoryProducer(Producer):
             added = [self._add(job, now) for job in jobs]
         refs: list[JobRef | None] = []
         for job, ok in zip(jobs, added, strict=True):
-            if ok and self.eager:
+            if ok and self.eager and not self.paused(job.keys.queue):
                 yield from run_job(self, job.job_id, job.keys.queue)
             refs.append((job.job_id, job.keys.queue) if ok else None)
         return refs

@@ -114,6 +114,7 @@ class MemoryStore:
         self._queues: dict[str, MemoryQueue] = {}
         self._known: set[str] = set()
         self._once: dict[str, int] = {}
+        self._paused: set[str] = set()
         self._seq = itertools.count(1)
 
     def clear(self) -> None:
@@ -122,6 +123,7 @@ class MemoryStore:
             self._queues.clear()
             self._known.clear()
             self._once.clear()
+            self._paused.clear()
             self._changed()
 
     # the engine below is the store's only user; these stay private to the package
