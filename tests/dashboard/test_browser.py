@@ -2,7 +2,7 @@
 
 Chromium starts once for the module; each test gets its own dashboard server, workers and a
 fresh browser context. The run saves screenshots of the overview and of a job page in
-``tests/dashboard/screenshots/`` (the README shows the overview).
+``tests/dashboard/screenshots/run/`` (the README shows a copy of the overview).
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ def test_the_overview_shows_the_queues_and_updates_live(
     expect(page.locator("table.workers")).to_contain_text("fetch emails: ")
     expect(cell(page, "default", "workers")).to_have_text("1")
     time.sleep(1.2)
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "overview.png"), full_page=True)
 
 
@@ -120,7 +120,7 @@ def test_a_failed_jobs_traceback_is_on_its_page(
     expect(history).to_contain_text("ValueError: the disk is full")
     expect(page.locator("pre.traceback")).to_contain_text("Traceback (most recent call last)")
     expect(page.locator("pre.traceback")).to_contain_text("raise ValueError(message)")
-    SCREENSHOTS.mkdir(exist_ok=True)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / "job.png"), full_page=True)
 
 
