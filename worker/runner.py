@@ -87,6 +87,8 @@ class Worker:
                 "verify_keys": c.verify_keys,
                 "max_size": c.max_size,
                 "keep_result": c.defaults.keep_result,
+                "events": c.events,
+                "max_events": c.max_events,
             },
         )
         self.queues = [
