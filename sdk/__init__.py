@@ -43,8 +43,10 @@ from .errors import (
 if TYPE_CHECKING:
     from .aio import AsyncClient, AsyncJob
     from .client import Client, Job
+    from .events import Event, EventType, Progress
     from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
     from .settings import RedisSettings
+    from .stats import FunctionStats, Statistics, StatsBucket
 
 _LAZY = {
     "AsyncClient": ".aio",
@@ -52,6 +54,12 @@ _LAZY = {
     "Client": ".client",
     "Job": ".client",
     "DeadLetter": ".models",
+    "Event": ".events",
+    "EventType": ".events",
+    "FunctionStats": ".stats",
+    "Progress": ".events",
+    "Statistics": ".stats",
+    "StatsBucket": ".stats",
     "JobInfo": ".models",
     "JobResult": ".models",
     "JobSpec": ".models",
@@ -76,7 +84,10 @@ __all__ = [
     "DeadLetter",
     "DecodeError",
     "EncodeError",
+    "Event",
+    "EventType",
     "FormatNotAccepted",
+    "FunctionStats",
     "InvalidArgument",
     "InvalidEnvelope",
     "Job",
@@ -92,6 +103,7 @@ __all__ = [
     "JobwireError",
     "MalformedMessage",
     "PayloadTooLarge",
+    "Progress",
     "RedisAuthError",
     "RedisCommandError",
     "RedisError",
@@ -100,6 +112,8 @@ __all__ = [
     "RedisUnavailable",
     "ResultNotFound",
     "SignatureError",
+    "Statistics",
+    "StatsBucket",
     "UnsupportedValue",
     "UnsupportedVersion",
     "WaitTimeout",

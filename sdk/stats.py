@@ -171,6 +171,12 @@ def bucket_starts(resolution: str, since_ms: int, now_ms: int) -> list[int]:
     return list(range(first, now_ms // width * width + 1, width))
 
 
+def check_function(function: object) -> None:
+    """A function name to filter by (or None), else InvalidArgument."""
+    if function is not None and not isinstance(function, str):
+        raise InvalidArgument(f"function is a function's name, not {function!r:.40}")
+
+
 def check_resolution(resolution: object) -> Resolution:
     """``"minute"`` or ``"hour"``, else InvalidArgument."""
     if resolution == "minute":
