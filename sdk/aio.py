@@ -226,7 +226,7 @@ class AsyncJob(JobHandle["AsyncClient"]):
         return await self._client._run(core.abort(self.job_id, self.queue_name, timeout))
 
     async def events(self) -> list[Event]:
-        """This job's lifecycle events still in the stream, oldest first (``Job.events``)."""
+        """The job's lifecycle events still in the stream, oldest first (``Job.events``)."""
         core = self._client._core
         return await self._client._run(core.job_events(self.job_id, self.queue_name))
 

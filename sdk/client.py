@@ -250,7 +250,7 @@ class Job(JobHandle["Client"]):
         return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))
 
     def events(self) -> list[Event]:
-        """This job's lifecycle events still in its queue's stream, oldest first.
+        """The job's lifecycle events still in its queue's stream, oldest first.
 
         For an id used again, the events of its latest enqueue.
         """

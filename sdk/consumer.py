@@ -350,8 +350,11 @@ _NOT_ENDED: Final = ("", "", "", "", "", "")
 
 
 def _ended(result: ResultEnvelope) -> tuple[str, int, str, int, int | str, str]:
-    """What an execution's event and stats say of it: function, try, outcome, ms, bucket,
-    error (``Type: message``, cut at 200 characters)."""
+    """What an execution's event and stats say of it.
+
+    Its function, try, outcome, duration (ms), histogram bucket and error (``Type:
+    message``, cut at 200 characters).
+    """
     seconds = max(0, result.finished_ms - result.started_ms) / 1000
     error = "" if result.error is None else f"{result.error.type}: {result.error.message}"[:200]
     return (result.function, result.job_try, str(result.outcome), duration_ms(seconds),

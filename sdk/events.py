@@ -141,7 +141,7 @@ def parse_event(queue: str, entry_id: object, fields: object) -> Event | None:
 
     def str_field(name: bytes) -> str:
         value = fields.get(name, b"")
-        return text(value)[:MAX_PROGRESS_MESSAGE * 2] if isinstance(value, bytes) else ""
+        return text(value)[: MAX_PROGRESS_MESSAGE * 2] if isinstance(value, bytes) else ""
 
     job_try = _number(fields.get(b"try"), 2**31)
     duration = _number(fields.get(b"duration_ms"))

@@ -29,13 +29,13 @@ from jobwire.wire import (
 )
 
 from . import defaults
-from .events import EventReads
 from .errors import (
     InvalidArgument,
     JobNotFound,
     RedisCommandError,
     WaitTimeout,
 )
+from .events import EventReads
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
 from .outcomes import result_not_found, unwrap

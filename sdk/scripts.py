@@ -265,7 +265,9 @@ ENQUEUE = Script(
     keys=(*_ENQUEUE_KEYS, *_EVENT_KEY),
     argv=(*_ENQUEUE_ARGV, *_EVENT_ARGV),
     source=_lua(
-        _WRITES, _ENQUEUE_FN, "\nreturn enqueue_job(KEYS, ARGV, KEYS[7], ARGV[7], ARGV[8], ARGV[9])\n"
+        _WRITES,
+        _ENQUEUE_FN,
+        "\nreturn enqueue_job(KEYS, ARGV, KEYS[7], ARGV[7], ARGV[8], ARGV[9])\n",
     ),
 )
 
@@ -310,9 +312,15 @@ FETCH = Script(
     "fetch",
     keys=("stream", "deferred", "dead"),
     argv=(
-        "group", "consumer", "session", "base", "now_ms", "count", "max_dead_entries",
+        "group",
+        "consumer",
+        "session",
+        "base",
+        "now_ms",
+        "count",
+        "max_dead_entries",
         "max_events",
-    ),  # fmt: skip
+    ),
     source=_lua(
         _WRITES,
         _START,
@@ -427,10 +435,14 @@ FINISH = Script(
     "finish",
     keys=("stream",),
     argv=(
-        "group", "base", "worker", "now_ms", "max_events",
+        "group",
+        "base",
+        "worker",
+        "now_ms",
+        "max_events",
         "job_id entry_id result keep_ms (-1 forever, 0 none) function try outcome duration_ms "
         "bucket error ...",
-    ),  # fmt: skip
+    ),
     source=_lua(
         _WRITES,
         _STORE_RESULT,
@@ -466,9 +478,22 @@ RETRY = Script(
     "retry",
     keys=("stream", "deferred", "wake"),
     argv=(
-        "group", "base", "job_id", "entry_id", "result", "keep_ms", "due_ms or ''", "worker",
-        "now_ms", "max_events", "function", "try", "duration_ms", "bucket", "error",
-    ),  # fmt: skip
+        "group",
+        "base",
+        "job_id",
+        "entry_id",
+        "result",
+        "keep_ms",
+        "due_ms or ''",
+        "worker",
+        "now_ms",
+        "max_events",
+        "function",
+        "try",
+        "duration_ms",
+        "bucket",
+        "error",
+    ),
     source=_lua(
         _WRITES,
         _STORE_RESULT,

@@ -266,4 +266,4 @@ def statistics(
 
 def duration_ms(seconds: float) -> int:
     """A duration as the whole ms a stats hash counts (never negative, never NaN)."""
-    return 0 if math.isnan(seconds) else max(0, int(round(seconds * 1000)))
+    return 0 if math.isnan(seconds) else max(0, round(seconds * 1000))

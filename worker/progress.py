@@ -12,6 +12,7 @@ over its child's result pipe, as frames of their own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import logging
 import threading
@@ -82,10 +83,8 @@ class JobProgress:
             idle = self._latest is None
             self._latest = (value, message, at)
         if idle:
-            try:
+            with contextlib.suppress(RuntimeError):  # a closed loop: the worker is gone
                 self._loop.call_soon_threadsafe(self._hand_over)
-            except RuntimeError:  # the loop closed: the worker is gone
-                pass
 
     def _hand_over(self) -> None:
         with self._lock:
@@ -219,4 +218,3 @@ def parse_child_frame(body: bytes) -> tuple[float, str] | None:
         return check_progress(data["value"], data.get("message", ""))
     except Exception:
         return None
-

@@ -47,7 +47,12 @@ from ._store import (
 
 __all__ = ["DEFAULT_MAX_TRIES", "MemoryProducer"]
 
-_EVENT_TYPES = {"success": "succeeded", "error": "failed", "timeout": "failed", "aborted": "aborted"}
+_EVENT_TYPES = {
+    "success": "succeeded",
+    "error": "failed",
+    "timeout": "failed",
+    "aborted": "aborted",
+}
 
 
 def _text(value: object) -> str:

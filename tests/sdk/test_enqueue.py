@@ -72,7 +72,9 @@ def test_a_retried_enqueue_of_the_same_bytes_is_not_reported_as_taken(redis_url:
         # duplicate and must be refused
         _, other = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
         token = 3 + int(command.args[2]) + 5  # EVALSHA sha numkeys KEYS... then ARGV[6]
-        differ = [i for i, (a, b) in enumerate(zip(other.args, command.args)) if a != b]
+        differ = [
+            i for i, (a, b) in enumerate(zip(other.args, command.args, strict=True)) if a != b
+        ]
         assert differ == [token]  # keys, id and envelope bytes all equal: only the token differs
         assert run_sync(client.redis, call(other)) == 0
         assert client.queue_size() == 1

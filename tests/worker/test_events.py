@@ -91,9 +91,12 @@ def test_progress_of_each_executor_is_visible_and_coalesced(
         for executor in EXECUTORS:
             gate = tmp_path / f"gate-{executor}"
             job = run(client.enqueue(f"progress_{executor}", str(gate)))
-            reached = wait_until(
-                lambda: (p := run(job.progress())) is not None and p.value == 0.5, timeout=20
-            )
+
+            def half_way(job: Any = job) -> bool:
+                p = run(job.progress())
+                return p is not None and p.value == 0.5
+
+            reached = wait_until(half_way, timeout=20)
             assert reached, executor
             latest = run(job.progress())
             assert (latest.value, latest.message) == (0.5, "half way")
@@ -135,9 +138,7 @@ def test_stats_survive_a_worker_restart(
     assert any(b.total.executions for b in stats.buckets)
 
 
-def test_events_off_writes_no_events_or_stats(
-    start_worker: StartWorker, redis_url: str
-) -> None:
+def test_events_off_writes_no_events_or_stats(start_worker: StartWorker, redis_url: str) -> None:
     start_worker(all_functions(), events=False)
     with jobwire.Client.from_url(redis_url, events=False) as client:
         assert client.enqueue("ok_loop", 1).result(timeout=30) == 2
