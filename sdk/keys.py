@@ -136,7 +136,7 @@ ACL_COMMANDS: Final = (
     "info", "time",
     # inside the Lua scripts
     "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
-    "pexpireat", "publish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending",
+    "pexpireat", "publish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending", "xtrim",
     "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
 )  # fmt: skip
 

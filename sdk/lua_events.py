@@ -18,12 +18,19 @@ __all__ = ["EMIT", "EVENT_FIELDS", "JOB_EVENTS_SOURCE", "PROGRESS_SOURCE", "TALL
 #: stores the names once per block of entries).
 EVENT_FIELDS: Final = ("type", "job_id", "function", "try", "worker", "duration_ms", "info")
 
+# the stream is trimmed once per call (``trim_events``, before the script returns), not at
+# every XADD: a call that starts or finishes a batch of jobs pays for one trim
 EMIT: Final = """
+local emitted, emitted_cap = nil, 0
 local function emit(log, cap, kind, jid, fn, try, worker, ms, info)
   if cap > 0 then
-    redis.call('XADD', log, 'MAXLEN', '~', cap, '*', 'type', kind, 'job_id', jid,
-               'function', fn, 'try', try, 'worker', worker, 'duration_ms', ms, 'info', info)
+    redis.call('XADD', log, '*', 'type', kind, 'job_id', jid, 'function', fn, 'try', try,
+               'worker', worker, 'duration_ms', ms, 'info', info)
+    emitted, emitted_cap = log, cap
   end
+end
+local function trim_events()
+  if emitted then redis.call('XTRIM', emitted, 'MAXLEN', '~', emitted_cap) end
 end
 """
 
@@ -70,6 +77,7 @@ for i = 4, #ARGV, 5 do
     written = written + 1
   end
 end
+trim_events()
 return written
 """
 

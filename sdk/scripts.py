@@ -193,6 +193,7 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
     try0 = tonumber(try0) or 0
     if try0 > 0 then redis.call('HSET', job, 'try0', try0) end
     emit(log, cap, 'enqueued', jid, fn, try0 + 1, '', '', due)
+    trim_events()
   end
   return outcome
 end
@@ -341,6 +342,7 @@ if res then
               out)
   end
 end
+trim_events()
 return out
 """,
     ),
@@ -361,6 +363,7 @@ local out = {}
 for i = 7, #ARGV, 2 do
   start_job(stream, group, consumer, session, base, now, events, ARGV[i], ARGV[i + 1], out)
 end
+trim_events()
 return out
 """,
     ),
@@ -394,6 +397,7 @@ repeat
     end
   end
 until cursor == '0-0' or #out >= tonumber(count)
+trim_events()
 return out
 """,
     ),
@@ -469,6 +473,7 @@ for i = 6, #ARGV, 10 do
   end
 end
 flush_tally(base, now)
+trim_events()
 return 1
 """,
     ),
@@ -514,6 +519,7 @@ if (tonumber(ARGV[10]) or 0) > 0 then
        ARGV[13], ARGV[15])
   count(ARGV[11], 'retried', ARGV[14], ARGV[13])
   flush_tally(base, ARGV[9])
+  trim_events()
 end
 redis.call('HDEL', job, 'worker', 'started_ms', 'progress')
 if due ~= '' then
@@ -638,6 +644,7 @@ if cap > 0 then
   emit(base .. 'lifecycle', cap, 'aborted', jid, ARGV[8], '', '', '', 'aborted before it started')
   count(ARGV[8], 'aborted', '', 0)
   flush_tally(base, ARGV[6])
+  trim_events()
 end
 return 1
 """,
@@ -694,6 +701,7 @@ if events > 0 then
        reason .. ': ' .. string.sub(message, 1, 200))
   count(ARGV[14], 'dead_lettered', '', 0)
   flush_tally(base, now)
+  trim_events()
 end
 if key_id ~= '' then
   local job = base .. 'job:' .. key_id
