@@ -464,7 +464,7 @@ def bench_cpu(b: Bench) -> None:
             b.flush()
             proc = spawn_worker(b, b.tmp / "unused", -1, 10, "CpuSettings")
             try:
-                with jobwire.Client.from_url(b.url) as client:
+                with jobwire.Client.from_url(b.url, **EVENTS) as client:
                     client.enqueue(f"cpu_{kind}", 0.001).result(timeout=60)  # warm up
                     jobs = [client.enqueue(f"cpu_{kind}", 0.02) for _ in range(count)]
                     results = [j.result(timeout=120) for j in jobs]
@@ -483,7 +483,7 @@ def bench_cpu(b: Bench) -> None:
 def bench_memory(b: Bench) -> None:
     count = b.n(10_000, 2000)
     b.flush()
-    with redis.Redis.from_url(b.url) as r, jobwire.Client.from_url(b.url) as client:
+    with redis.Redis.from_url(b.url) as r, jobwire.Client.from_url(b.url, **EVENTS) as client:
         client.enqueue("noop")
         before = int(r.info("memory")["used_memory"])
         for _ in range(0, count, 1000):
@@ -501,14 +501,14 @@ def bench_memory(b: Bench) -> None:
 
     total = b.n(100_000, 10_000)
     b.flush()
-    with jobwire.Client.from_url(b.url) as client:
+    with jobwire.Client.from_url(b.url, **EVENTS) as client:
         for _ in range(0, total, 1000):
             client.enqueue_many([JobSpec("noop") for _ in range(1000)])
     done = b.tmp / "rss-done"
     proc = spawn_worker(b, done, total, 10)
     samples = []
     try:
-        with jobwire.Client.from_url(b.url) as client:
+        with jobwire.Client.from_url(b.url, **EVENTS) as client:
             while not done.exists():
                 left = client.queue_size()
                 samples.append((total - left, rss_kib(proc.pid)))
@@ -543,7 +543,7 @@ def bench_depth(b: Bench) -> None:
     sample = 2000
     for depth in depths:
         b.flush()
-        client = jobwire.Client.from_url(b.url)
+        client = jobwire.Client.from_url(b.url, **EVENTS)
         for start in range(0, depth, 5000):
             client.enqueue_many([JobSpec("noop") for _ in range(min(5000, depth - start))])
         started = time.perf_counter()
