@@ -1,7 +1,8 @@
 """jobwire: a Redis job queue for Python with one wire format for every language.
 
 ``jobwire.Client`` (blocking) and ``jobwire.AsyncClient`` (asyncio) enqueue jobs and read
-their results; ``jobwire.worker`` runs them; ``jobwire.wire`` defines the format.
+their results; ``@jobwire.task`` declares a job function with its options (typed
+enqueue); ``jobwire.worker`` runs them; ``jobwire.wire`` defines the format.
 
 The clients are imported on first use, so ``import jobwire.wire`` loads no Redis or network
 code.
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
     from .settings import RedisSettings
     from .stats import FunctionStats, Statistics, StatsBucket
+    from .tasks import Backoff, Task, task
 
 _LAZY = {
     "AsyncClient": ".aio",
@@ -65,6 +67,9 @@ _LAZY = {
     "JobSpec": ".models",
     "JobStatus": ".models",
     "RedisSettings": ".settings",
+    "Backoff": ".tasks",
+    "Task": ".tasks",
+    "task": ".tasks",
 }
 
 
@@ -80,6 +85,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "AsyncJob",
+    "Backoff",
     "Client",
     "DeadLetter",
     "DecodeError",
@@ -114,9 +120,11 @@ __all__ = [
     "SignatureError",
     "Statistics",
     "StatsBucket",
+    "Task",
     "UnsupportedValue",
     "UnsupportedVersion",
     "WaitTimeout",
     "WireError",
     "__version__",
+    "task",
 ]

@@ -29,7 +29,7 @@ from .models import (
     params_of,
 )
 from .options import ClientOptions, make_producer, specs_from
-from .producer import JobRef, Producer
+from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, run_async
 from .settings import RedisSettings
 from .stats import Resolution, Statistics, check_function, check_resolution
@@ -150,6 +150,29 @@ class AsyncClient:
     async def queues(self) -> list[str]:
         """Names of the queues jobs have been enqueued to."""
         return await self._run(self._core.known_queues())
+
+    async def queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
+        """Counts of a queue in one round trip: queued, deferred, in_progress, dead_letters."""
+        return await self._run(self._core.queue_stats(queue_name))
+
+    async def pause(self, queue_name: str | None = None) -> bool:
+        """Pause a queue: workers take no new job from it (within a second); False if it was.
+
+        Running jobs go on; enqueueing, listing and aborting still work.
+        """
+        return await self._run(self._core.pause(queue_name, now_ms()))
+
+    async def resume(self, queue_name: str | None = None) -> bool:
+        """Resume a paused queue (workers take jobs again); False if it was not paused."""
+        return await self._run(self._core.resume(queue_name))
+
+    async def is_paused(self, queue_name: str | None = None) -> bool:
+        """True while the queue is paused."""
+        return await self._run(self._core.is_paused(queue_name))
+
+    async def running_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
+        """Jobs of a queue that workers are running now, oldest first."""
+        return await self._run(self._core.running_jobs(queue_name, check_limit(limit)))
 
     async def ping(self) -> bool:
         """True when Redis answers; raises RedisUnavailable when it does not."""

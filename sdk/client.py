@@ -31,7 +31,7 @@ from .models import (
     params_of,
 )
 from .options import ClientOptions, make_producer, specs_from
-from .producer import JobRef, Producer
+from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, run_sync
 from .settings import RedisSettings
 from .stats import Resolution, Statistics, check_function, check_resolution
@@ -157,6 +157,29 @@ class Client:
     def queues(self) -> list[str]:
         """Names of the queues jobs have been enqueued to."""
         return self._run(self._core.known_queues())
+
+    def queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
+        """Counts of a queue in one round trip: queued, deferred, in_progress, dead_letters."""
+        return self._run(self._core.queue_stats(queue_name))
+
+    def pause(self, queue_name: str | None = None) -> bool:
+        """Pause a queue: workers take no new job from it (within a second); False if it was.
+
+        Running jobs go on; enqueueing, listing and aborting still work.
+        """
+        return self._run(self._core.pause(queue_name, now_ms()))
+
+    def resume(self, queue_name: str | None = None) -> bool:
+        """Resume a paused queue (workers take jobs again); False if it was not paused."""
+        return self._run(self._core.resume(queue_name))
+
+    def is_paused(self, queue_name: str | None = None) -> bool:
+        """True while the queue is paused."""
+        return self._run(self._core.is_paused(queue_name))
+
+    def running_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
+        """Jobs of a queue that workers are running now, oldest first."""
+        return self._run(self._core.running_jobs(queue_name, check_limit(limit)))
 
     def ping(self) -> bool:
         """True when Redis answers; raises RedisUnavailable when it does not."""

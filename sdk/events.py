@@ -1,7 +1,7 @@
 """Lifecycle events, progress and stats: their values and how clients read them.
 
 Each queue has a capped stream of its jobs' lifecycle events (``P:{Q}:lifecycle``, see
-wire/SPEC.md, section 12.6) that workers and clients write inside the calls they make
+wire/SPEC.md, section 12.7) that workers and clients write inside the calls they make
 anyway. This module holds the typed values (:class:`Event`, :class:`Progress`), the parsing
 of what Redis holds (untrusted: a malformed entry is skipped or its odd fields neutralised,
 never an exception), and the reading operations, written once as generators
@@ -235,9 +235,9 @@ class EventReads:
 
     max_block: float
 
-    def keys(self, queue_name: str | None = None) -> QueueKeys:
-        """Key names of a queue (the producer's)."""
-        raise NotImplementedError
+    if TYPE_CHECKING:  # the producer's
+
+        def keys(self, queue_name: str | None = None) -> QueueKeys: ...  # noqa: D102
 
     def event_cursor(self, queue_name: str | None, since: str | None) -> Gen[str]:
         """The stream id to follow from: ``since``, or the newest event's id now."""

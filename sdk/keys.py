@@ -80,10 +80,12 @@ class QueueKeys:
     P:{Q}:stats:h:N     hash     the same for hour N (ms // 3600000), expiring
     P:{Q}:once:NAME     string   marker of an ``enqueue_once`` (a cron run), expiring
     P:{Q}:health:W      string   worker W's health record (JSON), expiring
+    P:{Q}:paused        string   present while the queue is paused (workers take nothing)
     ==================  =======  ======================================================
     """
 
-    __slots__ = ("base", "dead", "deferred", "events", "lifecycle", "queue", "stream", "wake")
+    __slots__ = ("base", "dead", "deferred", "events", "lifecycle", "paused", "queue", "stream",
+                 "wake")  # fmt: skip
 
     def __init__(self, prefix: str, queue: str) -> None:
         check_name("prefix", prefix)
@@ -95,6 +97,7 @@ class QueueKeys:
         self.dead = self.base + "dead"
         self.events = self.base + "events"
         self.lifecycle = self.base + "lifecycle"
+        self.paused = self.base + "paused"
 
     def job(self, job_id: str) -> str:
         """The job's state hash."""

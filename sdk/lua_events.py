@@ -3,7 +3,7 @@
 Events and stats are written inside the scripts that make the transitions (enqueue, start,
 finish, retry, abort, dead-letter), so they cost no round trip of their own, and only when
 the transition really happened: a call resent after its reply was lost records nothing
-twice. ``cap`` (``max_events``) 0 turns both off. See wire/SPEC.md, sections 12.6 and 12.7.
+twice. ``cap`` (``max_events``) 0 turns both off. See wire/SPEC.md, sections 12.7 and 12.9.
 """
 
 from __future__ import annotations

@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from jobwire.wire import (
     Codec,
@@ -22,23 +20,23 @@ from jobwire.wire import (
     ErrorRecord,
     Format,
     FormatNotAccepted,
-    JobEnvelope,
     JobHeader,
     ResultEnvelope,
     check_format,
 )
 
-from . import defaults
+from . import defaults, tracing
+from .admin import QueueAdmin
 from .errors import (
-    InvalidArgument,
     JobNotFound,
     RedisCommandError,
     WaitTimeout,
 )
 from .events import EventReads
-from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_job_id, check_name, queues_key
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, function_name, seconds
+from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
+from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
 from .outcomes import result_not_found, unwrap
+from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
 from .stored import dead_letter, glob_escape, scan, text
@@ -46,7 +44,6 @@ from .stored import dead_letter, glob_escape, scan, text
 __all__ = [
     "DEFAULT_QUEUE",
     "JobRef",
-    "Prepared",
     "Producer",
     "now_ms",
 ]
@@ -68,33 +65,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-def _epoch_ms(value: object, what: str = "a time") -> int:
-    if not isinstance(value, datetime):
-        raise InvalidArgument(f"{what} must be a datetime, not {value!r:.40}")
-    return int(value.timestamp() * 1000)
-
-
-def _headers(headers: object) -> dict[str, str]:
-    if headers is None:
-        return {}
-    if not isinstance(headers, Mapping):
-        raise InvalidArgument(f"_headers must be a mapping, not {type(headers).__qualname__}")
-    return dict(headers)
-
-
-class Prepared(NamedTuple):
-    """A checked and encoded job, not yet sent (``due_ms`` is None unless in the future)."""
-
-    job_id: str
-    keys: QueueKeys
-    data: bytes
-    due_ms: int | None
-    expires_ms: int | None
-    function: str = ""
-    job_try: int = 1
-
-
-class Producer(EventReads):
+class Producer(QueueAdmin, EventReads):
     """Configuration plus the generator of every producer-side operation.
 
     ``max_events`` caps each queue's event stream; 0 writes no events or stats.
@@ -134,50 +105,27 @@ class Producer(EventReads):
 
     # ----------------------------------------------------------------- enqueue
 
-    def prepare(self, spec: JobSpec, now: int) -> Prepared:
-        """Check a job's options and encode it (what every enqueue starts with)."""
-        opts = spec.options
-        if opts.defer_until is not None and opts.defer_by is not None:
-            raise InvalidArgument("use _defer_until or _defer_by, not both")
-        keys = self.keys(opts.queue_name)
-        job_id = uuid.uuid4().hex if opts.job_id is None else check_job_id(opts.job_id)
-        due: int | None = None
-        if opts.defer_until is not None:
-            due = _epoch_ms(opts.defer_until, "_defer_until")
-        elif opts.defer_by is not None:
-            due = now + int(seconds(opts.defer_by, "_defer_by") * 1000)
-        expires = self._expiry(opts.expires, due or now, now)
-        if expires is not None and due is not None and due >= expires:
-            raise InvalidArgument("the job would expire before its deferred start")
-        job_try = 1 if opts.job_try is None else opts.job_try
-        if type(job_try) is not int or job_try < 1:
-            raise InvalidArgument("_job_try must be an integer >= 1")
-        envelope = JobEnvelope(
-            id=job_id,
-            function=function_name(spec.function),
-            queue=keys.queue,
-            enqueued_ms=now,
-            job_try=job_try,
-            defer_until_ms=due,
-            expires_ms=expires,
-            format=self.serializer if opts.serializer is None else opts.serializer,
-            headers=_headers(opts.headers),
-            args=spec.args,
-            kwargs=spec.kwargs,
-        )
-        data = self.codec.encode_job(envelope)
-        due = due if due and due > now else None
-        return Prepared(job_id, keys, data, due, expires, envelope.function, job_try)
+    def prepare(self, spec: JobSpec, now: int, trace: Mapping[str, str] | None = None) -> Prepared:
+        """Check a job's options and encode it (what every enqueue starts with).
+
+        ``trace``: trace-context headers of the enqueue's span (a job's own win).
+        """
+        keys = self.keys(spec.options.queue_name)
+        return prepare_job(spec, now, keys, self.serializer, self.codec, trace)
 
     def build(
-        self, spec: JobSpec, now: int, once: tuple[str, int] | None = None
+        self,
+        spec: JobSpec,
+        now: int,
+        once: tuple[str, int] | None = None,
+        trace: Mapping[str, str] | None = None,
     ) -> tuple[JobRef, Command]:
         """Encode one job and the script call that enqueues it.
 
         ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
         (one cron run per scheduled time, whatever the number of workers).
         """
-        job = self.prepare(spec, now)
+        job = self.prepare(spec, now, trace)
         command = self._enqueue_command(
             job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once, job
         )
@@ -196,7 +144,7 @@ class Producer(EventReads):
         job_keys = [keys.job(job_id), keys.stream, keys.deferred, keys.wake,
                     keys.results(job_id), keys.done(job_id)]  # fmt: skip
         events: tuple[list[str], list[Any]] = ([], [])
-        if self.max_events and job is not None:  # the job's event (section 12.6)
+        if self.max_events and job is not None:  # the job's event (SPEC 12.7)
             events = [keys.lifecycle], [job.function, job.job_try - 1, self.max_events]
         argv: list[Any] = [
             job_id,
@@ -214,18 +162,6 @@ class Producer(EventReads):
             [*argv, once[1], *events[1]],
         )
 
-    @staticmethod
-    def _expiry(value: float | timedelta | datetime | None, start: int, now: int) -> int | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            at = _epoch_ms(value)
-        else:
-            at = start + int(seconds(value, "_expires") * 1000)
-        if at <= now:
-            raise InvalidArgument("_expires is in the past")
-        return at
-
     def _registration(self, queues: Iterable[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).
 
@@ -241,24 +177,29 @@ class Producer(EventReads):
 
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
         """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
-        ref, command = self.build(spec, now_ms(), once)
-        register = self._registration((ref[1],))
-        if register:
-            reply = (yield from pipeline([*register, command]))[-1]
-            self._registered_by(register)
-        else:
-            reply = yield from call(command)
+        with tracing.send(self.keys(spec.options.queue_name).queue) as span:
+            ref, command = self.build(spec, now_ms(), once, span.headers)
+            span.sent(ref[0])
+            register = self._registration((ref[1],))
+            if register:
+                reply = (yield from pipeline([*register, command]))[-1]
+                self._registered_by(register)
+            else:
+                reply = yield from call(command)
         return ref if reply else None
 
     def enqueue_many(self, specs: Iterable[JobSpec]) -> Gen[list[JobRef | None]]:
         """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
-        now = now_ms()
-        built = [self.build(spec, now) for spec in specs]
-        if not built:
+        specs = list(specs)
+        if not specs:
             return []
-        register = self._registration(ref[1] for ref, _ in built)
-        replies = yield from pipeline([*register, *(command for _, command in built)])
-        self._registered_by(register)
+        now = now_ms()
+        queues = {self.keys(spec.options.queue_name).queue for spec in specs}
+        with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
+            built = [self.build(spec, now, None, span.headers) for spec in specs]
+            register = self._registration(ref[1] for ref, _ in built)
+            replies = yield from pipeline([*register, *(command for _, command in built)])
+            self._registered_by(register)
         replies = replies[len(register) :]
         return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
 

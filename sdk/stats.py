@@ -3,7 +3,7 @@
 Workers count every outcome inside the calls that record it (``finish``, ``retry``,
 ``dead_letter``; a client's ``abort`` of a waiting job), with ``HINCRBY`` on one hash per
 queue per minute, kept 24 hours after its minute, and one per hour, kept 30 days (see
-wire/SPEC.md, section 12.6). Fields of those hashes, for a function ``F``:
+wire/SPEC.md, section 12.9). Fields of those hashes, for a function ``F``:
 
 * ``c:OUTCOME:F``, how many ended so (:data:`OUTCOMES`);
 * ``b:I:F``, how many executions took a time in histogram bucket ``I`` (:data:`DURATION_BOUNDS`);

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import struct
@@ -67,9 +68,13 @@ class ThreadRunner:
                 else:
                     done.set_exception(error)
 
+            # the job sees the context of its attempt (its trace span, the caller's
+            # context variables), as with asyncio.to_thread
+            context = contextvars.copy_context()
+
             def target() -> None:
                 try:
-                    value = call()
+                    value = context.run(call)
                 except BaseException as exc:
                     loop.call_soon_threadsafe(settle, None, exc)
                 else:

@@ -35,6 +35,7 @@ from jobwire.producer import Producer
 from jobwire.protocol import Gen, run_async
 
 from .config import WorkerConfig
+from .connecting import server_address, wait_for_redis
 from .cron import CronScheduler
 from .execution import Attempts, call_hook
 from .executors import ProcessPool, ThreadRunner
@@ -118,6 +119,7 @@ class Worker:
         self._stopping = False
         self._redis: redis.asyncio.Redis | None = None
         self._signals = 0
+        self._started = False  # connected and set up: shutdown has work to do
         self._job_tasks: set[asyncio.Task[None]] = set()
         self.recorder = Recorder(
             run=self._run, pause=self._pause, codec=self.core.codec, worker=self.name,
@@ -148,7 +150,8 @@ class Worker:
     def from_settings(cls, settings: Any, **overrides: Any) -> Worker:
         """Build from an arq-style settings class (or object): its attributes are settings.
 
-        Attributes that are not settings are ignored; ``overrides`` win.
+        A public attribute that is no setting is refused (InvalidArgument, with the closest
+        setting's name) unless the class names it in ``extra_settings``; ``overrides`` win.
         """
         return cls(config=WorkerConfig.from_settings(settings, overrides))
 
@@ -167,13 +170,31 @@ class Worker:
             await self.shutdown()
 
     async def startup(self) -> None:
-        """Connect, create the consumer groups, run ``on_startup``, start the loops."""
+        """Connect, create the consumer groups, run ``on_startup``, start the loops.
+
+        While Redis is unreachable it waits for it, logging each attempt (see
+        :mod:`~jobwire.worker.connecting`); when stopped meanwhile it returns without
+        starting anything. Refused credentials raise :class:`~jobwire.RedisAuthError`.
+        """
         c = self.config
         self._stop = asyncio.Event()
         self._stopping = False
+        self._started = False
         self.slots.reset()
         self._redis = c.redis.async_client()
-        await self._run(self.clock.measure())
+        if c.handle_signals:
+            self._install_signals()  # before waiting for Redis: a stop must end the wait
+        try:
+            connected = await wait_for_redis(
+                lambda: self._run(self.clock.measure()), self._stop, server_address(c.redis)
+            )
+        except BaseException:
+            await self._redis.aclose()  # refused credentials, ...: nothing else started
+            self._redis = None
+            raise
+        if not connected:
+            return  # stopped while waiting; shutdown() has nothing to undo
+        self._started = True
         await self._check_memory_policy()
         for q in self.queues:
             await self._run(q.consumer.ensure_group())
@@ -184,8 +205,6 @@ class Worker:
         if self.processes is not None:
             self.processes.start()  # in the background: loop and thread jobs need not wait
             self._warn_process_slots()
-        if c.handle_signals:
-            self._install_signals()
         self.leases.start()
         self.supervisor.loops[self.leases.state.name] = self.leases.state
         start = self.supervisor.start
@@ -232,6 +251,11 @@ class Worker:
         record is removed, ``on_shutdown`` runs and the connections close.
         """
         self.stop()
+        if not self._started:  # stopped while waiting for Redis
+            if self._redis is not None:
+                await self._redis.aclose()
+            logger.info("worker %s stopped before Redis could be reached", self.name)
+            return
         tasks = self.supervisor.tasks
         for task in tasks:
             task.cancel()
@@ -393,7 +417,7 @@ class Worker:
                 record = health_record(
                     worker=self.name, queue=q.name, queued=queued, interval=interval,
                     now_ms=self.clock.now_ms(), counts=counts, loops=self.supervisor.records(),
-                    extra=extra,
+                    extra={**extra, "paused": q.paused},
                 )  # fmt: skip
             await self._run(_one(health_key_commands(key, record, interval)))
 

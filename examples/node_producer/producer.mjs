@@ -1,12 +1,15 @@
 // A Node.js service enqueueing jobwire jobs and reading their results, using nothing but
 // wire/SPEC.md: a JSON envelope (§3), the plain-command enqueue of §12.3 and the result
 // wait of §12.4. Usage: REDIS_URL=redis://127.0.0.1:6379/0 node producer.mjs
-import { randomUUID } from "node:crypto";
+import { randomBytes, randomUUID } from "node:crypto";
 import { createClient } from "redis";
 
 const PREFIX = process.env.JOBWIRE_PREFIX ?? "jobwire";
 const QUEUE = process.env.JOBWIRE_QUEUE ?? "default";
 const base = `${PREFIX}:{${QUEUE}}:`;
+// W3C trace context of the caller (a Python worker continues the trace in its span)
+const TRACEPARENT = process.env.TRACEPARENT
+  ?? `00-${randomBytes(16).toString("hex")}-${randomBytes(8).toString("hex")}-01`;
 
 /** Enqueue function(...args) as a JSON job; returns its id. */
 async function enqueue(redis, fn, args = [], kwargs = {}, headers = {}) {
@@ -50,7 +53,7 @@ const jobs = [
 ];
 const ids = [];
 for (const [fn, args, kwargs] of jobs) {
-  ids.push(await enqueue(redis, fn, args, kwargs ?? {}, { traceparent: "00-node-producer-01" }));
+  ids.push(await enqueue(redis, fn, args, kwargs ?? {}, { traceparent: TRACEPARENT }));
 }
 for (const id of ids) {
   const r = await result(redis, id);

@@ -181,7 +181,7 @@ class _TestControls:
 class MemoryClient(_TestControls, Client):
     """In-memory twin of :class:`jobwire.Client` (see the module documentation).
 
-    ``functions``: job functions (plain or registered with ``jobwire.worker.func``) that
+    ``functions``: job functions (plain, or tasks: ``@jobwire.task``, ``jobwire.worker.func``) that
     ``eager`` mode and ``run_jobs`` run; ``ctx`` is merged into every job's context;
     ``max_tries`` is the default for functions registered without one. Client options
     (``queue_name``, ``serializer``, ``accept``, ``signing_key``, ``max_size``,

@@ -27,7 +27,7 @@ __all__ = ["run_job", "run_jobs"]
 def run_jobs(core: MemoryProducer, queue_name: str | None, include_deferred: bool) -> Gen[int]:
     """Run the queue's ready jobs (and deferred ones, if asked) until none is left."""
     ran = 0
-    while True:
+    while not core.paused(queue_name):  # a paused queue runs nothing, as with a worker
         with core.store._cond:
             waiting, deferred = core._waiting(queue_name)
             if include_deferred and not waiting:
@@ -37,6 +37,7 @@ def run_jobs(core: MemoryProducer, queue_name: str | None, include_deferred: boo
             job_id = waiting[0].header.id
         yield from _execute(core, job_id, queue_name)
         ran += 1
+    return ran
 
 
 def run_job(core: MemoryProducer, job_id: str, queue_name: str | None) -> Gen[None]:

@@ -19,7 +19,8 @@ from jobwire.errors import InvalidArgument, JobNotFound, WaitTimeout
 from jobwire.keys import check_name
 from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
 from jobwire.outcomes import result_not_found
-from jobwire.producer import JobRef, Prepared, Producer, now_ms
+from jobwire.prepare import Prepared
+from jobwire.producer import JobRef, Producer, now_ms
 from jobwire.protocol import Gen
 from jobwire.wire import DecodeError, ErrorRecord, ResultEnvelope
 from jobwire.worker.attempt import (
@@ -29,15 +30,14 @@ from jobwire.worker.attempt import (
 )
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
+from ._admin import MemoryAdmin
 from ._eager import run_job
 from ._observe import MemoryObservations
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
-    HISTORY,
     STATUS,
     WORKER_NAME,
-    KeptResults,
     MemoryQueue,
     MemoryStore,
     StoredJob,
@@ -62,7 +62,7 @@ def _text(value: object) -> str:
 # ---------------------------------------------------------------------------- core
 
 
-class MemoryProducer(MemoryObservations, Producer):
+class MemoryProducer(MemoryObservations, MemoryAdmin, Producer):
     """Every client operation, on a :class:`MemoryStore` instead of Redis.
 
     The worker-side transitions (start, finish, retry, dead-letter) are plain methods, used
@@ -125,18 +125,6 @@ class MemoryProducer(MemoryObservations, Producer):
         )
         return queued, deferred
 
-    def _store_result(
-        self, queue: MemoryQueue, job_id: str, data: bytes, keep: float | None, now: int
-    ) -> None:
-        if keep == 0:
-            return
-        kept = queue.results.get(job_id)
-        if kept is None:
-            kept = queue.results[job_id] = KeptResults([], None)
-        kept.entries.insert(0, data)
-        del kept.entries[HISTORY:]
-        kept.expires_ms = None if keep is None else now + int(keep * 1000)
-
     def _result(
         self,
         job: StoredJob,
@@ -194,7 +182,7 @@ class MemoryProducer(MemoryObservations, Producer):
             added = self._add(job, now, once)
         if not added:
             return None
-        if self.eager:
+        if self.eager and not self.paused(job.keys.queue):
             yield from run_job(self, job.job_id, job.keys.queue)
         return (job.job_id, job.keys.queue)
 
@@ -206,7 +194,7 @@ class MemoryProducer(MemoryObservations, Producer):
             added = [self._add(job, now) for job in jobs]
         refs: list[JobRef | None] = []
         for job, ok in zip(jobs, added, strict=True):
-            if ok and self.eager:
+            if ok and self.eager and not self.paused(job.keys.queue):
                 yield from run_job(self, job.job_id, job.keys.queue)
             refs.append((job.job_id, job.keys.queue) if ok else None)
         return refs
@@ -320,7 +308,7 @@ class MemoryProducer(MemoryObservations, Producer):
                 running = False
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
-                self._store_result(queue, job_id, result, self.keep_result_ms / 1000, now)
+                queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
                 function = job.header.function
                 self._emit(queue, "aborted", job_id, function, info="aborted before it started")
                 self._tally(queue, function, "aborted", None)
@@ -482,7 +470,7 @@ class MemoryProducer(MemoryObservations, Producer):
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
             data, result = encode_result(self.codec, result)
-            self._store_result(queue, job_id, data, keep, now)
+            queue.keep_result(job_id, data, keep, now)
             self._ended(queue, result, retry_in is not None)
             job.worker = job.started_ms = None
             job.progress = None
@@ -521,8 +509,8 @@ class MemoryProducer(MemoryObservations, Producer):
             self._emit(queue, "dead_lettered", job_id, function, job.header.job_try, result.worker,
                        info=f"{reason}: {message[:200]}")  # fmt: skip
             self._tally(queue, function, "dead_lettered", None)
-            self._store_result(
-                queue, job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
+            queue.keep_result(
+                job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
             self.store._changed()
             return entry_id

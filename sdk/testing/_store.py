@@ -93,6 +93,17 @@ class MemoryQueue:
     last_event: tuple[int, int] = (0, 0)
     stats: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
 
+    def keep_result(self, job_id: str, data: bytes, keep: float | None, now: int) -> None:
+        """Keep a job's latest result for ``keep`` seconds (None: forever; 0: not at all)."""
+        if keep == 0:
+            return
+        kept = self.results.get(job_id)
+        if kept is None:
+            kept = self.results[job_id] = KeptResults([], None)
+        kept.entries.insert(0, data)
+        del kept.entries[HISTORY:]
+        kept.expires_ms = None if keep is None else now + int(keep * 1000)
+
 
 class MemoryStore:
     """Everything the in-memory twins hold: jobs, results and dead letters of every queue.
@@ -109,6 +120,7 @@ class MemoryStore:
         self._queues: dict[str, MemoryQueue] = {}
         self._known: set[str] = set()
         self._once: dict[str, int] = {}
+        self._paused: set[str] = set()
         self._seq = itertools.count(1)
 
     def clear(self) -> None:
@@ -117,6 +129,7 @@ class MemoryStore:
             self._queues.clear()
             self._known.clear()
             self._once.clear()
+            self._paused.clear()
             self._changed()
 
     # the engine below is the store's only user; these stay private to the package

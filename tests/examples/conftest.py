@@ -9,7 +9,9 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-import pytest
+from tests.helpers.support import need
+
+__all__ = ["EXAMPLES", "load_module", "need", "run_worker"]
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -21,10 +23,6 @@ def load_module(path: Path, name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
-
-
-def need(module: str) -> None:
-    pytest.importorskip(module, reason=f"install the 'examples' extra to run the {module} example")
 
 
 def run_worker(settings: str, cwd: Path, redis_url: str) -> subprocess.CompletedProcess[str]:

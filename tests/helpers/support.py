@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import inspect
+import os
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
+import pytest
+
 from jobwire.consumer import Consumer
 from jobwire.models import Delivery
 from jobwire.protocol import Gen
 from jobwire.wire import ResultEnvelope
+
+
+def need(module: str, extra: str = "examples") -> None:
+    """Skip the test when ``module`` is not installed; in CI fail instead (CI installs it)."""
+    if importlib.util.find_spec(module) is not None:
+        return
+    message = f"{module} is not installed: install the {extra!r} extra to run this test"
+    if os.environ.get("CI"):
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 class LoopThread:

@@ -46,7 +46,7 @@ def test_spec_names_every_key() -> None:
     for name in (
         keys.job("ID"), keys.stream, keys.wake, keys.deferred, keys.results("ID"),
         keys.done("ID"), keys.dead, keys.events, keys.lifecycle, keys.once("NAME"),
-        keys.health("W"), queues_key("P"),
+        keys.health("W"), keys.paused, queues_key("P"),
     ):  # fmt: skip
         assert f"`{name}`" in STORAGE, name
 

@@ -19,6 +19,7 @@ from tests.helpers.workers import StartWorker
 
 NODE_DIR = Path(__file__).resolve().parents[2] / "examples" / "node_producer"
 HEADERS_SEEN: list[dict[str, str]] = []
+NODE_TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
 
 async def add(ctx: dict[str, Any], a: int, b: int) -> int:
@@ -65,21 +66,26 @@ def test_golden_vectors_and_schema_checked_by_node(node_project: Path) -> None:
     assert int(done.stdout.split()[-4]) >= 90
 
 
-def test_node_producer_with_a_python_worker(
-    node_project: Path, start_worker: StartWorker, redis_url: str
-) -> None:
-    HEADERS_SEEN.clear()
-    start_worker([add, greet, fail])
+def run_node_producer(node_project: Path, redis_url: str) -> list[dict[str, Any]]:
+    """Run the Node example producer (with ``NODE_TRACEPARENT``); its result lines."""
     done = subprocess.run(
         ["node", "producer.mjs"],
         cwd=node_project,
         capture_output=True,
         text=True,
         timeout=60,
-        env={**os.environ, "REDIS_URL": redis_url},
+        env={**os.environ, "REDIS_URL": redis_url, "TRACEPARENT": NODE_TRACEPARENT},
     )
     assert done.returncode == 0, done.stderr
-    results = [json.loads(line) for line in done.stdout.splitlines()]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_node_producer_with_a_python_worker(
+    node_project: Path, start_worker: StartWorker, redis_url: str
+) -> None:
+    HEADERS_SEEN.clear()
+    start_worker([add, greet, fail])
+    results = run_node_producer(node_project, redis_url)
     assert [(r["function"], r["outcome"], r["value"]) for r in results] == [
         ("add", "success", 5),
         ("add", "success", 42),
@@ -89,7 +95,7 @@ def test_node_producer_with_a_python_worker(
     error = results[3]["error"]  # the Node side reads the portable error record
     assert error["type"] == "tests.worker.test_interop.NodeJobError"
     assert error["message"] == "failed from node" and "NodeJobError" in error["traceback"]
-    assert HEADERS_SEEN == [{"traceparent": "00-node-producer-01"}] * 2
+    assert HEADERS_SEEN == [{"traceparent": NODE_TRACEPARENT}] * 2
 
 
 def node_json_job(redis_url: str, job_id: str) -> None:

@@ -2,6 +2,8 @@
 
 Run the worker next to the web server, from this project's directory::
 
+    python manage.py migrate
+    REDIS_URL=redis://localhost:6379/0 python manage.py runserver
     REDIS_URL=redis://localhost:6379/0 jobwire worker shop.tasks.WorkerSettings
 """
 
@@ -13,12 +15,17 @@ from typing import Any
 import django
 
 
-def send_receipt(ctx: dict[str, Any], order_id: int, email: str | None = None) -> dict[str, Any]:
-    """A blocking job (it could use the ORM): runs in the worker's thread pool."""
-    from django.conf import settings
+def send_receipt(ctx: dict[str, Any], order_id: int) -> dict[str, Any]:
+    """A blocking job using the ORM: runs in the worker's thread pool.
 
+    The view enqueues it with ``enqueue_on_commit``, so the order is committed by the time
+    the job can start.
+    """
+    from shop.models import Order
+
+    order = Order.objects.get(pk=order_id)
     # a real shop would render a template and call its mail backend here
-    return {"order_id": order_id, "sent_to": email, "shop": settings.ROOT_URLCONF.split(".")[0]}
+    return {"order_id": order.pk, "sent_to": order.email, "item": order.item}
 
 
 async def startup(ctx: dict[str, Any]) -> None:
