@@ -44,8 +44,10 @@ from .errors import (
 if TYPE_CHECKING:
     from .aio import AsyncClient, AsyncJob
     from .client import Client, Job
+    from .events import Event, EventType, Progress
     from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
     from .settings import RedisSettings
+    from .stats import FunctionStats, Statistics, StatsBucket
     from .tasks import Backoff, Task, task
 
 _LAZY = {
@@ -54,6 +56,12 @@ _LAZY = {
     "Client": ".client",
     "Job": ".client",
     "DeadLetter": ".models",
+    "Event": ".events",
+    "EventType": ".events",
+    "FunctionStats": ".stats",
+    "Progress": ".events",
+    "Statistics": ".stats",
+    "StatsBucket": ".stats",
     "JobInfo": ".models",
     "JobResult": ".models",
     "JobSpec": ".models",
@@ -82,7 +90,10 @@ __all__ = [
     "DeadLetter",
     "DecodeError",
     "EncodeError",
+    "Event",
+    "EventType",
     "FormatNotAccepted",
+    "FunctionStats",
     "InvalidArgument",
     "InvalidEnvelope",
     "Job",
@@ -98,6 +109,7 @@ __all__ = [
     "JobwireError",
     "MalformedMessage",
     "PayloadTooLarge",
+    "Progress",
     "RedisAuthError",
     "RedisCommandError",
     "RedisError",
@@ -106,6 +118,8 @@ __all__ = [
     "RedisUnavailable",
     "ResultNotFound",
     "SignatureError",
+    "Statistics",
+    "StatsBucket",
     "Task",
     "UnsupportedValue",
     "UnsupportedVersion",

@@ -5,6 +5,9 @@
 
 from .cron import CronJob, cron
 from .functions import Backoff, Executor, Function, Retry, func
+from .progress import progress
 from .runner import Worker
 
-__all__ = ["Backoff", "CronJob", "Executor", "Function", "Retry", "Worker", "cron", "func"]
+__all__ = [
+    "Backoff", "CronJob", "Executor", "Function", "Retry", "Worker", "cron", "func", "progress",
+]  # fmt: skip

@@ -153,8 +153,13 @@ def _keep(function: Function, defaults: Defaults) -> float | None:
     return function.keep_result if function.keep_result is not None else defaults.keep_result
 
 
-def job_context(base: dict[str, Any], run: Run, aborted: Any) -> dict[str, Any]:
-    """The context a job function receives first: ``base`` plus this execution's facts."""
+def job_context(
+    base: dict[str, Any], run: Run, aborted: Any, progress: Any = None
+) -> dict[str, Any]:
+    """The context a job function receives first: ``base`` plus this execution's facts.
+
+    ``progress`` is the job's progress callable (``ctx["progress"](0.4, "resizing")``).
+    """
     job = run.job
     ctx = dict(base)
     ctx.update(
@@ -168,6 +173,8 @@ def job_context(base: dict[str, Any], run: Run, aborted: Any) -> dict[str, Any]:
         args=job.args,
         kwargs=job.kwargs,
     )
+    if progress is not None:
+        ctx["progress"] = progress
     return ctx
 
 

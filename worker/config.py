@@ -88,6 +88,10 @@ class WorkerConfig:
     unknown_function_grace: float | timedelta | None = None
     #: an event loop blocked for longer than this (seconds) is logged with the job(s) on it
     loop_lag_warning: float = 1.0
+    #: write lifecycle events, progress events and stats (False: none, e.g. to measure them)
+    events: bool = True
+    #: cap of each queue's event stream
+    max_events: int = defaults.MAX_EVENTS
 
     # derived in __post_init__
     registry: dict[str, Function] = field(init=False, repr=False)

@@ -9,6 +9,7 @@ while it waits for a free thread or process) and aborts.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
 import time
@@ -22,6 +23,7 @@ from jobwire.wire import Codec, ErrorRecord, JobHeader
 from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
 from .config import WorkerConfig
 from .executors import ProcessPool, ThreadRunner
+from .progress import ProgressWriter, current
 from .recorder import Recorder
 from .state import Running, Slots
 
@@ -63,8 +65,10 @@ class Attempts:
         threads: ThreadRunner,
         processes: ProcessPool | None,
         now_ms: Callable[[], int],
+        progress: ProgressWriter | None = None,
     ) -> None:
         self.config = config
+        self.progress = progress
         self.codec = codec
         self.ctx = ctx
         self.recorder = recorder
@@ -122,7 +126,11 @@ class Attempts:
 
     async def _execute(self, r: Running, run: Run, started: int) -> None:
         r.function = run.function.name
-        ctx = job_context(self.ctx, run, r.abort_event)
+        reporter = None
+        if self.progress is not None:  # ctx["progress"], and progress() in this job's task
+            reporter = self.progress.reporter(r, run.function.name, run.job_try, self.now_ms)
+            current.set(reporter)
+        ctx = job_context(self.ctx, run, r.abort_event, reporter)
         await call_hook(self.hooks, "on_job_start", ctx)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
@@ -250,13 +258,16 @@ class Attempts:
             started()
             return await fn(ctx, *job.args, **job.kwargs)
         if executor == "thread":
+            job_vars = contextvars.copy_context()  # the thread sees progress() as the task does
             return await self.threads.run(
-                lambda: fn(ctx, *job.args, **job.kwargs), ctx["aborted"], run.function.name,
-                started,
+                lambda: job_vars.run(fn, ctx, *job.args, **job.kwargs), ctx["aborted"],
+                run.function.name, started,
             )  # fmt: skip
         assert self.processes is not None
         small = {k: ctx[k] for k in _PROCESS_CTX_KEYS}
-        return await self.processes.run(fn, small, job.args, job.kwargs, started)
+        return await self.processes.run(
+            fn, small, job.args, job.kwargs, started, ctx.get("progress")
+        )
 
 
 class _Deadline:

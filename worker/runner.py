@@ -43,6 +43,7 @@ from .fetcher import Fetcher
 from .functions import Function
 from .health import RedisClock, health_key_commands, health_record, memory_policy
 from .leases import LeaseKeeper
+from .progress import ProgressWriter
 from .recorder import GroupCommit, Recorder
 from .state import QueueState, Running, Slots, Stats
 from .subscriber import AbortListener
@@ -88,6 +89,8 @@ class Worker:
                 "verify_keys": c.verify_keys,
                 "max_size": c.max_size,
                 "keep_result": c.defaults.keep_result,
+                "events": c.events,
+                "max_events": c.max_events,
             },
         )
         self.queues = [
@@ -123,10 +126,11 @@ class Worker:
             now_ms=self.clock.now_ms, stats=self.stats, keep_result=c.defaults.keep_result,
             grace=c.grace,
         )  # fmt: skip
+        self.progress = ProgressWriter(self._run)
         self.attempts = Attempts(
             config=c, codec=self.core.codec, ctx=self.ctx, recorder=self.recorder,
             slots=self.slots, threads=self.threads, processes=self.processes,
-            now_ms=self.clock.now_ms,
+            now_ms=self.clock.now_ms, progress=self.progress,
         )  # fmt: skip
         self.fetcher = Fetcher(
             run=self._run, pause=self._pause, queues=self.queues, slots=self.slots,
@@ -277,6 +281,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self.leases.stop()
+        self.progress.close()
         with contextlib.suppress(RedisError):
             await self._write_health(remove=True)
         await call_hook(self.config.hooks, "on_shutdown", self.ctx)

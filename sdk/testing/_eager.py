@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from jobwire.events import check_progress
 from jobwire.producer import now_ms
 from jobwire.protocol import Gen
 from jobwire.worker.attempt import Defaults, Poison, Refused, Unknown, conclude, job_context, plan
+from jobwire.worker.progress import current
 
 from ._store import CLIENT_KEEP, WORKER_NAME, Call
 
@@ -64,7 +66,12 @@ def _execute(core: MemoryProducer, job_id: str, queue_name: str | None) -> Gen[N
         core.finish(job_id, queue_name, "error", error=decision.error)
         return
     run = decision
-    ctx = job_context(core.ctx, run, threading.Event())
+
+    def progress(value: float, message: str = "") -> None:
+        core.record_progress(job_id, queue_name, *check_progress(value, message))
+
+    ctx = job_context(core.ctx, run, threading.Event(), progress)
+    token = current.set(progress)  # jobwire.worker.progress() inside the job
     try:
         value = yield Call(run.function.fn, (ctx, *run.job.args), run.job.kwargs)
     except Exception as exc:
@@ -75,3 +82,5 @@ def _execute(core: MemoryProducer, job_id: str, queue_name: str | None) -> Gen[N
         )  # fmt: skip
     else:
         core.finish(job_id, queue_name, "success", value=value, keep=run.keep)
+    finally:
+        current.reset(token)

@@ -32,6 +32,7 @@ from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
 from ._admin import MemoryAdmin
 from ._eager import run_job
+from ._observe import MemoryObservations
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
@@ -46,11 +47,22 @@ from ._store import (
 
 __all__ = ["DEFAULT_MAX_TRIES", "MemoryProducer"]
 
+_EVENT_TYPES = {
+    "success": "succeeded",
+    "error": "failed",
+    "timeout": "failed",
+    "aborted": "aborted",
+}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
 
 # ---------------------------------------------------------------------------- core
 
 
-class MemoryProducer(MemoryAdmin, Producer):
+class MemoryProducer(MemoryObservations, MemoryAdmin, Producer):
     """Every client operation, on a :class:`MemoryStore` instead of Redis.
 
     The worker-side transitions (start, finish, retry, dead-letter) are plain methods, used
@@ -154,6 +166,8 @@ class MemoryProducer(MemoryAdmin, Producer):
             job.data, header, state, job.due_ms, job.expires_ms, self.store._next()
         )
         queue.enqueued.append((job.data, STATUS[state]))
+        self._emit(queue, "enqueued", job.job_id, header.function, header.job_try,
+                   info=_text(job.due_ms))  # fmt: skip
         self.store._known.add(name)
         self.store._changed()
         return True
@@ -295,6 +309,9 @@ class MemoryProducer(MemoryAdmin, Producer):
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
                 queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
+                function = job.header.function
+                self._emit(queue, "aborted", job_id, function, info="aborted before it started")
+                self._tally(queue, function, "aborted", None)
                 self.store._changed()
         if not running:
             return True
@@ -412,12 +429,14 @@ class MemoryProducer(MemoryAdmin, Producer):
         """Move a waiting job to in progress, as a worker taking it does."""
         now = now_ms()
         with self.store._cond:
-            _, _, job = self._job(queue_name, job_id)
+            _, queue, job = self._job(queue_name, job_id)
             if job.state == "active":
                 raise InvalidArgument(f"job {job_id!r} is already in progress")
             job.state, job.due_ms = "active", None
             job.tries += 1
             job.worker, job.started_ms, job.abort = worker, now, False
+            job_try = try_number(job.header.job_try, job.tries)
+            self._emit(queue, "started", job_id, job.header.function, job_try, worker)
             self.store._changed()
 
     def finish(
@@ -450,8 +469,11 @@ class MemoryProducer(MemoryAdmin, Producer):
             if exc is not None and error is None:
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
-            queue.keep_result(job_id, encode_result(self.codec, result)[0], keep, now)
+            data, result = encode_result(self.codec, result)
+            queue.keep_result(job_id, data, keep, now)
+            self._ended(queue, result, retry_in is not None)
             job.worker = job.started_ms = None
+            job.progress = None
             if retry_in is None:
                 del queue.jobs[job_id]
             elif retry_in > 0:
@@ -483,11 +505,25 @@ class MemoryProducer(MemoryAdmin, Producer):
             while len(queue.dead) > DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
             result = dead_letter_result(job.header, reason, message, job.worker or WORKER_NAME, now)
+            function = job.header.function
+            self._emit(queue, "dead_lettered", job_id, function, job.header.job_try, result.worker,
+                       info=f"{reason}: {message[:200]}")  # fmt: skip
+            self._tally(queue, function, "dead_lettered", None)
             queue.keep_result(
                 job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
             self.store._changed()
             return entry_id
+
+    def _ended(self, queue: MemoryQueue, result: ResultEnvelope, retried: bool) -> None:
+        """The event and stats of an execution's end (as the finish and retry scripts)."""
+        ms = max(0, result.finished_ms - result.started_ms)
+        error = "" if result.error is None else f"{result.error.type}: {result.error.message}"
+        outcome = "retried" if retried else str(result.outcome)
+        kind = "retried" if retried else _EVENT_TYPES.get(outcome, "failed")
+        self._emit(queue, kind, result.id, result.function, result.job_try, result.worker, ms,
+                   error[:200])  # fmt: skip
+        self._tally(queue, result.function, outcome, ms)
 
     def abort_requested(self, job_id: str, queue_name: str | None) -> bool:
         """True when a client asked to abort this running job."""
