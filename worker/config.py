@@ -92,6 +92,10 @@ class WorkerConfig:
     events: bool = True
     #: cap of each queue's event stream
     max_events: int = defaults.MAX_EVENTS
+    #: serve Prometheus metrics on this port (``/metrics``; 0: any free port; None: off)
+    metrics_port: int | None = None
+    #: the address the metrics endpoint listens on (all interfaces by default)
+    metrics_host: str = "0.0.0.0"
 
     # derived in __post_init__
     registry: dict[str, Function] = field(init=False, repr=False)
@@ -184,6 +188,9 @@ class WorkerConfig:
             hook = getattr(self, name)
             if hook is not None and not callable(hook):
                 raise InvalidArgument(f"worker setting {name} must be callable, not {hook!r:.40}")
+        port = self.metrics_port
+        if port is not None and (type(port) is not int or not 0 <= port <= 65535):
+            raise InvalidArgument(f"metrics_port must be a port number, not {port!r:.40}")
         if self.name is not None and (not isinstance(self.name, str) or not self.name):
             raise InvalidArgument(f"worker name must be a non-empty string, not {self.name!r:.40}")
 

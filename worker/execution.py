@@ -23,6 +23,7 @@ from jobwire.wire import Codec, ErrorRecord, JobHeader
 from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
 from .config import WorkerConfig
 from .executors import ProcessPool, ThreadRunner
+from .metrics import JobMetrics
 from .progress import ProgressWriter, current
 from .recorder import Recorder
 from .state import Running, Slots
@@ -66,9 +67,11 @@ class Attempts:
         processes: ProcessPool | None,
         now_ms: Callable[[], int],
         progress: ProgressWriter | None = None,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self.config = config
         self.progress = progress
+        self.metrics = metrics if metrics is not None else JobMetrics()
         self.codec = codec
         self.ctx = ctx
         self.recorder = recorder
@@ -139,6 +142,11 @@ class Attempts:
             )  # fmt: skip
         outcome, value, exc, record = await self._traced(r, run, ctx)
         final = conclude(run, outcome, value, exc, record, self.config.retry_backoff)
+        self.metrics.observe(
+            run.job.queue, run.function.name,
+            "retried" if final.retry_in is not None else final.outcome,
+            (self.now_ms() - started) / 1000,
+        )  # fmt: skip
         ctx.update(
             outcome="retry" if final.retry_in is not None else final.outcome,
             result=value if exc is None else (final.exception or exc),

@@ -43,6 +43,7 @@ from .fetcher import Fetcher
 from .functions import Function
 from .health import RedisClock, health_key_commands, health_record, memory_policy
 from .leases import LeaseKeeper
+from .metrics import JobMetrics, MetricsServer
 from .progress import ProgressWriter
 from .recorder import GroupCommit, Recorder
 from .state import QueueState, Running, Slots, Stats
@@ -127,10 +128,11 @@ class Worker:
             grace=c.grace,
         )  # fmt: skip
         self.progress = ProgressWriter(self._run)
+        self.metrics = JobMetrics()
         self.attempts = Attempts(
             config=c, codec=self.core.codec, ctx=self.ctx, recorder=self.recorder,
             slots=self.slots, threads=self.threads, processes=self.processes,
-            now_ms=self.clock.now_ms, progress=self.progress,
+            now_ms=self.clock.now_ms, progress=self.progress, metrics=self.metrics,
         )  # fmt: skip
         self.fetcher = Fetcher(
             run=self._run, pause=self._pause, queues=self.queues, slots=self.slots,
@@ -145,6 +147,9 @@ class Worker:
         )  # fmt: skip
         self.supervisor = Supervisor(lambda: self._stopping, self._pause)
         self.maxmemory_policy = ""
+        self.metrics_server = (
+            None if c.metrics_port is None else MetricsServer(self, c.metrics_port, c.metrics_host)
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> Worker:
@@ -184,6 +189,8 @@ class Worker:
         self._redis = c.redis.async_client()
         if c.handle_signals:
             self._install_signals()  # before waiting for Redis: a stop must end the wait
+        if self.metrics_server is not None:
+            self.metrics_server.start()  # scraped while waiting for Redis too
         try:
             connected = await wait_for_redis(
                 lambda: self._run(self.clock.measure()), self._stop, server_address(c.redis)
@@ -191,6 +198,8 @@ class Worker:
         except BaseException:
             await self._redis.aclose()  # refused credentials, ...: nothing else started
             self._redis = None
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             raise
         if not connected:
             return  # stopped while waiting; shutdown() has nothing to undo
@@ -251,6 +260,8 @@ class Worker:
         record is removed, ``on_shutdown`` runs and the connections close.
         """
         self.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
         if not self._started:  # stopped while waiting for Redis
             if self._redis is not None:
                 await self._redis.aclose()

@@ -42,6 +42,12 @@ def add_worker_parser(sub: Any) -> None:
     )
     worker.add_argument("--max-jobs", type=int, metavar="N", help="jobs run at once")
     worker.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help="serve Prometheus metrics on port N (/metrics; with --processes, N, N+1, ...)",
+    )
+    worker.add_argument(
         "--processes",
         type=_positive,
         default=1,
@@ -117,6 +123,8 @@ def worker_command(args: argparse.Namespace) -> int:
     index = os.environ.get("JOBWIRE_PROCESS_INDEX")
     if index is not None and getattr(settings, "name", None):
         overrides["name"] = f"{settings.name}-{index}"  # one health record per process
+    if args.metrics_port is not None:  # one port per process
+        overrides["metrics_port"] = args.metrics_port + int(index or 0)
     worker = Worker.from_settings(settings, **overrides)  # bad settings: refused here, once
     if args.check:
         return _check(worker)
@@ -150,6 +158,8 @@ def _child_command(args: argparse.Namespace, *, processes: bool = True) -> list[
         command += ["--queue", queue]
     if args.max_jobs is not None:
         command += ["--max-jobs", str(args.max_jobs)]
+    if args.metrics_port is not None:
+        command += ["--metrics-port", str(args.metrics_port)]
     if processes and args.processes > 1:
         command += ["--processes", str(args.processes)]
     return command
