@@ -31,6 +31,7 @@ from jobwire.worker.attempt import (
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
 from ._admin import MemoryAdmin
+from ._dead import MemoryDeadLetters
 from ._eager import run_job
 from ._observe import MemoryObservations
 from ._store import (
@@ -62,7 +63,7 @@ def _text(value: object) -> str:
 # ---------------------------------------------------------------------------- core
 
 
-class MemoryProducer(MemoryObservations, MemoryAdmin, Producer):
+class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Producer):
     """Every client operation, on a :class:`MemoryStore` instead of Redis.
 
     The worker-side transitions (start, finish, retry, dead-letter) are plain methods, used
@@ -389,39 +390,6 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, Producer):
     def ping(self) -> bool:
         """A twin always answers."""
         return True
-
-    # ------------------------------------------------------------- dead letters
-
-    @immediate
-    def dead_letters(self, queue_name: str | None, limit: int) -> list[DeadLetter]:
-        """Dead-letter entries of a queue, newest first."""
-        with self.store._cond:
-            return list(reversed(self._refreshed(queue_name)[1].dead.values()))[:limit]
-
-    @immediate
-    def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> JobRef | None:
-        """Enqueue a dead-lettered message again, unchanged."""
-        now = now_ms()
-        with self.store._cond:
-            name, queue = self._refreshed(queue_name, now)
-            letter = queue.dead.get(entry_id)
-            if letter is None:
-                raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {name!r}")
-            job_id = self.codec.read_job_header(letter.data).id
-            prepared = Prepared(job_id, self.keys(name), letter.data, None, None)
-            if not self._add(prepared, now):
-                return None
-            del queue.dead[entry_id]
-            return (job_id, name)
-
-    @immediate
-    def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> bool:
-        """Delete one dead-letter entry; False if it did not exist."""
-        with self.store._cond:
-            removed = self._refreshed(queue_name)[1].dead.pop(entry_id, None)
-            if removed is not None:
-                self.store._changed()
-            return removed is not None
 
     # ------------------------------------------------- worker side (state setters)
 
