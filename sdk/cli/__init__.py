@@ -29,7 +29,7 @@ from jobwire.wire import FORMATS, WIRE_VERSION, WireError
 
 from .info import dead_command, info_command
 from .jobs import failures_command, job_command
-from .output import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_REDIS
+from .output import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_REDIS, positive_int
 from .output import safe as _safe
 from .worker import add_worker_parser, load_settings, worker_command
 
@@ -78,14 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     failures = sub.add_parser("failures", help="recent failed executions and dead letters")
     failures.add_argument("--queue", help="one queue (default: every queue)")
-    failures.add_argument("--limit", type=_positive, default=20, metavar="N")
+    failures.add_argument("--limit", type=positive_int, default=20, metavar="N")
     _connection_args(failures)
 
     dead = sub.add_parser("dead", help="list, re-queue or delete dead-letter entries")
     dead.add_argument("action", choices=["list", "requeue", "delete"])
     dead.add_argument("entry", nargs="?", help="entry id (for requeue and delete)")
     dead.add_argument("--queue", help="one queue (default: every queue)")
-    dead.add_argument("--limit", type=_positive, default=20, metavar="N")
+    dead.add_argument("--limit", type=positive_int, default=20, metavar="N")
     _connection_args(dead)
 
     sub.add_parser("demo", help="see jobwire work (starts its own Redis without REDIS_URL)")
@@ -102,16 +102,6 @@ def _connection_args(parser: argparse.ArgumentParser) -> None:
         help=f"Redis URL (default: $REDIS_URL or {defaults.URL})",
     )
     parser.add_argument("--prefix", default="jobwire")
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"a whole number from 1, not {text!r}")
-    return value
 
 
 def _seconds(text: str) -> float:

@@ -14,7 +14,7 @@ import jobwire
 from jobwire.health import Assessment, assess, redis_time_ms
 from jobwire.logs import JsonFormatter
 
-from .output import safe
+from .output import positive_int, safe
 
 __all__ = ["add_worker_parser", "load_settings", "worker_command"]
 
@@ -49,7 +49,7 @@ def add_worker_parser(sub: Any) -> None:
     )
     worker.add_argument(
         "--processes",
-        type=_positive,
+        type=positive_int,
         default=1,
         metavar="N",
         help="run N worker processes under a supervisor that restarts them (default 1)",
@@ -135,16 +135,6 @@ def worker_command(args: argparse.Namespace) -> int:
         return ProcessSupervisor(command, args.processes, burst=args.burst).run()
     worker.run()
     return 0
-
-
-def _positive(text: str) -> int:
-    try:
-        number = int(text)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number from 1, not {text!r}")
-    return number
 
 
 def _child_command(args: argparse.Namespace, *, processes: bool = True) -> list[str]:
