@@ -33,12 +33,17 @@ def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it can be part of a key (a prefix, a queue name).
 
     Raises :class:`~jobwire.InvalidArgument` for anything but a non-empty string without
-    ``{`` and ``}`` (they mark a key's hash tag).
+    ``{`` and ``}`` (they mark a key's hash tag), white space or control characters (a name
+    is read in logs and listings, where ``a b`` would look like two names).
     """
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"{kind} must be a non-empty string, not {name!r:.40}")
     if "{" in name or "}" in name:
         raise InvalidArgument(f"{kind} {name!r} must not contain '{{' or '}}' (used for hash tags)")
+    if not name.isprintable() or any(ch.isspace() for ch in name):
+        raise InvalidArgument(
+            f"{kind} {name!r:.60} must not contain white space or control characters"
+        )
     return name
 
 

@@ -47,8 +47,8 @@ def test_worker_burst_runs_the_queue_and_exits(redis_url: str, client: jobwire.C
     # one log line per job: id, function, arguments, try, outcome, duration
     lines = [line for line in done.stderr.splitlines() if " double(" in line]
     assert len(lines) == 5
-    assert all(" try=1 success in " in line for line in lines)
-    assert any(f"{jobs[3].job_id} double(3) try=1 success in " in line for line in lines)
+    assert all(" try=1 success (ran " in line for line in lines)
+    assert any(f"{jobs[3].job_id} double(3) try=1 success (ran " in line for line in lines)
 
 
 def test_check_is_healthy_only_while_a_worker_runs(redis_url: str) -> None:

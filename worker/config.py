@@ -102,6 +102,8 @@ class WorkerConfig:
     redis: RedisSettings = field(init=False, repr=False)
     worker_name: str = field(init=False)
     queues: tuple[str, ...] = field(init=False)
+    #: tasks whose own queue this worker does not serve (function name -> queue)
+    unserved: dict[str, str | None] = field(init=False, repr=False)
     defaults: Defaults = field(init=False, repr=False)
     grace: float = field(init=False)
 
@@ -145,7 +147,20 @@ class WorkerConfig:
         queues = self.queue_names if self.queue_names else (self.queue_name,)
         if isinstance(queues, str):
             raise InvalidArgument("queue_names is a list of names; one queue is queue_name=")
-        set_(self, "queues", tuple(check_name("queue name", q) for q in _items(queues, "queues")))
+        names = [check_name("queue name", q) for q in _items(queues, "queues")]
+        # a task that names its queue is served there too, unless queue_names says which
+        # queues this worker serves (then a task elsewhere is only warned about, at startup)
+        own = [f.enqueue_options.queue_name for f in registry.values()]
+        elsewhere = sorted({q for q in own if q is not None and q not in names})
+        if not self.queue_names:
+            names += elsewhere
+        set_(self, "queues", tuple(dict.fromkeys(names)))
+        set_(
+            self,
+            "unserved",
+            {f.name: f.enqueue_options.queue_name for f in registry.values()
+             if f.enqueue_options.queue_name not in (None, *names)},
+        )  # fmt: skip
         timeout = None if self.job_timeout is None else seconds(self.job_timeout)
         set_(
             self,

@@ -176,7 +176,7 @@ class Attempts:
         if not logger.isEnabledFor(level):
             return  # formatted only when shown
         duration = (self.now_ms() - started) / 1000
-        line = "%s %s(%s) try=%d %s in %.3fs"
+        line = "%s %s(%s) try=%d %s (ran %.3fs)"
         args: list[Any] = [run.job.id, run.job.function, _args(run), run.job_try, outcome]
         args.append(duration)
         fields = {**_job_fields(run), "outcome": outcome, "duration": duration}

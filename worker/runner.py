@@ -246,6 +246,13 @@ class Worker:
             self.max_jobs,
             c.redis.safe_url(),
         )
+        for function, queue in sorted(c.unserved.items()):
+            logger.warning(
+                "task %s enqueues its jobs to queue %r, which this worker does not serve "
+                "(queue_names): add it there or run a worker for it, or they wait forever",
+                function,
+                queue,
+            )
 
     def stop(self) -> None:
         """Ask the worker to stop gracefully (what SIGTERM does)."""

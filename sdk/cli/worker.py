@@ -8,6 +8,7 @@ import logging
 import os
 import shlex
 import sys
+import time
 from typing import Any
 
 import jobwire
@@ -90,11 +91,14 @@ def configure_logging(verbose: bool, log_format: str = "text") -> None:
         handler.setFormatter(JsonFormatter())
         logging.basicConfig(level=level, handlers=[handler])
         return
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
+    # UTC, marked so: one clock for every process (Django's TIME_ZONE changes local time)
+    formatter = logging.Formatter(
+        "%(asctime)sZ %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
+    formatter.converter = time.gmtime
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter)
+    logging.basicConfig(level=level, handlers=[handler])
 
 
 def overrides_of(args: argparse.Namespace) -> dict[str, Any]:

@@ -25,7 +25,20 @@ __all__ = ["run_job", "run_jobs"]
 
 
 def run_jobs(core: MemoryProducer, queue_name: str | None, include_deferred: bool) -> Gen[int]:
-    """Run the queue's ready jobs (and deferred ones, if asked) until none is left."""
+    """Run ready jobs (and deferred ones, if asked) until none is left.
+
+    Of one queue, or with None of every queue, the default one first, again until a
+    round runs nothing (a job may enqueue to a queue already drained).
+    """
+    if queue_name is None:
+        total = 0
+        while True:
+            ran = 0
+            for name in core.queue_names():
+                ran += yield from run_jobs(core, name, include_deferred)
+            if not ran:
+                return total
+            total += ran
     ran = 0
     while not core.paused(queue_name):  # a paused queue runs nothing, as with a worker
         with core.store._cond:

@@ -166,7 +166,7 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
         queue.jobs[job.job_id] = StoredJob(
             job.data, header, state, job.due_ms, job.expires_ms, self.store._next()
         )
-        queue.enqueued.append((job.data, STATUS[state]))
+        queue.enqueued.append((self.store._next(), job.data, STATUS[state]))
         self._emit(queue, "enqueued", job.job_id, header.function, header.job_try,
                    info=_text(job.due_ms))  # fmt: skip
         self.store._known.add(name)
@@ -500,10 +500,17 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
             return bool(job is not None and job.abort)
 
     def enqueued_jobs(self, queue_name: str | None) -> list[JobInfo]:
-        """Every job accepted by the queue so far, in order, as it was when enqueued."""
+        """Every job accepted so far by one queue (None: by every queue), as enqueued."""
         with self.store._cond:
-            rows = list(self._refreshed(queue_name)[1].enqueued)
-        return [JobInfo.from_stored(self._decode_job(data), status) for data, status in rows]
+            names = self.queue_names() if queue_name is None else [queue_name]
+            rows = sorted(row for name in names for row in self._refreshed(name)[1].enqueued)
+        return [JobInfo.from_stored(self._decode_job(data), status) for _, data, status in rows]
+
+    def queue_names(self) -> list[str]:
+        """The queues of the store that hold or held anything, the default one first."""
+        with self.store._cond:
+            others = sorted(n for n in self.store._queues if n != self.queue_name)
+        return [self.queue_name, *others]
 
     def raw(self, job_id: str, queue_name: str | None) -> tuple[bytes, int]:
         """A waiting or running job's stored bytes and its start count."""

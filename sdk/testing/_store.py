@@ -87,7 +87,7 @@ class MemoryQueue:
     jobs: dict[str, StoredJob] = field(default_factory=dict)
     results: dict[str, KeptResults] = field(default_factory=dict)
     dead: dict[str, DeadLetter] = field(default_factory=dict)  # oldest first
-    enqueued: list[tuple[bytes, JobStatus]] = field(default_factory=list)
+    enqueued: list[tuple[int, bytes, JobStatus]] = field(default_factory=list)  # (seq, ...)
     # lifecycle events (id, fields) as the stream holds them, and the stats hashes' fields
     events: list[tuple[str, dict[bytes, bytes]]] = field(default_factory=list)
     last_event: tuple[int, int] = (0, 0)

@@ -104,12 +104,28 @@ def test_enqueued_jobs_records_every_accepted_job_in_order() -> None:
     client.enqueue("resize", 256, _queue_name="images")
     client.enqueue("report", _defer_by=60)
     client.set_complete("one", "sent")  # recorded as enqueued, whatever happened since
-    records = client.enqueued_jobs()
+    records = client.enqueued_jobs()  # of every queue, in the order they were enqueued
     assert [(r.function, r.args, r.kwargs, r.status) for r in records] == [
         ("send_email", ("a@example.com",), {"subject": "hi"}, JobStatus.QUEUED),
+        ("resize", (256,), {}, JobStatus.QUEUED),
         ("report", (), {}, JobStatus.DEFERRED),
     ]
     assert [r.function for r in client.enqueued_jobs("images")] == ["resize"]
+    assert [r.function for r in client.enqueued_jobs("default")] == ["send_email", "report"]
+
+
+def test_run_jobs_runs_every_queue_by_default_and_one_when_named() -> None:
+    async def resize(ctx: dict[str, Any], size: int) -> int:
+        return size // 2
+
+    client = MemoryClient(functions=[resize])
+    images = client.enqueue("resize", 256, _queue_name="images")
+    default = client.enqueue("resize", 10)
+    assert images is not None and default is not None
+    assert client.run_jobs("images") == 1
+    assert images.result() == 128 and default.status() is JobStatus.QUEUED
+    assert client.run_jobs() == 1  # what is left: the default queue's job
+    assert default.result() == 5
     client.clear()
     assert client.enqueued_jobs() == [] and client.queue_size("images") == 0
 
