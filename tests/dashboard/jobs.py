@@ -35,9 +35,16 @@ async def nap(ctx: dict[str, Any], seconds: float) -> str:
     return "rested"
 
 
+async def working(ctx: dict[str, Any], seconds: float, message: str = "resizing") -> str:
+    """Reports 40 % done, then works on for ``seconds``."""
+    ctx["progress"](0.4, message)
+    await asyncio.sleep(seconds)
+    return "done"
+
+
 async def trap(ctx: dict[str, Any], path: str) -> Trap:
     return Trap(path)
 
 
 def functions() -> list[Function]:
-    return [func(ok), func(boom, max_tries=1), func(nap), func(trap)]
+    return [func(ok), func(boom, max_tries=1), func(nap), func(trap), func(working)]
