@@ -93,5 +93,5 @@ def exposition(gauges: list[QueueGauges]) -> tuple[bytes, str]:
             "the dashboard's /metrics needs prometheus_client: pip install 'jobwire[dashboard]'"
         ) from exc
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Collector(gauges))  # type: ignore[arg-type]
+    registry.register(_Collector(gauges))
     return generate_latest(registry), CONTENT_TYPE_LATEST
