@@ -36,9 +36,11 @@ async def nap(ctx: dict[str, Any], seconds: float) -> str:
 
 
 async def working(ctx: dict[str, Any], seconds: float, message: str = "resizing") -> str:
-    """Reports 40 % done, then works on for ``seconds``."""
+    """Reports 40 % done, then 80 % half-way through ``seconds``."""
     ctx["progress"](0.4, message)
-    await asyncio.sleep(seconds)
+    await asyncio.sleep(seconds / 2)
+    ctx["progress"](0.8, message)
+    await asyncio.sleep(seconds / 2)
     return "done"
 
 
