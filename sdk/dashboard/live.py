@@ -8,8 +8,8 @@ say what happened; the counts say what the queues hold, including what events do
 carry, such as jobs enqueued with events off or a pause). Without events, the counts are
 re-read and pushed every ``refresh`` seconds (5), the workers' health records every
 ``workers_every`` seconds (5: reading them scans the keyspace). The last ``history``
-samples and ``recent`` events are kept in memory for pages that open later. With nobody
-watching the task stops: Redis sees the same load for one viewer as for fifty, and none
+samples and ``recent`` events are kept in memory for pages that open later. When the last
+viewer leaves the task is cancelled: Redis sees the same load for one viewer as for fifty, and none
 for zero.
 """
 
@@ -93,6 +93,9 @@ class Sampler:
             yield queue
         finally:
             self._listeners.discard(queue)
+            if not self._listeners and self._task is not None:
+                self._task.cancel()  # the last viewer left: stop reading Redis now
+                self._task = None
 
     @property
     def following(self) -> bool:
@@ -145,7 +148,6 @@ class Sampler:
                 item = event_dict(event)
                 self.events.append(item)
                 pending.append(item)
-        self._task = None
 
     async def sample(self) -> dict[str, Any]:
         """Every queue's counts and live workers now (follows new queues' events)."""

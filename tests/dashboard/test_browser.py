@@ -202,11 +202,11 @@ def test_events_arrive_live_and_a_running_jobs_progress_moves(
     expect(page.locator("#recent-events-none")).to_be_hidden()
     assert page.evaluate("window.__xss") is None
     assert page.locator("#recent-events script, #recent-events img").count() == 0
-    slow = client.enqueue("working", 4, "resizing <b>big</b>", _job_id="resize-2")
+    slow = client.enqueue("working", 3, "resizing <b>big</b>", _job_id="resize-2")
     assert slow is not None
     wait_until(lambda: slow.progress() is not None, timeout=10)
     page.goto(server.url + "/queue?name=default&state=running")
     progress = page.locator('[data-progress-job="resize-2"]')
     expect(progress).to_contain_text("· resizing <b>big</b>")
-    expect(progress).to_contain_text("80 %", timeout=8_000)  # live, from its progress event
+    expect(progress).to_contain_text("80 %", timeout=5_000)  # live, from its progress event
     assert page.locator("td.progress b").count() == 0
