@@ -123,8 +123,10 @@ def test_one_follower_pushes_events_and_counts_and_stops_without_viewers(
                 assert sample["queues"]["live"]["queued"] == 2
                 assert (await asyncio.wait_for(second.get(), 5))["events"] == [event]
                 assert sampler.following
+                task = sampler._task
             await asyncio.sleep(0.1)
-            assert not sampler.following  # nobody watches: nothing reads Redis
+            assert task is not None and task.done()  # nobody watches: nothing reads Redis
+            assert not sampler.following
 
     asyncio.run(watch())
 
