@@ -7,7 +7,8 @@ while events arrive: the events since the last push, and the counts re-read then
 say what happened; the counts say what the queues hold, including what events do not
 carry, such as jobs enqueued with events off or a pause). Without events, the counts are
 re-read and pushed every ``refresh`` seconds (5), the workers' health records every
-``workers_every`` seconds (5: reading them scans the keyspace). The last ``history``
+``workers_every`` seconds (5: reading them scans the keyspace), or at the next push after
+an event names a worker not yet counted for its queue. The last ``history``
 samples and ``recent`` events are kept in memory for pages that open later. When the last
 viewer leaves the task is cancelled: Redis sees the same load for one viewer as for fifty, and none
 for zero.
@@ -75,11 +76,12 @@ class Sampler:
         self.refresh = max(self.interval, refresh)
         self.workers_every = workers_every
         self.samples: deque[dict[str, Any]] = deque(maxlen=history)
-        self.events: deque[dict[str, Any]] = deque(maxlen=recent)
+        self.recent = max(1, recent)
+        self.events: deque[dict[str, Any]] = deque(maxlen=self.recent)
         self._listeners: set[asyncio.Queue[dict[str, Any]]] = set()
         self._task: asyncio.Task[None] | None = None
         self._workers_read = float("-inf")
-        self._serving: dict[str, int] = {}  # queue -> its live workers
+        self._serving: dict[str, set[str]] = {}  # queue -> its live workers
         self._cursors: dict[str, str] = {}  # queue -> id of the last event read
 
     @contextlib.asynccontextmanager
@@ -125,7 +127,8 @@ class Sampler:
                 now = time.monotonic()
                 if now >= pushed + self.refresh or (pending and now >= pushed + self.interval):
                     sample = await self.sample()
-                    sample["events"] = pending[-self.events.maxlen :] if self.events.maxlen else []
+                    sample["events"] = pending
+                    self.events.extend(pending)  # kept for later viewers once pushed, not twice
                     pending = []
                     pushed = time.monotonic()
                     self.samples.append({k: v for k, v in sample.items() if k != "events"})
@@ -144,10 +147,12 @@ class Sampler:
                 pushed = time.monotonic()
                 await asyncio.sleep(self.refresh)
                 continue
-            for event in events:
-                item = event_dict(event)
-                self.events.append(item)
-                pending.append(item)
+            pending.extend(event_dict(e) for e in events)
+            if any(
+                e.worker and e.worker not in self._serving.get(e.queue_name, ()) for e in events
+            ):
+                self._workers_read = float("-inf")  # a worker new to a queue: count it next push
+            del pending[: -self.recent or None]  # a push carries the latest ``recent`` events
 
     async def sample(self) -> dict[str, Any]:
         """Every queue's counts and live workers now (follows new queues' events)."""
@@ -160,9 +165,11 @@ class Sampler:
             queues[name] = (await data.queue_counts(self.client, name)).as_dict()
         if time.monotonic() - self._workers_read >= self.workers_every:
             self._workers_read = time.monotonic()
-            self._serving = {n: len((await data.workers(self.client, n))[0]) for n in names}
+            self._serving = {
+                n: {v.name for v in (await data.workers(self.client, n))[0]} for n in names
+            }
         for name in names:
-            queues[name]["workers"] = self._serving.get(name, 0)
+            queues[name]["workers"] = len(self._serving.get(name, ()))
         return {"t": int(time.time() * 1000), "queues": queues}
 
 

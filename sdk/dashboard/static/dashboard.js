@@ -5,7 +5,7 @@
 (function () {
   "use strict";
   const MAX_POINTS = 300;
-  const MAX_EVENTS = 50;
+  const MAX_EVENTS = 25;
   const STATS_EVERY_MS = 10000;
   const ENDINGS = new Set(["succeeded", "failed", "aborted", "retried", "dead_lettered"]);
   const COLORS = ["#2b6cb0", "#b7791f", "#2f855a", "#c53030"];
@@ -19,13 +19,14 @@
   let statsAsked = 0;
   let statsTimer = null;
 
-  function plot(el, labels, colors, data) {
+  function plot(el, labels, colors, data, gaps) {
     const opts = {
       width: Math.max(el.clientWidth, 300),
       height: 180,
       scales: { x: { time: true } },
       series: [{}, ...labels.map((f, i) => ({
         label: f.replace(/_/g, " "), stroke: colors[i], width: 2,
+        spanGaps: Boolean(gaps), points: { show: gaps ? true : undefined },
       }))],
     };
     return new uPlot(opts, data, el);
@@ -41,7 +42,8 @@
   function makeStatChart(el) {
     const fields = el.dataset.stats.split(",");
     const data = [[], ...fields.map(() => [])];
-    return { el, fields, plot: plot(el, fields, fields.map((f) => STAT_COLORS[f]), data) };
+    const gaps = fields.some((f) => f.startsWith("p")); // durations: none in an idle minute
+    return { el, fields, plot: plot(el, fields, fields.map((f) => STAT_COLORS[f]), data, gaps) };
   }
 
   function total(sample, field) {
