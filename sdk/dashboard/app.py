@@ -3,7 +3,9 @@
 Pages are server-rendered by Jinja2 with autoescaping on, so every value read from Redis
 is text in the page, never markup. Actions are plain HTML forms (POST, then a redirect
 back); htmx refreshes the job lists as you type a search, and a small script draws the
-live counters and charts from the server-sent events of ``/live``.
+live counters, progress and latest events from the server-sent events of ``/live`` (fed by
+the queues' event streams) and the charts of ``/api/stats`` (the workers' stats).
+``/metrics`` serves queue gauges to Prometheus.
 """
 
 from __future__ import annotations
