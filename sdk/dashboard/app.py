@@ -3,7 +3,9 @@
 Pages are server-rendered by Jinja2 with autoescaping on, so every value read from Redis
 is text in the page, never markup. Actions are plain HTML forms (POST, then a redirect
 back); htmx refreshes the job lists as you type a search, and a small script draws the
-live counters and charts from the server-sent events of ``/live``.
+live counters, progress and latest events from the server-sent events of ``/live`` (fed by
+the queues' event streams) and the charts of ``/api/stats`` (the workers' stats).
+``/metrics`` serves queue gauges to Prometheus.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ from jobwire.errors import InvalidArgument, JobNotFound, JobwireError, WaitTimeo
 from jobwire.keys import check_job_id, check_name
 from jobwire.wire import WireError
 
-from . import data
+from . import data, metrics
 from .auth import Policy, SecurityHeaders, csrf_token, session_secret
 from .live import Sampler, sse_stream
 
@@ -79,6 +81,8 @@ def create_app(
         Route("/failures", page(pages.failures), name="failures"),
         Route("/live", page(pages.live), name="live"),
         Route("/api/overview", page(pages.api_overview), name="api_overview"),
+        Route("/api/stats", page(pages.api_stats), name="api_stats"),
+        Route("/metrics", page(pages.metrics), name="metrics"),
         Route("/queue/pause", action(pages.pause), methods=["POST"]),
         Route("/queue/resume", action(pages.resume), methods=["POST"]),
         Route("/job/abort", action(pages.abort), methods=["POST"]),
@@ -218,7 +222,9 @@ class _Pages:
         search = request.query_params.get("q", "")[:200]
         page = _page(request.query_params.get("page"))
         jobs, total = await data.jobs_page(self.client, name, state, search, page, PER_PAGE)
+        progress = await data.progress_of(self.client, name, jobs) if state == "running" else {}
         context = {
+            "progress": progress,
             "name": name, "state": state, "states": STATES, "search": search, "page": page,
             "pages": max(1, math.ceil(total / PER_PAGE)), "total": total, "jobs": jobs,
             "counts": await data.queue_counts(self.client, name), "chart_queue": name,
@@ -237,6 +243,7 @@ class _Pages:
         return self.render(
             request, "job.html", job=detail, args_json=_args_text(detail),
             headers=data.letter_header, client=self.client,
+            events=await data.job_events(self.client, queue, job_id),
         )  # fmt: skip
 
     async def dead(self, request: Request) -> Response:
@@ -261,6 +268,22 @@ class _Pages:
 
     async def api_overview(self, request: Request) -> Response:
         return JSONResponse(await self.sampler.sample())
+
+    async def api_stats(self, request: Request) -> Response:
+        """Jobs finished per minute by outcome and duration percentiles, the last hour.
+
+        From the stats workers keep in Redis (``client.stats``): of one queue
+        (``?queue=``), or of every queue summed.
+        """
+        wanted = request.query_params.get("queue", "")
+        names = [self.queue_param(wanted)] if wanted else await data.queue_names(self.client)
+        series = await data.stats_series(self.client, names)
+        return JSONResponse({"queue": wanted, **series.as_dict()})
+
+    async def metrics(self, request: Request) -> Response:
+        """Queue-level gauges for Prometheus (see :mod:`jobwire.dashboard.metrics`)."""
+        body, content_type = metrics.exposition(await metrics.read_gauges(self.client))
+        return Response(body, media_type=content_type, headers={"Cache-Control": "no-store"})
 
     # -------------------------------------------------------------- actions
 

@@ -11,8 +11,9 @@ Everything returned comes from Redis and is untrusted: the templates escape it a
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgpack
@@ -20,25 +21,35 @@ import orjson
 
 from jobwire.aio import AsyncClient
 from jobwire.errors import JobwireError
+from jobwire.events import Event, Progress, parse_events, parse_progress
 from jobwire.health import Assessment, assess, redis_time_ms
 from jobwire.models import DeadLetter, JobInfo, JobResult
-from jobwire.protocol import Command, Gen
+from jobwire.protocol import Command, Gen, pipeline
+from jobwire.stats import FunctionStats
 from jobwire.wire import DecodeError, FormatNotAccepted, WireError
 
 __all__ = [
+    "ChartSeries",
     "HistoryEntry",
     "JobDetail",
     "QueueCounts",
     "WorkerView",
     "args_json",
     "dead_letters",
+    "event_cursor",
     "job_detail",
+    "job_events",
     "jobs_page",
+    "oldest_waiting",
     "preview",
+    "progress_of",
     "queue_counts",
     "queue_names",
+    "read_events",
     "recent_failures",
+    "redis_now",
     "safe_view",
+    "stats_series",
     "workers",
 ]
 
@@ -104,6 +115,124 @@ async def queue_counts(client: AsyncClient, name: str) -> QueueCounts:
     )  # fmt: skip
 
 
+async def oldest_waiting(client: AsyncClient, name: str) -> datetime | None:
+    """When the oldest queued job (the next to run) was enqueued; None when none waits."""
+    try:
+        first = await client.queued_jobs(name, 1)
+    except (JobwireError, WireError):
+        return None
+    return first[0].enqueue_time if first and first[0].status.value == "queued" else None
+
+
+async def redis_now(client: AsyncClient) -> datetime:
+    """Redis's clock (what enqueue times and health records are judged against)."""
+    ms = await client._run(redis_time_ms())
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+# -------------------------------------------------------------------- stats
+
+
+@dataclass(frozen=True, slots=True)
+class ChartSeries:
+    """Jobs finished per minute by outcome, and duration percentiles, for the charts.
+
+    ``t`` holds each minute's start (Unix seconds); the other lists one value per minute:
+    ``success``, ``failed`` (error, timeout or aborted), ``retried``, ``dead_lettered``, and
+    ``p50``/``p95`` (seconds; None for a minute without executions).
+    """
+
+    t: list[int]
+    success: list[int]
+    failed: list[int]
+    retried: list[int]
+    dead_lettered: list[int]
+    p50: list[float | None]
+    p95: list[float | None]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The series as the page's script reads them."""
+        return {
+            "t": self.t, "success": self.success, "failed": self.failed,
+            "retried": self.retried, "dead_lettered": self.dead_lettered,
+            "p50": self.p50, "p95": self.p95,
+        }  # fmt: skip
+
+
+async def stats_series(
+    client: AsyncClient, names: list[str], since: timedelta = timedelta(hours=1)
+) -> ChartSeries:
+    """The queues' stats per minute (``client.stats``), every queue and function summed."""
+    per_minute: dict[int, FunctionStats] = {}
+    for name in names:
+        stats = await client.stats(name, since=since)
+        for bucket in stats.buckets:
+            start = int(bucket.start.timestamp())
+            per_minute[start] = per_minute.get(start, FunctionStats()) + bucket.total
+    minutes = sorted(per_minute)
+    totals = [per_minute[m] for m in minutes]
+
+    def count(*outcomes: str) -> list[int]:
+        return [sum(s.counts.get(o, 0) for o in outcomes) for s in totals]
+
+    return ChartSeries(
+        minutes, count("success"), count("error", "timeout", "aborted"), count("retried"),
+        count("dead_lettered"), [s.percentile(0.5) for s in totals],
+        [s.percentile(0.95) for s in totals],
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------- events
+
+
+async def event_cursor(client: AsyncClient, name: str) -> str:
+    """The id of a queue's newest event: following from it reads what happens next."""
+    return await client._run(client._core.event_cursor(name, None))
+
+
+async def read_events(
+    client: AsyncClient, cursors: Mapping[str, str], block: float | None
+) -> tuple[list[Event], dict[str, str]]:
+    """New events of several queues in one ``XREAD`` (``cursors``: queue -> id read up to).
+
+    Waits up to ``block`` seconds for the first (None: returns at once). Returns the
+    events and the cursors moved past them.
+    """
+    if not cursors:
+        return [], {}
+    return await client._run(_read_events(client, dict(cursors), block))
+
+
+def _read_events(
+    client: AsyncClient, cursors: dict[str, str], block: float | None
+) -> Gen[tuple[list[Event], dict[str, str]]]:
+    core = client._core
+    streams = {core.keys(q).lifecycle: q for q in cursors}
+    wait: list[Any] = []
+    if block is not None:  # within the socket timeout, as the client's own reads
+        wait = ["BLOCK", max(1, int(min(block, core.max_block) * 1000))]
+    reply = yield Command(
+        ("XREAD", "COUNT", 200, *wait, "STREAMS", *streams, *(cursors[q] for q in streams.values()))
+    )
+    if isinstance(reply, Mapping):  # RESP3
+        pairs = list(reply.items())
+    elif isinstance(reply, (list, tuple)):
+        pairs = [tuple(p) for p in reply if isinstance(p, (list, tuple)) and len(p) == 2]
+    else:
+        pairs = []
+    out: list[Event] = []
+    for key, entries in pairs:
+        queue = streams.get(key.decode("utf-8", "replace") if isinstance(key, bytes) else key)
+        if queue is None or not isinstance(entries, (list, tuple)) or not entries:
+            continue
+        events = parse_events(core.keys(queue).queue, entries)
+        last = entries[-1][0] if isinstance(entries[-1], (list, tuple)) else None
+        if isinstance(last, bytes):  # malformed entries too move the cursor on
+            cursors[queue] = last.decode("ascii", "replace")
+        out.extend(events)
+    return out, cursors
+
+
 # ------------------------------------------------------------------ workers
 
 
@@ -157,18 +286,6 @@ def _loops(record: dict[str, Any]) -> list[tuple[str, str, str]]:
         state = loop.get("state") if isinstance(loop, dict) else None
         error = loop.get("error") if isinstance(loop, dict) else None
         out.append((str(loop_name), str(state), error if isinstance(error, str) else ""))
-    return out
-
-
-def worker_totals(views: list[WorkerView]) -> dict[str, tuple[int, int]]:
-    """Per worker, its counts of complete and failed jobs and the time of its record (ms).
-
-    What the live stream turns into jobs finished per second.
-    """
-    out: dict[str, tuple[int, int]] = {}
-    for view in views:
-        done = view.assessment.count("complete") + view.assessment.count("failed")
-        out[view.name] = (view.assessment.count("time_ms"), done)
     return out
 
 
@@ -250,6 +367,28 @@ async def job_detail(client: AsyncClient, queue: str, job_id: str) -> JobDetail:
     ]
     letters = [d for d in await client.dead_letters(queue, 1000) if d.job_id == job_id]
     return JobDetail(job_id, queue, status, info, size, history, letters, await progress(handle))
+
+
+async def job_events(client: AsyncClient, queue: str, job_id: str) -> list[Event]:
+    """The job's lifecycle events still kept, oldest first (``job.events()``)."""
+    try:
+        return await client.job(job_id, queue).events()
+    except (JobwireError, WireError):
+        return []
+
+
+async def progress_of(client: AsyncClient, queue: str, jobs: list[JobInfo]) -> dict[str, Progress]:
+    """The latest progress of each of ``jobs`` that reported one (one round trip)."""
+    if not jobs:
+        return {}
+    return await client._run(_progress_of(client, queue, [j.job_id for j in jobs]))
+
+
+def _progress_of(client: AsyncClient, queue: str, ids: list[str]) -> Gen[dict[str, Progress]]:
+    keys = client._core.keys(queue)
+    raw = yield from pipeline([Command(("HGET", keys.job(i), "progress")) for i in ids])
+    found = {i: parse_progress(r) for i, r in zip(ids, raw, strict=True)}
+    return {i: p for i, p in found.items() if p is not None}
 
 
 async def progress(handle: Any) -> Any:

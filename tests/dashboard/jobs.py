@@ -35,9 +35,18 @@ async def nap(ctx: dict[str, Any], seconds: float) -> str:
     return "rested"
 
 
+async def working(ctx: dict[str, Any], seconds: float, message: str = "resizing") -> str:
+    """Reports 40 % done, then 80 % half-way through ``seconds``."""
+    ctx["progress"](0.4, message)
+    await asyncio.sleep(seconds / 2)
+    ctx["progress"](0.8, message)
+    await asyncio.sleep(seconds / 2)
+    return "done"
+
+
 async def trap(ctx: dict[str, Any], path: str) -> Trap:
     return Trap(path)
 
 
 def functions() -> list[Function]:
-    return [func(ok), func(boom, max_tries=1), func(nap), func(trap)]
+    return [func(ok), func(boom, max_tries=1), func(nap), func(trap), func(working)]

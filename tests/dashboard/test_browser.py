@@ -184,3 +184,29 @@ def test_an_xss_payload_in_a_job_id_and_its_arguments_stays_text(
     expect(page.locator("#job-args")).to_contain_text("window.__xss=1</script>")
     assert page.evaluate("window.__xss") is None
     assert page.locator("script:not([src])").count() == 0  # no script element from the data
+
+
+def test_events_arrive_live_and_a_running_jobs_progress_moves(
+    page: Page, server: Server, client: jobwire.Client, workers: Workers
+) -> None:
+    workers.start(functions())
+    page.goto(server.url + "/")
+    expect(page.locator("#live-status")).to_have_text("● live")
+    expect(page.locator("#chart-outcomes canvas")).to_have_count(1)  # drawn from /api/stats
+    expect(page.locator("body")).to_have_attribute("data-stats-loads", "1")
+    job = client.enqueue("ok", 1, _job_id=XSS)
+    assert job is not None
+    events = page.locator("#recent-events")
+    expect(events).to_contain_text(XSS)  # no reload: pushed from the event stream
+    expect(events).to_contain_text("succeeded")
+    expect(page.locator("#recent-events-none")).to_be_hidden()
+    assert page.evaluate("window.__xss") is None
+    assert page.locator("#recent-events script, #recent-events img").count() == 0
+    slow = client.enqueue("working", 3, "resizing <b>big</b>", _job_id="resize-2")
+    assert slow is not None
+    wait_until(lambda: slow.progress() is not None, timeout=10)
+    page.goto(server.url + "/queue?name=default&state=running")
+    progress = page.locator('[data-progress-job="resize-2"]')
+    expect(progress).to_contain_text("· resizing <b>big</b>")
+    expect(progress).to_contain_text("80 %", timeout=5_000)  # live, from its progress event
+    assert page.locator("td.progress b").count() == 0
