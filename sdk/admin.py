@@ -1,4 +1,5 @@
-"""What an operator does to a queue besides enqueueing: pause it, resume it, see what runs.
+"""What an operator does to a queue besides enqueueing: pause it, resume it, see what runs,
+retry a job that failed.
 
 :class:`QueueAdmin` is part of the protocol core (:class:`~jobwire.producer.Producer` is
 one); the clients' ``pause``, ``resume``, ``is_paused`` and ``running_jobs`` run these
@@ -8,22 +9,27 @@ A queue is paused while the key ``P:{Q}:paused`` exists (its value is the time i
 paused, in ms). Workers look at it at least once a second while they fetch and take no job
 from a paused queue; what already runs goes on. Nothing else changes: jobs can still be
 enqueued, listed and aborted.
+
+A job that ended other than in success (error, timeout, aborted) leaves its envelope in
+``P:{Q}:failed:ID`` for as long as its results are kept; :meth:`QueueAdmin.retry_job`
+enqueues those bytes again, unchanged, under the same id.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from jobwire.wire import DecodeError
+from jobwire.wire import DecodeError, InvalidEnvelope
 
-from .errors import RedisCommandError
+from .errors import JobNotFound, RedisCommandError
 from .keys import CONSUMER_GROUP, QueueKeys
 from .models import JobInfo, JobStatus
-from .protocol import Command, Gen, pipeline
+from .prepare import Prepared
+from .protocol import Command, Gen, call, pipeline
 from .stored import text
 
 if TYPE_CHECKING:
-    from jobwire.wire import JobHeader
+    from jobwire.wire import Codec, JobHeader
 
 __all__ = ["QueueAdmin"]
 
@@ -36,6 +42,20 @@ class QueueAdmin:
         def keys(self, queue_name: str | None = None) -> QueueKeys:  # noqa: D102
             ...
         def _decode_job(self, data: bytes) -> JobHeader: ...
+
+        codec: Codec
+
+        def _enqueue_command(  # noqa: D102
+            self,
+            keys: QueueKeys,
+            job_id: str,
+            data: bytes,
+            due: int | None,
+            expires: int | None,
+            once: tuple[str, int] | None = None,
+            job: Prepared | None = None,
+            unique: bool | None = None,
+        ) -> Command: ...
 
     def pause(self, queue_name: str | None, now_ms: int) -> Gen[bool]:
         """Pause a queue; False when it was paused already."""
@@ -95,6 +115,34 @@ class QueueAdmin:
             except (DecodeError, ValueError):  # an odd job is left out, alone
                 continue
         return out
+
+
+    def retry_job(self, job_id: str, queue_name: str | None) -> Gen[tuple[str, str] | None]:
+        """Enqueue a failed job's kept envelope again, unchanged, under the same id.
+
+        Returns (job id, queue) or None when a job with that id exists (again: queued,
+        deferred or running). Raises JobNotFound when there is neither (the job succeeded,
+        or its result expired) and DecodeError when the kept bytes are not a job of that id.
+        """
+        keys = self.keys(queue_name)
+        data, exists = yield from pipeline(
+            [Command(("GET", keys.failed(job_id))), Command(("EXISTS", keys.job(job_id)))]
+        )
+        if exists:
+            return None
+        if not isinstance(data, bytes):
+            raise JobNotFound(
+                f"job {job_id!r} of queue {keys.queue!r} has no failed run kept to retry "
+                "(it succeeded, or its result expired)"
+            )
+        header = self.codec.read_job_header(data)
+        if header.id != job_id:  # untrusted bytes: never enqueue them under another id
+            raise InvalidEnvelope(f"the kept envelope of job {job_id!r} names another", header=header)
+        job = Prepared(job_id, keys, data, None, None, header.function, header.job_try)
+        # an explicit retry: the failed run's results do not make the id taken
+        command = self._enqueue_command(keys, job_id, data, None, None, None, job, unique=False)
+        reply = yield from call(command)
+        return (job_id, keys.queue) if reply else None
 
 
 def _pending_range(summary: Any) -> tuple[Any, Any]:

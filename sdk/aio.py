@@ -248,6 +248,11 @@ class AsyncJob(JobHandle["AsyncClient"]):
         core, timeout = self._client._core, check_timeout(timeout)
         return await self._client._run(core.abort(self.job_id, self.queue_name, timeout))
 
+    async def retry(self) -> AsyncJob | None:
+        """Enqueue a failed job again with its arguments (see ``Job.retry``)."""
+        core = self._client._core
+        return self._client._job(await self._client._run(core.retry_job(self.job_id, self.queue_name)))
+
     async def events(self) -> list[Event]:
         """The job's lifecycle events still in the stream, oldest first (``Job.events``)."""
         core = self._client._core

@@ -272,6 +272,18 @@ class Job(JobHandle["Client"]):
         timeout = check_timeout(timeout)
         return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))
 
+    def retry(self) -> Job | None:
+        """Enqueue a job that failed (error, timeout, aborted) again, with its arguments.
+
+        The envelope its last run had is enqueued unchanged under the same id while its
+        result is kept. Returns the job's handle, or None when a job with this id exists
+        again; raises JobNotFound when there is no failed run to retry (it succeeded, has
+        not ended, or its result expired).
+        """
+        return self._client._job(
+            self._client._run(self._client._core.retry_job(self.job_id, self.queue_name))
+        )
+
     def events(self) -> list[Event]:
         """The job's lifecycle events still in its queue's stream, oldest first.
 

@@ -206,14 +206,15 @@ class Consumer:
         """Record many final results (already encoded) in one script call.
 
         ``results``, the envelopes those bytes hold, give each job's event and stats (none
-        are written for an item without one).
+        are written for an item without one) and its outcome: a job that did not succeed
+        keeps its envelope for a retry (``Job.retry``) as long as its results.
         """
         argv: list[Any] = [CONSUMER_GROUP, self.keys.base, self.name, self.clock(),
                            self.max_events]  # fmt: skip
         ends = list(results) + [None] * (len(items) - len(results))
         for (d, data, keep), result in zip(items, ends, strict=True):
             argv += [d.job_id, d.entry_id, data, _keep_ms(keep)]
-            argv += _ended(result) if self.max_events and result else _NOT_ENDED
+            argv += _ended(result) if result else _NOT_ENDED
         yield from call_script(FINISH, (self.keys.stream,), argv)
 
     def retry(

@@ -78,6 +78,8 @@ class QueueKeys:
     P:{Q}:deferred      zset     ID scored by the time it may start (ms)
     P:{Q}:results:ID    list     result envelopes of the latest 10 executions, newest first
     P:{Q}:done:ID       list     one token once the job has a final result (waiters block)
+    P:{Q}:failed:ID     string   the envelope of a job that ended other than in success,
+                                 kept as long as its results (``Job.retry``)
     P:{Q}:dead          stream   dead-letter entries, capped
     P:{Q}:events        channel  ``abort ID`` notices for workers
     P:{Q}:lifecycle     stream   lifecycle events of the queue's jobs, capped
@@ -115,6 +117,10 @@ class QueueKeys:
     def done(self, job_id: str) -> str:
         """The job's completion token list."""
         return self.base + "done:" + job_id
+
+    def failed(self, job_id: str) -> str:
+        """The envelope of the job's latest run, kept while it ended other than in success."""
+        return self.base + "failed:" + job_id
 
     def once(self, name: str) -> str:
         """Marker of one ``enqueue_once`` call."""

@@ -140,6 +140,7 @@ class Producer(QueueAdmin, EventReads):
         expires: int | None,
         once: tuple[str, int] | None = None,
         job: Prepared | None = None,
+        unique: bool | None = None,
     ) -> Command:
         job_keys = [keys.job(job_id), keys.stream, keys.deferred, keys.wake,
                     keys.results(job_id), keys.done(job_id)]  # fmt: skip
@@ -151,7 +152,7 @@ class Producer(QueueAdmin, EventReads):
             data,
             "" if due is None else due,
             "" if expires is None else expires,
-            "1" if self.unique_while_result_kept else "0",
+            "1" if (self.unique_while_result_kept if unique is None else unique) else "0",
             os.urandom(8).hex(),
         ]
         if once is None:

@@ -75,6 +75,18 @@ local function store_result(base, jid, result, keep_ms)
     end
   end
 end
+-- a job that ended other than in success keeps its envelope as long as its results, so that
+-- it can be retried (SPEC 12.1); any other end removes an older copy
+local function keep_failed(base, jid, data, outcome, keep_ms)
+  local failed = base .. 'failed:' .. jid
+  if keep_ms == 0 or not data or outcome == '' or outcome == 'success' then
+    redis.call('DEL', failed)
+  elseif keep_ms > 0 then
+    redis.call('SET', failed, data, 'PX', keep_ms)
+  else
+    redis.call('SET', failed, data)
+  end
+end
 local function signal_done(base, jid)
   local done = base .. 'done:' .. jid
   redis.call('DEL', done)
@@ -173,6 +185,11 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   end
   if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
   redis.call('DEL', done)
+  -- a failed run's kept envelope (P:{Q}:failed:ID, beside the results key) is stale now
+  local tail = 'results:' .. jid
+  if string.sub(results, -#tail) == tail then
+    redis.call('DEL', string.sub(results, 1, #results - #tail) .. 'failed:' .. jid)
+  end
   local outcome
   if due ~= '' then
     wake_if_earliest(deferred, wake, due)
@@ -461,7 +478,11 @@ for i = 6, #ARGV, 10 do
   local acked = redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   local job = base .. 'job:' .. jid
-  if redis.call('HGET', job, 'entry') == entry then redis.call('DEL', job) end
+  local h = redis.call('HMGET', job, 'entry', 'data')
+  if h[1] == entry then
+    redis.call('DEL', job)
+    keep_failed(base, jid, h[2], ARGV[i + 6], keep)
+  end
   store_result(base, jid, result, keep)
   signal_done(base, jid)
   -- recorded once: a resent call finds the entry acknowledged already
@@ -636,6 +657,7 @@ if state == 'queued' then
 else
   redis.call('ZREM', deferred, jid)
 end
+keep_failed(base, jid, redis.call('HGET', job, 'data'), 'aborted', keep)
 redis.call('DEL', job)
 store_result(base, jid, result, keep)
 signal_done(base, jid)

@@ -87,6 +87,7 @@ def create_app(
         Route("/queue/resume", action(pages.resume), methods=["POST"]),
         Route("/job/abort", action(pages.abort), methods=["POST"]),
         Route("/job/delete", action(pages.delete), methods=["POST"]),
+        Route("/job/retry", action(pages.retry), methods=["POST"]),
         Route("/dead/requeue", action(pages.requeue_letters), methods=["POST"]),
         Route("/dead/delete", action(pages.delete_letters), methods=["POST"]),
         Mount(
@@ -330,6 +331,20 @@ class _Pages:
         return self.back(
             request, f"job {job_id} removed from {queue}" if removed else "nothing removed"
         )
+
+    async def retry(self, request: Request) -> Response:
+        """Enqueue a failed job again with its kept arguments (``AsyncJob.retry``)."""
+        form = await self._form(request)
+        queue, job_id = self.queue_param(form.get("queue")), check_job_id(str(form.get("id", "")))
+        try:
+            job = await self.client.job(job_id, queue).retry()
+        except JobNotFound as exc:
+            return self.back(request, f"job {job_id} not retried: {exc}")
+        except WireError:
+            return self.back(request, f"job {job_id} not retried: its kept envelope is unreadable")
+        if job is None:
+            return self.back(request, f"job {job_id} not retried: a job with its id exists again")
+        return self.back(request, f"job {job_id} re-queued in {queue}")
 
     async def requeue_letters(self, request: Request) -> Response:
         return await self._letters(request, requeue=True)

@@ -1,4 +1,4 @@
-"""The in-memory twin's dead letters: listing, re-queueing and deleting them."""
+"""The in-memory twin's dead letters (listing, re-queueing, deleting) and failed-job retries."""
 
 from __future__ import annotations
 
@@ -8,7 +8,10 @@ from jobwire.errors import JobNotFound
 from jobwire.models import DeadLetter
 from jobwire.prepare import Prepared
 from jobwire.producer import JobRef, now_ms
+from jobwire.protocol import Gen
+from jobwire.wire import InvalidEnvelope
 
+from ._eager import run_job
 from ._store import MemoryQueue, MemoryStore, immediate
 
 if TYPE_CHECKING:
@@ -25,6 +28,10 @@ class MemoryDeadLetters:
 
     if TYPE_CHECKING:
         codec: Codec
+        eager: bool
+        unique_while_result_kept: bool
+
+        def paused(self, queue_name: str | None) -> bool: ...
 
         def keys(self, queue_name: str | None = None) -> QueueKeys: ...
         def _refreshed(
@@ -62,3 +69,33 @@ class MemoryDeadLetters:
             if removed is not None:
                 self.store._changed()
             return removed is not None
+
+    def retry_job(self, job_id: str, queue_name: str | None) -> Gen[JobRef | None]:
+        """Enqueue a failed job's kept envelope again (eager mode: and run it)."""
+        now = now_ms()
+        with self.store._cond:
+            name, queue = self._refreshed(queue_name, now)
+            if job_id in queue.jobs:  # waiting or running: the id is taken
+                return None
+            kept = queue.failed.get(job_id)
+            if kept is None:
+                raise JobNotFound(
+                    f"job {job_id!r} of queue {name!r} has no failed run kept to retry "
+                    "(it succeeded, or its result expired)"
+                )
+            header = self.codec.read_job_header(kept[0])
+            if header.id != job_id:
+                raise InvalidEnvelope(
+                    f"the kept envelope of job {job_id!r} names another", header=header
+                )
+            # as in Redis, the failed run's results do not make the id taken
+            unique, self.unique_while_result_kept = self.unique_while_result_kept, False
+            try:
+                added = self._add(Prepared(job_id, self.keys(name), kept[0], None, None), now)
+            finally:
+                self.unique_while_result_kept = unique
+        if not added:
+            return None
+        if self.eager and not self.paused(name):
+            yield from run_job(self, job_id, name)  # type: ignore[arg-type]
+        return (job_id, name)

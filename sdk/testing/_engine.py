@@ -108,6 +108,9 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
         for job_id, kept in list(queue.results.items()):
             if kept.expires_ms is not None and kept.expires_ms <= now:
                 del queue.results[job_id]
+        for job_id, (_, expires) in list(queue.failed.items()):
+            if expires is not None and expires <= now:
+                del queue.failed[job_id]
         return name, queue
 
     def _job(self, queue_name: str | None, job_id: str) -> tuple[str, MemoryQueue, StoredJob]:
@@ -162,6 +165,7 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
                 return False
             self.store._once[marker] = now + once[1]
         header = self.codec.read_job_header(job.data)
+        queue.failed.pop(job.job_id, None)
         state = "deferred" if job.due_ms is not None else "queued"
         queue.jobs[job.job_id] = StoredJob(
             job.data, header, state, job.due_ms, job.expires_ms, self.store._next()
@@ -310,6 +314,7 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
                 queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
+                queue.keep_failed(job_id, job.data, "aborted", self.keep_result_ms / 1000, now)
                 function = job.header.function
                 self._emit(queue, "aborted", job_id, function, info="aborted before it started")
                 self._tally(queue, function, "aborted", None)
@@ -444,6 +449,7 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
             job.progress = None
             if retry_in is None:
                 del queue.jobs[job_id]
+                queue.keep_failed(job_id, job.data, outcome, keep, now)
             elif retry_in > 0:
                 job.state, job.due_ms = "deferred", now + int(retry_in * 1000)
             else:

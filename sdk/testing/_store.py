@@ -87,6 +87,8 @@ class MemoryQueue:
     jobs: dict[str, StoredJob] = field(default_factory=dict)
     results: dict[str, KeptResults] = field(default_factory=dict)
     dead: dict[str, DeadLetter] = field(default_factory=dict)  # oldest first
+    # envelopes of jobs that ended other than in success, with their expiry (P:{Q}:failed:ID)
+    failed: dict[str, tuple[bytes, int | None]] = field(default_factory=dict)
     enqueued: list[tuple[int, bytes, JobStatus]] = field(default_factory=list)  # (seq, ...)
     # lifecycle events (id, fields) as the stream holds them, and the stats hashes' fields
     events: list[tuple[str, dict[bytes, bytes]]] = field(default_factory=list)
@@ -103,6 +105,16 @@ class MemoryQueue:
         kept.entries.insert(0, data)
         del kept.entries[HISTORY:]
         kept.expires_ms = None if keep is None else now + int(keep * 1000)
+
+
+    def keep_failed(
+        self, job_id: str, data: bytes, outcome: str, keep: float | None, now: int
+    ) -> None:
+        """Keep a failed job's envelope as long as its results (as the finish script)."""
+        if keep == 0 or outcome == "success":
+            self.failed.pop(job_id, None)
+        else:
+            self.failed[job_id] = (data, None if keep is None else now + int(keep * 1000))
 
 
 class MemoryStore:

@@ -77,4 +77,4 @@ def finish(
 ) -> Gen[None]:
     """Record one final result, as the worker's group commit does for many."""
     data = consumer.core.codec.encode_result(result)
-    yield from consumer.finish_encoded([(delivery, data, keep)])
+    yield from consumer.finish_encoded([(delivery, data, keep)], [result])

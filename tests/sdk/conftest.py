@@ -117,9 +117,11 @@ class Worker:
         consumer = self.consumer_for(d.queue_name)
         self.run(finish(consumer, d, self.result_for(d, value=value), keep))
 
-    def fail(self, d: Delivery, exc: BaseException, outcome: str = "error") -> None:
+    def fail(
+        self, d: Delivery, exc: BaseException, outcome: str = "error", keep: float | None = 60
+    ) -> None:
         consumer = self.consumer_for(d.queue_name)
-        self.run(finish(consumer, d, self.result_for(d, outcome, exc=exc), 60))
+        self.run(finish(consumer, d, self.result_for(d, outcome, exc=exc), keep))
 
     def retry(self, d: Delivery, exc: BaseException, defer: float | None = None) -> bool:
         consumer = self.consumer_for(d.queue_name)
@@ -176,8 +178,10 @@ class MemoryWorker:
     def succeed(self, d: Delivery, value: Any = None) -> None:
         self.client.set_complete(d.job_id, value, queue_name=d.queue_name)
 
-    def fail(self, d: Delivery, exc: BaseException, outcome: str = "error") -> None:
-        self.client.set_failed(d.job_id, exc, outcome=outcome, queue_name=d.queue_name)
+    def fail(
+        self, d: Delivery, exc: BaseException, outcome: str = "error", keep: float | None = 60
+    ) -> None:
+        self.client._twin.finish(d.job_id, d.queue_name, outcome, exc=exc, keep=keep)
 
     def retry(self, d: Delivery, exc: BaseException, defer: float | None = None) -> bool:
         self.client.set_failed(d.job_id, exc, retry_in=defer or 0, queue_name=d.queue_name)
