@@ -241,6 +241,30 @@ def test_waiting_jobs_are_removed_and_aborted_from_their_page(
     assert client.job("soon").outcome() == "aborted"
 
 
+def test_a_failed_job_is_retried_from_its_page(
+    dashboard: Dashboard, client: jobwire.Client, start_worker: StartWorker
+) -> None:
+    client.enqueue("boom", "card declined", _job_id="pay-1")
+    client.enqueue("ok", 1, _job_id="fine-1")
+    start_worker(functions())
+    job = client.job("pay-1")
+    wait_until(lambda: job.outcome() == "error" and client.job("fine-1").outcome(), timeout=10)
+    browser = dashboard()
+    assert 'data-testid="retry"' not in browser.get("/job?queue=default&id=fine-1").text
+    page = browser.get("/job", params={"queue": "default", "id": "pay-1"}).text
+    assert 'data-testid="retry"' in page and "/job/retry" in page
+    form = {"queue": "default", "id": "pay-1"}
+    assert browser.post("/job/retry", data=form).status_code == 403  # no CSRF token
+    form["csrf"] = csrf_of(page)
+    answer = browser.post("/job/retry?next=/", data=form)
+    assert "job pay-1 re-queued" in answer.text
+    # it ran again, with the same arguments
+    wait_until(lambda: len(job.results()) == 2, timeout=10)
+    assert [r.error.message for r in job.results() if r.error] == ["card declined"] * 2
+    answer = browser.post("/job/retry?next=/", data={**form, "id": "fine-1"})
+    assert "job fine-1 not retried" in answer.text and "succeeded" in answer.text
+
+
 def test_the_queue_listing_pages_and_searches(dashboard: Dashboard, client: jobwire.Client) -> None:
     client.enqueue_many(
         [jobwire.JobSpec("alpha", _job_id=f"a-{n:03}") for n in range(60)]

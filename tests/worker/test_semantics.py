@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -189,6 +191,30 @@ def test_expired_retry_is_not_run_again(start_worker: StartWorker, client: jobwi
     job = client.enqueue("always_retry", _expires=0.3)
     with pytest.raises(jobwire.JobFailed, match="expired"):
         job.result(timeout=30)
+
+
+async def fails_until(ctx: dict[str, Any], path: str) -> str:
+    if not os.path.exists(path):
+        raise ValueError("not yet")
+    with open(path) as f:
+        return f.read()
+
+
+def test_a_job_that_failed_for_good_is_retried_with_its_arguments(
+    start_worker: StartWorker, client: jobwire.Client, tmp_path: Path
+) -> None:
+    start_worker([fails_until])
+    flag = tmp_path / "flag"
+    job = client.enqueue("fails_until", str(flag))
+    with pytest.raises(jobwire.JobFailed, match="not yet"):
+        job.result(timeout=30)
+    flag.write_text("ready")
+    again = job.retry()
+    assert again is not None and again.job_id == job.job_id
+    assert again.result(timeout=30) == "ready"
+    assert [r.outcome for r in job.results()] == ["success", "error"]
+    with pytest.raises(jobwire.JobNotFound, match="succeeded"):
+        job.retry()
 
 
 def test_health_record_and_check(
