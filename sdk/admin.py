@@ -125,8 +125,9 @@ class QueueAdmin:
         or its result expired) and DecodeError when the kept bytes are not a job of that id.
         """
         keys = self.keys(queue_name)
-        data, exists = yield from pipeline(
-            [Command(("GET", keys.failed(job_id))), Command(("EXISTS", keys.job(job_id)))]
+        # MGET, not GET: one command fewer for an ACL user to need (README, Security)
+        (data,), exists = yield from pipeline(
+            [Command(("MGET", keys.failed(job_id))), Command(("EXISTS", keys.job(job_id)))]
         )
         if exists:
             return None
