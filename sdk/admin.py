@@ -1,5 +1,4 @@
-"""What an operator does to a queue besides enqueueing: pause it, resume it, see what runs,
-retry a job that failed.
+"""What an operator does to a queue besides enqueueing: pause, resume, see what runs, retry.
 
 :class:`QueueAdmin` is part of the protocol core (:class:`~jobwire.producer.Producer` is
 one); the clients' ``pause``, ``resume``, ``is_paused`` and ``running_jobs`` run these
@@ -45,7 +44,7 @@ class QueueAdmin:
 
         codec: Codec
 
-        def _enqueue_command(  # noqa: D102
+        def _enqueue_command(
             self,
             keys: QueueKeys,
             job_id: str,
@@ -116,7 +115,6 @@ class QueueAdmin:
                 continue
         return out
 
-
     def retry_job(self, job_id: str, queue_name: str | None) -> Gen[tuple[str, str] | None]:
         """Enqueue a failed job's kept envelope again, unchanged, under the same id.
 
@@ -138,7 +136,9 @@ class QueueAdmin:
             )
         header = self.codec.read_job_header(data)
         if header.id != job_id:  # untrusted bytes: never enqueue them under another id
-            raise InvalidEnvelope(f"the kept envelope of job {job_id!r} names another", header=header)
+            raise InvalidEnvelope(
+                f"the kept envelope of job {job_id!r} names another", header=header
+            )
         job = Prepared(job_id, keys, data, None, None, header.function, header.job_try)
         # an explicit retry: the failed run's results do not make the id taken
         command = self._enqueue_command(keys, job_id, data, None, None, None, job, unique=False)

@@ -251,7 +251,9 @@ class AsyncJob(JobHandle["AsyncClient"]):
     async def retry(self) -> AsyncJob | None:
         """Enqueue a failed job again with its arguments (see ``Job.retry``)."""
         core = self._client._core
-        return self._client._job(await self._client._run(core.retry_job(self.job_id, self.queue_name)))
+        return self._client._job(
+            await self._client._run(core.retry_job(self.job_id, self.queue_name))
+        )
 
     async def events(self) -> list[Event]:
         """The job's lifecycle events still in the stream, oldest first (``Job.events``)."""

@@ -106,7 +106,6 @@ class MemoryQueue:
         del kept.entries[HISTORY:]
         kept.expires_ms = None if keep is None else now + int(keep * 1000)
 
-
     def keep_failed(
         self, job_id: str, data: bytes, outcome: str, keep: float | None, now: int
     ) -> None:

@@ -193,7 +193,7 @@ def test_expired_retry_is_not_run_again(start_worker: StartWorker, client: jobwi
         job.result(timeout=30)
 
 
-async def fails_until(ctx: dict[str, Any], path: str) -> str:
+def fails_until(ctx: dict[str, Any], path: str) -> str:
     if not os.path.exists(path):
         raise ValueError("not yet")
     with open(path) as f:
