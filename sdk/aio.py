@@ -28,7 +28,7 @@ from .models import (
 )
 from .options import ClientOptions, make_producer, specs_from
 from .producer import JobRef, Producer
-from .protocol import Gen, run_async
+from .protocol import AsyncRedis, Gen, run_async
 from .settings import RedisSettings
 
 __all__ = ["AsyncClient", "AsyncJob"]
@@ -46,7 +46,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        redis_client: redis.asyncio.Redis | None = None,
+        redis_client: AsyncRedis | None = None,
         *,
         settings: RedisSettings | None = None,
         **options: Unpack[ClientOptions],
@@ -54,7 +54,11 @@ class AsyncClient:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.async_client()
         self._owns_redis = redis_client is None
-        self._core: Producer = make_producer(self.settings.socket_timeout, options)
+        self._core: Producer = make_producer(
+            self.settings.socket_timeout,
+            options,
+            (self.settings.wait_replicas, self.settings.wait_timeout),
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
@@ -87,7 +91,8 @@ class AsyncClient:
         """Close the connection pool (if this client created it)."""
         if self._owns_redis:
             await self.redis.aclose()
-            await self.redis.connection_pool.disconnect()
+            if isinstance(self.redis, redis.asyncio.Redis):  # a cluster closes its own pools
+                await self.redis.connection_pool.disconnect()
 
     async def __aenter__(self) -> Self:
         return self

@@ -30,7 +30,7 @@ from .models import (
 )
 from .options import ClientOptions, make_producer, specs_from
 from .producer import JobRef, Producer
-from .protocol import Gen, run_sync
+from .protocol import Gen, SyncRedis, run_sync
 from .settings import RedisSettings
 
 __all__ = ["Client", "Job"]
@@ -48,7 +48,7 @@ class Client:
 
     def __init__(
         self,
-        redis_client: redis.Redis | None = None,
+        redis_client: SyncRedis | None = None,
         *,
         settings: RedisSettings | None = None,
         **options: Unpack[ClientOptions],
@@ -56,13 +56,18 @@ class Client:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.sync_client()
         self._owns_redis = redis_client is None
-        self._core: Producer = make_producer(self.settings.socket_timeout, options)
+        self._core: Producer = make_producer(
+            self.settings.socket_timeout,
+            options,
+            (self.settings.wait_replicas, self.settings.wait_timeout),
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
         """A client for the Redis at ``url``.
 
-        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://``.
+        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://``,
+        ``redis+cluster://``.
         """
         return cls(settings=RedisSettings.from_url(url), **options)
 
@@ -96,7 +101,8 @@ class Client:
         """Close the connection pool (if this client created it)."""
         if self._owns_redis:
             self.redis.close()
-            self.redis.connection_pool.disconnect()
+            if isinstance(self.redis, redis.Redis):  # a cluster client closes its nodes' pools
+                self.redis.connection_pool.disconnect()
 
     def __enter__(self) -> Self:
         return self

@@ -73,7 +73,7 @@ class QueueKeys:
     P:{Q}:results:ID    list     result envelopes of the latest 10 executions, newest first
     P:{Q}:done:ID       list     one token once the job has a final result (waiters block)
     P:{Q}:dead          stream   dead-letter entries, capped
-    P:{Q}:events        channel  ``abort ID`` notices for workers
+    P:{Q}:events        channel  ``abort ID`` notices for workers (sharded pub/sub)
     P:{Q}:once:NAME     string   marker of an ``enqueue_once`` (a cron run), expiring
     P:{Q}:health:W      string   worker W's health record (JSON), expiring
     ==================  =======  ======================================================
@@ -118,12 +118,13 @@ ACL_COMMANDS: Final = (
     # clients and workers
     "ping", "evalsha", "script|load", "hget", "hmget", "exists", "lindex", "lrange",
     "blmove", "mget", "set", "sadd", "smembers", "scan", "xgroup|create", "xreadgroup",
-    "xrange", "xrevrange", "xlen", "xack", "xdel", "subscribe", "unsubscribe",
-    # workers: INFO memory (is Redis set to refuse writes when full?) and TIME (clock offset)
-    "info", "time",
+    "xrange", "xrevrange", "xlen", "xack", "xdel", "ssubscribe", "sunsubscribe",
+    # workers: INFO memory (is Redis set to refuse writes when full?) and TIME (clock offset);
+    # clients with RedisSettings(wait_replicas=N): WAIT
+    "info", "time", "wait",
     # inside the Lua scripts
     "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
-    "pexpireat", "publish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending",
+    "pexpireat", "spublish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending",
     "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
 )  # fmt: skip
 

@@ -293,3 +293,126 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return True
     return state != "Z"
+
+
+class RedisCluster:
+    """A throwaway Redis Cluster on loopback: ``masters`` masters with one replica each.
+
+    Its nodes are :class:`RedisServer` processes started with ``--cluster-enabled yes`` and
+    joined by ``redis-cli --cluster create``; :meth:`start` returns once every node reports
+    ``cluster_state:ok``. ``url`` is the ``redis+cluster://`` URL naming every master.
+    """
+
+    def __init__(self, masters: int = 3, *, node_timeout_ms: int = 2000) -> None:
+        self.masters = masters
+        self.node_timeout_ms = node_timeout_ms
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def url(self) -> str:
+        """``redis+cluster://127.0.0.1:P1,127.0.0.1:P2,.../0`` (every node)."""
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return f"redis+cluster://{hosts}/0"
+
+    def start(self, *, timeout: float = 30.0) -> RedisCluster:
+        """Start the nodes, create the cluster and wait until it serves every slot."""
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RedisServerError("cluster tests need redis-cli (it comes with redis-server)")
+        for _ in range(self.masters * 2):
+            args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", str(self.node_timeout_ms),
+                    # a replica of a killed master takes over at once, whatever its lag
+                    "--cluster-replica-validity-factor", "0"]  # fmt: skip
+            node = RedisServer(extra_args=args)
+            self.nodes.append(node.start())
+        hosts = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *hosts, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+        self.wait_ok(timeout=timeout)
+        return self
+
+    def cli(self, node: RedisServer, *args: str, timeout: float = 60.0) -> str:
+        """Run ``redis-cli -p PORT args...`` against one node and return its output."""
+        cli = shutil.which("redis-cli")
+        assert cli is not None
+        done = subprocess.run(
+            [cli, "-p", str(node.port), *args], check=True, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+        return done.stdout
+
+    def info(self, node: RedisServer) -> dict[str, str]:
+        """``CLUSTER INFO`` of one node as a dict."""
+        out = self.cli(node, "CLUSTER", "INFO", timeout=5)
+        return dict(line.split(":", 1) for line in out.split() if ":" in line)
+
+    def wait_ok(self, *, timeout: float = 30.0) -> None:
+        """Wait until every running node says ``cluster_state:ok`` and agrees on the slots."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                states = [self.info(n) for n in self.nodes if n.running]
+                if all(
+                    s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384"
+                    for s in states
+                ):
+                    return
+            except (subprocess.SubprocessError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"the cluster did not become ok within {timeout}s")
+            time.sleep(0.05)  # harness start-up wait, not a code path under test
+
+    def primaries(self) -> list[RedisServer]:
+        """The running nodes that are masters now."""
+        return [n for n in self.nodes if n.running and self.role(n) == "master"]
+
+    def role(self, node: RedisServer) -> str:
+        """``master`` or ``slave``, as the node itself says."""
+        return self.cli(node, "ROLE", timeout=5).split()[0]
+
+    def replica_of(self, master: RedisServer) -> RedisServer:
+        """A running replica of ``master``."""
+        for node in self.nodes:
+            if node is master or not node.running or self.role(node) != "slave":
+                continue
+            out = self.cli(node, "INFO", "replication", timeout=5)
+            if f"master_port:{master.port}" in out:
+                return node
+        raise RedisServerError(f"no replica of the master on port {master.port}")
+
+    def owner_of(self, key: str) -> RedisServer:
+        """The master serving ``key``'s slot."""
+        slot = int(self.cli(self.nodes[0], "CLUSTER", "KEYSLOT", key, timeout=5))
+        for node in self.primaries():
+            for line in self.cli(node, "CLUSTER", "NODES", timeout=5).splitlines():
+                fields = line.split()
+                if "myself" not in fields[2]:
+                    continue
+                for part in fields[8:]:
+                    low, _, high = part.partition("-")
+                    if low.isdigit() and int(low) <= slot <= int(high or low):
+                        return node
+        raise RedisServerError(f"no master serves slot {slot}")
+
+    def node_id(self, node: RedisServer) -> str:
+        return self.cli(node, "CLUSTER", "MYID", timeout=5).strip()
+
+    def flush(self) -> None:
+        """Empty every master (replicas follow); scripts stay loaded."""
+        for node in self.primaries():
+            self.cli(node, "FLUSHALL", timeout=10)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        self.nodes.clear()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
