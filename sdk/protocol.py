@@ -263,6 +263,8 @@ def _is_cluster(conn: object) -> bool:
 
 def _target(conn: Any, command: Command) -> dict[str, Any]:
     """redis-py's ``target_nodes`` for a keyless command on a cluster (else nothing)."""
+    if (command.node is None and command.route is None) or not _is_cluster(conn):
+        return {}
     if command.node is not None:
         return {"target_nodes": command.node}
     if command.route is not None:
