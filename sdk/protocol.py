@@ -132,8 +132,15 @@ def call(command: Command) -> Gen[Any]:
     except ScriptMissing:
         if command.script is None:
             raise
-        yield Command(("SCRIPT", "LOAD", command.script.source))
+        yield _load(command)
         return (yield command)
+
+
+def _load(command: Command) -> Command:
+    """SCRIPT LOAD of a script call's script: on a cluster, on the master of its first key."""
+    assert command.script is not None
+    route = str(command.args[3]) if int(command.args[2]) > 0 else None
+    return Command(("SCRIPT", "LOAD", command.script.source), route=route)
 
 
 def call_script(script: Script, keys: Sequence[str], argv: Sequence[Any]) -> Gen[Any]:
@@ -144,18 +151,21 @@ def call_script(script: Script, keys: Sequence[str], argv: Sequence[Any]) -> Gen
 def pipeline(commands: Sequence[Command]) -> Gen[list[Any]]:
     """Send ``commands`` in one round trip and return their replies.
 
-    A script missing on the server is loaded and its command re-sent alone (EVALSHA that
-    failed with NOSCRIPT had no effect, so this is safe); any other error is raised.
+    A script missing on the server is loaded and its command re-sent (EVALSHA that failed
+    with NOSCRIPT had no effect, so this is safe), together with the pipeline's ``WAIT``
+    commands, which must follow the write on its connection; any other error is raised.
     """
     replies: list[Any] = list((yield Pipeline(tuple(commands))))
+    waits = [i for i, c in enumerate(commands) if c.args[0] == "WAIT"]
     for i, reply in enumerate(replies):
         if isinstance(reply, ScriptMissing) and commands[i].script is not None:
-            script = commands[i].script
-            assert script is not None
-            yield Command(("SCRIPT", "LOAD", script.source))
-            replies[i] = yield commands[i]
-        elif isinstance(reply, BaseException):
-            raise reply
+            yield _load(commands[i])
+            again = yield Pipeline((commands[i], *(commands[w] for w in waits)))
+            replies[i] = again[0]
+            for w, ack in zip(waits, again[1:], strict=True):
+                replies[w] = ack if isinstance(ack, BaseException) else min(ack, replies[w])
+        if isinstance(replies[i], BaseException):
+            raise replies[i]
     return replies
 
 
@@ -354,6 +364,10 @@ def _perform(conn: SyncRedis, op: Op) -> Outcome:
 
 async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
     try:
+        if isinstance(conn, redis.asyncio.cluster.RedisCluster):
+            await (
+                conn.initialize()
+            )  # learns the slots on first use (a no-op after); routes need them
         if isinstance(op, Command):
             reply = await conn.execute_command(*op.args, **_target(conn, op))
             return True, _one(op, reply)

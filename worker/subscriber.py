@@ -47,6 +47,8 @@ class AbortListener:
     async def subscribe(self) -> None:
         """Subscribe now (the worker does so before its first job can start)."""
         try:
+            if isinstance(self._conn, redis.asyncio.cluster.RedisCluster):
+                await self._conn.initialize()
             for client, channels in self._by_node():
                 pubsub: Any = (client or self._conn).pubsub()
                 self._subscriptions.append((pubsub, client))

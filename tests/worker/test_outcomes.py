@@ -6,12 +6,19 @@ import pytest
 
 import jobwire
 from jobwire import JobStatus
+from tests.conftest import on_both
 from tests.helpers.support import wait_until
 from tests.helpers.workers import StartWorker
 
 from .jobs import EXECUTORS
 
 pytestmark = pytest.mark.parametrize("executor", EXECUTORS)
+
+
+@pytest.fixture(params=["single", "cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """Every case runs on one Redis and on a Redis Cluster (3 masters, 3 replicas)."""
+    return on_both(request)
 
 
 def test_success(executor: str, start_worker: StartWorker, client: jobwire.Client) -> None:
