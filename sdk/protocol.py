@@ -365,9 +365,8 @@ def _perform(conn: SyncRedis, op: Op) -> Outcome:
 async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
     try:
         if isinstance(conn, redis.asyncio.cluster.RedisCluster):
-            await (
-                conn.initialize()
-            )  # learns the slots on first use (a no-op after); routes need them
+            # learns the slots on first use (a no-op after that): routes need them
+            await conn.initialize()
         if isinstance(op, Command):
             reply = await conn.execute_command(*op.args, **_target(conn, op))
             return True, _one(op, reply)
