@@ -189,6 +189,9 @@ class RedisServer:
             conf.write_text(
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
                 f"sentinel monitor mymaster 127.0.0.1 {self.sentinel_for.port} 1\n"
+                # a failover test waits for these, not for the defaults of 30 s and 3 min
+                "sentinel down-after-milliseconds mymaster 1000\n"
+                "sentinel failover-timeout mymaster 10000\n"
             )
             return [REDIS_SERVER, str(conf), "--sentinel", "--logfile", str(self.dir / "redis.log")]
         ports = ["--port", str(self.port)]
@@ -263,6 +266,24 @@ class RedisServer:
             return "(no log)"
 
 
+def wait_replicated(primary: RedisServer, replicas: int = 1, timeout: float = 20.0) -> None:
+    """Wait until ``primary`` has ``replicas`` replicas online and in sync."""
+    import redis  # the harness itself needs no client library elsewhere
+
+    deadline = time.monotonic() + timeout
+    with redis.Redis(port=primary.port) as r:
+        while time.monotonic() < deadline:
+            info = r.info("replication")
+            online = [
+                v for k, v in info.items()
+                if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+            ]  # fmt: skip
+            if len(online) >= replicas:
+                return
+            time.sleep(0.05)  # harness start-up wait
+    raise RedisServerError(f"no {replicas} replicas in sync within {timeout}s")
+
+
 def close_all() -> None:
     """Kill every server this process started (atexit and session teardown)."""
     for server in list(_live):
@@ -323,7 +344,8 @@ class RedisCluster:
             args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                     "--cluster-node-timeout", str(self.node_timeout_ms),
                     # a replica of a killed master takes over at once, whatever its lag
-                    "--cluster-replica-validity-factor", "0"]  # fmt: skip
+                    "--cluster-replica-validity-factor", "0",
+                    "--repl-diskless-sync-delay", "0"]  # fmt: skip
             node = RedisServer(extra_args=args)
             self.nodes.append(node.start())
         hosts = [f"127.0.0.1:{node.port}" for node in self.nodes]
@@ -332,6 +354,8 @@ class RedisCluster:
             check=True, capture_output=True, timeout=timeout,
         )  # fmt: skip
         self.wait_ok(timeout=timeout)
+        for master in self.primaries():
+            wait_replicated(master, timeout=timeout)
         return self
 
     def cli(self, node: RedisServer, *args: str, timeout: float = 60.0) -> str:
@@ -397,6 +421,29 @@ class RedisCluster:
                     if low.isdigit() and int(low) <= slot <= int(high or low):
                         return node
         raise RedisServerError(f"no master serves slot {slot}")
+
+    def migrate_slot(self, slot: int, source: RedisServer, target: RedisServer) -> int:
+        """Move one slot from ``source`` to ``target`` as ``redis-cli --cluster reshard`` does.
+
+        IMPORTING / MIGRATING, then MIGRATE of its keys in batches of 10 (so that clients
+        meet ASK and TRYAGAIN meanwhile), then SETSLOT NODE on every master. Returns the
+        number of keys moved.
+        """
+        import redis
+
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        moved = 0
+        with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
+                src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+                moved += len(keys)
+                time.sleep(0.01)  # let clients run against a half-moved slot
+            for node in self.primaries():
+                with redis.Redis(port=node.port) as r:
+                    r.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        return moved
 
     def node_id(self, node: RedisServer) -> str:
         return self.cli(node, "CLUSTER", "MYID", timeout=5).strip()
