@@ -22,6 +22,7 @@ one queue's keys, ``WAIT`` after a write) or ``node`` (one of the masters listed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -186,7 +187,9 @@ def translate_error(exc: BaseException) -> BaseException:
         )
     elif is_auth_failure(exc):
         error = RedisAuthError(f"Redis refused the credentials: {exc}")
-    elif isinstance(exc, _UNAVAILABLE):
+    elif isinstance(exc, _UNAVAILABLE) or "TTL exhausted" in str(exc):
+        # (redis-py's cluster client gives up with "TTL exhausted" after 16 redirections:
+        # a slot moving or a failover under way)
         error = RedisUnavailable(f"Redis is unavailable: {exc}")
     elif _out_of_memory(exc):
         error = RedisOutOfMemory(f"Redis is out of memory and refused a write: {exc}")
@@ -282,6 +285,15 @@ def _target(conn: Any, command: Command) -> dict[str, Any]:
     return {}
 
 
+def _lost_a_node(conn: object, outcomes: list[Any]) -> bool:
+    """True when a cluster client met an unreachable node: its slot map must be relearned.
+
+    redis-py does not always refresh it by itself (seen with redis-py 8.1 after a slot had
+    moved: it kept connecting to a SIGKILLed master long after its replica took over).
+    """
+    return _is_cluster(conn) and any(isinstance(o, RedisUnavailable) for o in outcomes)
+
+
 def _one(command: Command, reply: Any) -> Any:
     """A cluster client's reply of one node as a single Redis gives it.
 
@@ -357,9 +369,15 @@ def _perform(conn: SyncRedis, op: Op) -> Outcome:
             return True, _primaries(conn)
         before = _routes(conn, op)
         replies = _replies(_pipeline(conn, op).execute(raise_on_error=False))
+        if _lost_a_node(conn, replies):
+            conn.nodes_manager.initialize()  # type: ignore[union-attr]
         return True, _checked_waits(conn, op, before, replies)
     except _REDIS_ERRORS as exc:
-        return False, translate_error(exc)
+        error = translate_error(exc)
+        if _lost_a_node(conn, [error]):
+            with contextlib.suppress(*_REDIS_ERRORS):
+                conn.nodes_manager.initialize()  # type: ignore[union-attr]
+        return False, error
 
 
 async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
@@ -374,13 +392,19 @@ async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
             return True, _primaries(conn)
         before = _routes(conn, op)
         replies = _replies(await _pipeline(conn, op).execute(raise_on_error=False))
+        if _lost_a_node(conn, replies):
+            await conn.nodes_manager.initialize()  # type: ignore[union-attr]
         return True, _checked_waits(conn, op, before, replies)
     except _REDIS_ERRORS as exc:
         if _being_cancelled():
             # redis-py may report a cancelled read as a connection error: a cancellation
             # must stay a cancellation
             raise asyncio.CancelledError from exc
-        return False, translate_error(exc)
+        error = translate_error(exc)
+        if _lost_a_node(conn, [error]):
+            with contextlib.suppress(*_REDIS_ERRORS):
+                await conn.nodes_manager.initialize()  # type: ignore[union-attr]
+        return False, error
 
 
 def run_sync(conn: SyncRedis, gen: Gen[T]) -> T:

@@ -410,7 +410,8 @@ class RedisCluster:
 
     def owner_of(self, key: str) -> RedisServer:
         """The master serving ``key``'s slot."""
-        slot = int(self.cli(self.nodes[0], "CLUSTER", "KEYSLOT", key, timeout=5))
+        alive = next(n for n in self.nodes if n.running)
+        slot = int(self.cli(alive, "CLUSTER", "KEYSLOT", key, timeout=5))
         for node in self.primaries():
             for line in self.cli(node, "CLUSTER", "NODES", timeout=5).splitlines():
                 fields = line.split()
