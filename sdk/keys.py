@@ -1,7 +1,9 @@
 """Redis key names: the single place they are spelled (mirrored in wire/SPEC.md, section 12).
 
 Every key of a queue shares the hash tag ``{queue}``, so one queue lives in one Redis Cluster
-slot and every Lua script touches a single slot.
+slot and every Lua script touches a single slot. The one key outside any queue, the registry
+:func:`queues_key`, is only ever used alone (``SADD``/``SMEMBERS``), so it may live in any
+slot. A queue spread over partitions would be several queues, each with its own tag.
 """
 
 from __future__ import annotations
@@ -55,7 +57,12 @@ def check_job_id(job_id: str) -> str:
 
 
 def queues_key(prefix: str) -> str:
-    """Set of the names of every queue that has been enqueued to (advisory, for listings)."""
+    """Set of the names of every queue that has been enqueued to (advisory, for listings).
+
+    No hash tag: on a cluster it lives in the slot of its own name, and no command or
+    script uses it together with another key (its ``SADD`` shares a pipeline with an
+    enqueue, and a cluster pipeline sends each command to its own slot's master).
+    """
     return f"{prefix}:queues"
 
 
