@@ -330,7 +330,7 @@ def _checked_waits(conn: Any, op: Op, before: list[Any] | None, replies: list[An
     waits = iter(before)
     for i, command in enumerate(op.commands):
         waited = command.args[0] == "WAIT" and command.route is not None
-        if waited and conn.get_node_from_key(command.route) is not next(waits):
+        if waited and conn.get_node_from_key(command.route).name != next(waits).name:
             replies[i] = 0
     return replies
 
