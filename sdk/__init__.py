@@ -1,7 +1,8 @@
 """jobwire: a Redis job queue for Python with one wire format for every language.
 
 ``jobwire.Client`` (blocking) and ``jobwire.AsyncClient`` (asyncio) enqueue jobs and read
-their results; ``jobwire.worker`` runs them; ``jobwire.wire`` defines the format.
+their results; ``@jobwire.task`` declares a job function with its options (typed
+enqueue); ``jobwire.worker`` runs them; ``jobwire.wire`` defines the format.
 
 The clients are imported on first use, so ``import jobwire.wire`` loads no Redis or network
 code.
@@ -44,8 +45,11 @@ from .errors import (
 if TYPE_CHECKING:
     from .aio import AsyncClient, AsyncJob
     from .client import Client, Job
+    from .events import Event, EventType, Progress
     from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
     from .settings import RedisSettings
+    from .stats import FunctionStats, Statistics, StatsBucket
+    from .tasks import Backoff, Task, task
 
 _LAZY = {
     "AsyncClient": ".aio",
@@ -53,11 +57,20 @@ _LAZY = {
     "Client": ".client",
     "Job": ".client",
     "DeadLetter": ".models",
+    "Event": ".events",
+    "EventType": ".events",
+    "FunctionStats": ".stats",
+    "Progress": ".events",
+    "Statistics": ".stats",
+    "StatsBucket": ".stats",
     "JobInfo": ".models",
     "JobResult": ".models",
     "JobSpec": ".models",
     "JobStatus": ".models",
     "RedisSettings": ".settings",
+    "Backoff": ".tasks",
+    "Task": ".tasks",
+    "task": ".tasks",
 }
 
 
@@ -73,11 +86,15 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AsyncClient",
     "AsyncJob",
+    "Backoff",
     "Client",
     "DeadLetter",
     "DecodeError",
     "EncodeError",
+    "Event",
+    "EventType",
     "FormatNotAccepted",
+    "FunctionStats",
     "InvalidArgument",
     "InvalidEnvelope",
     "Job",
@@ -93,6 +110,7 @@ __all__ = [
     "JobwireError",
     "MalformedMessage",
     "PayloadTooLarge",
+    "Progress",
     "RedisAuthError",
     "RedisCommandError",
     "RedisError",
@@ -102,9 +120,13 @@ __all__ = [
     "ReplicationTimeout",
     "ResultNotFound",
     "SignatureError",
+    "Statistics",
+    "StatsBucket",
+    "Task",
     "UnsupportedValue",
     "UnsupportedVersion",
     "WaitTimeout",
     "WireError",
     "__version__",
+    "task",
 ]

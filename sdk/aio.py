@@ -8,12 +8,14 @@ pool). Create one per application at startup and ``await client.close()`` at shu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import redis.asyncio
 from typing_extensions import Self, Unpack
 
+from .events import Event, Progress, check_since, follow_async
 from .keys import check_job_id
 from .models import (
     DeadLetter,
@@ -27,9 +29,10 @@ from .models import (
     params_of,
 )
 from .options import ClientOptions, make_producer, specs_from
-from .producer import JobRef, Producer
+from .producer import JobRef, Producer, now_ms
 from .protocol import AsyncRedis, Gen, run_async
 from .settings import RedisSettings
+from .stats import Resolution, Statistics, check_function, check_resolution
 
 __all__ = ["AsyncClient", "AsyncJob"]
 
@@ -153,9 +156,59 @@ class AsyncClient:
         """Names of the queues jobs have been enqueued to."""
         return await self._run(self._core.known_queues())
 
+    async def queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
+        """Counts of a queue in one round trip: queued, deferred, in_progress, dead_letters."""
+        return await self._run(self._core.queue_stats(queue_name))
+
+    async def pause(self, queue_name: str | None = None) -> bool:
+        """Pause a queue: workers take no new job from it (within a second); False if it was.
+
+        Running jobs go on; enqueueing, listing and aborting still work.
+        """
+        return await self._run(self._core.pause(queue_name, now_ms()))
+
+    async def resume(self, queue_name: str | None = None) -> bool:
+        """Resume a paused queue (workers take jobs again); False if it was not paused."""
+        return await self._run(self._core.resume(queue_name))
+
+    async def is_paused(self, queue_name: str | None = None) -> bool:
+        """True while the queue is paused."""
+        return await self._run(self._core.is_paused(queue_name))
+
+    async def running_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
+        """Jobs of a queue that workers are running now, oldest first."""
+        return await self._run(self._core.running_jobs(queue_name, check_limit(limit)))
+
     async def ping(self) -> bool:
         """True when Redis answers; raises RedisUnavailable when it does not."""
         return await self._run(self._core.ping())
+
+    def events(
+        self,
+        queue_name: str | None = None,
+        *,
+        since: str | datetime | timedelta | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """Follow a queue's lifecycle events: ``async for event in client.events(): ...``.
+
+        The arguments are those of :meth:`jobwire.Client.events`; never blocks the loop.
+        """
+        queue, start = self._core.keys(queue_name).queue, check_since(since)
+        return follow_async(self._run, self._core, queue, start, check_timeout(timeout))
+
+    async def stats(
+        self,
+        queue_name: str | None = None,
+        *,
+        since: datetime | timedelta | None = None,
+        function: str | None = None,
+        resolution: Resolution = "minute",
+    ) -> Statistics:
+        """Counts and duration histograms per minute or hour (see ``Client.stats``)."""
+        check_function(function)
+        gen = self._core.stats(queue_name, since, function, check_resolution(resolution))
+        return await self._run(gen)
 
 
 class AsyncJob(JobHandle["AsyncClient"]):
@@ -199,3 +252,12 @@ class AsyncJob(JobHandle["AsyncClient"]):
         """Abort the job (see ``Job.abort``); True when it ended aborted."""
         core, timeout = self._client._core, check_timeout(timeout)
         return await self._client._run(core.abort(self.job_id, self.queue_name, timeout))
+
+    async def events(self) -> list[Event]:
+        """The job's lifecycle events still in the stream, oldest first (``Job.events``)."""
+        core = self._client._core
+        return await self._client._run(core.job_events(self.job_id, self.queue_name))
+
+    async def progress(self) -> Progress | None:
+        """The latest progress the job reported, while it waits or runs; else None."""
+        return await self._client._run(self._client._core.progress(self.job_id, self.queue_name))

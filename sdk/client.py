@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import redis
 from typing_extensions import Self, Unpack
 
+from .events import Event, Progress, check_since, follow
 from .keys import check_job_id
 from .models import (
     DeadLetter,
@@ -29,9 +31,10 @@ from .models import (
     params_of,
 )
 from .options import ClientOptions, make_producer, specs_from
-from .producer import JobRef, Producer
+from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, SyncRedis, run_sync
 from .settings import RedisSettings
+from .stats import Resolution, Statistics, check_function, check_resolution
 
 __all__ = ["Client", "Job"]
 
@@ -161,9 +164,68 @@ class Client:
         """Names of the queues jobs have been enqueued to."""
         return self._run(self._core.known_queues())
 
+    def queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
+        """Counts of a queue in one round trip: queued, deferred, in_progress, dead_letters."""
+        return self._run(self._core.queue_stats(queue_name))
+
+    def pause(self, queue_name: str | None = None) -> bool:
+        """Pause a queue: workers take no new job from it (within a second); False if it was.
+
+        Running jobs go on; enqueueing, listing and aborting still work.
+        """
+        return self._run(self._core.pause(queue_name, now_ms()))
+
+    def resume(self, queue_name: str | None = None) -> bool:
+        """Resume a paused queue (workers take jobs again); False if it was not paused."""
+        return self._run(self._core.resume(queue_name))
+
+    def is_paused(self, queue_name: str | None = None) -> bool:
+        """True while the queue is paused."""
+        return self._run(self._core.is_paused(queue_name))
+
+    def running_jobs(self, queue_name: str | None = None, limit: int = 1000) -> list[JobInfo]:
+        """Jobs of a queue that workers are running now, oldest first."""
+        return self._run(self._core.running_jobs(queue_name, check_limit(limit)))
+
     def ping(self) -> bool:
         """True when Redis answers; raises RedisUnavailable when it does not."""
         return self._run(self._core.ping())
+
+    def events(
+        self,
+        queue_name: str | None = None,
+        *,
+        since: str | datetime | timedelta | None = None,
+        timeout: float | None = None,
+    ) -> Iterator[Event]:
+        """Follow the lifecycle events of a queue's jobs as they happen, oldest first.
+
+        ``since``: None for the events after the iteration starts, an event's ``id`` to
+        resume after it, a ``datetime`` or a ``timedelta`` (that long ago) to replay what
+        the stream still holds from then, ``"0"`` for all of it. Blocks on Redis (no
+        polling); the iteration ends once ``timeout`` seconds pass without a new event
+        (None: it follows until you stop it). Malformed entries are skipped.
+        """
+        queue, start = self._core.keys(queue_name).queue, check_since(since)
+        return follow(self._run, self._core, queue, start, check_timeout(timeout))
+
+    def stats(
+        self,
+        queue_name: str | None = None,
+        *,
+        since: datetime | timedelta | None = None,
+        function: str | None = None,
+        resolution: Resolution = "minute",
+    ) -> Statistics:
+        """Counts by outcome and duration histograms of a queue, per minute or hour.
+
+        From ``since`` (a time, or a ``timedelta`` ago; None: the last hour at minute
+        resolution, the last day at hour resolution) to now, for one ``function`` or all.
+        Minutes are kept 24 hours, hours 30 days.
+        """
+        check_function(function)
+        gen = self._core.stats(queue_name, since, function, check_resolution(resolution))
+        return self._run(gen)
 
 
 class Job(JobHandle["Client"]):
@@ -215,3 +277,14 @@ class Job(JobHandle["Client"]):
         """
         timeout = check_timeout(timeout)
         return self._client._run(self._client._core.abort(self.job_id, self.queue_name, timeout))
+
+    def events(self) -> list[Event]:
+        """The job's lifecycle events still in its queue's stream, oldest first.
+
+        For an id used again, the events of its latest enqueue.
+        """
+        return self._client._run(self._client._core.job_events(self.job_id, self.queue_name))
+
+    def progress(self) -> Progress | None:
+        """The latest progress the job reported, while it waits or runs; else None."""
+        return self._client._run(self._client._core.progress(self.job_id, self.queue_name))

@@ -35,6 +35,7 @@ from .scripts import (
     FETCH,
     FINISH,
     HAND_BACK,
+    PROGRESS,
     PROMOTE,
     RECLAIM,
     RENEW,
@@ -42,6 +43,7 @@ from .scripts import (
     RETRY,
     START,
 )
+from .stats import bucket_index, duration_ms
 
 __all__ = [
     "ABORT_REQUESTED",
@@ -108,6 +110,8 @@ class Consumer:
         self.keys: QueueKeys = core.keys(queue_name)
         self.lease_ms = int(lease * 1000)
         self.dead_letter_cap = dead_letter_cap
+        #: the event stream's cap; 0 writes no events or stats (the core's setting)
+        self.max_events = core.max_events
 
     def _deliveries(self, rows: Sequence[Any]) -> list[Delivery]:
         """Deliveries from start rows ``[entry, job_id, data, tries, problem]``."""
@@ -139,7 +143,7 @@ class Consumer:
             FETCH,
             (keys.stream, keys.deferred, keys.dead),
             (CONSUMER_GROUP, self.name, self.session, keys.base, self.clock(), count,
-             self.dead_letter_cap),
+             self.dead_letter_cap, self.max_events),
         )  # fmt: skip
         return self._deliveries(rows), _due(next_due)
 
@@ -168,7 +172,8 @@ class Consumer:
             Command(("XDEL", keys.wake, *[e for e, _ in wakes])),
         ] if wakes else []  # fmt: skip
         if jobs:
-            argv: list[Any] = [CONSUMER_GROUP, self.name, self.session, keys.base, self.clock()]
+            argv: list[Any] = [CONSUMER_GROUP, self.name, self.session, keys.base, self.clock(),
+                               self.max_events]  # fmt: skip
             for entry, fields in jobs:
                 argv += [entry, (fields or {}).get(b"job", b"")]
             commands.append(script_command(START, (keys.stream,), argv))
@@ -193,11 +198,22 @@ class Consumer:
         replies = yield from call_script(RENEW, (self.keys.stream,), argv)
         return [int(r) for r in replies]
 
-    def finish_encoded(self, items: Sequence[tuple[Delivery, bytes, float | None]]) -> Gen[None]:
-        """Record many final results (already encoded) in one script call."""
-        argv: list[Any] = [CONSUMER_GROUP, self.keys.base]
-        for d, data, keep in items:
+    def finish_encoded(
+        self,
+        items: Sequence[tuple[Delivery, bytes, float | None]],
+        results: Sequence[ResultEnvelope | None] = (),
+    ) -> Gen[None]:
+        """Record many final results (already encoded) in one script call.
+
+        ``results``, the envelopes those bytes hold, give each job's event and stats (none
+        are written for an item without one).
+        """
+        argv: list[Any] = [CONSUMER_GROUP, self.keys.base, self.name, self.clock(),
+                           self.max_events]  # fmt: skip
+        ends = list(results) + [None] * (len(items) - len(results))
+        for (d, data, keep), result in zip(items, ends, strict=True):
             argv += [d.job_id, d.entry_id, data, _keep_ms(keep)]
+            argv += _ended(result) if self.max_events and result else _NOT_ENDED
         yield from call_script(FINISH, (self.keys.stream,), argv)
 
     def retry(
@@ -212,13 +228,16 @@ class Consumer:
         It waits ``defer`` seconds first, if given. False when the job is no longer this
         delivery's to retry (it was aborted, or re-enqueued by someone else).
         """
-        due = "" if not defer else self.clock() + int(defer * 1000)
+        now = self.clock()
+        due = "" if not defer else now + int(defer * 1000)
         keys = self.keys
+        fn, job_try, _, ms, bucket, error = _ended(result)
         reply = yield from call_script(
             RETRY,
             (keys.stream, keys.deferred, keys.wake),
             (CONSUMER_GROUP, keys.base, delivery.job_id, delivery.entry_id,
-             self.core.codec.encode_result(result), _keep_ms(keep_result), due),
+             self.core.codec.encode_result(result), _keep_ms(keep_result), due, self.name, now,
+             self.max_events, fn, job_try, ms, bucket, error),
         )  # fmt: skip
         return bool(reply)
 
@@ -261,7 +280,7 @@ class Consumer:
             return []
         keys = self.keys
         argv = (CONSUMER_GROUP, self.name, self.session, keys.base, self.clock(), self.lease_ms,
-                count)  # fmt: skip
+                count, self.max_events)  # fmt: skip
         rows = yield from call_script(RECLAIM, (keys.stream,), argv)
         return self._deliveries(rows)
 
@@ -310,9 +329,36 @@ class Consumer:
             (keys.stream, keys.dead),
             (CONSUMER_GROUP, keys.base, delivery.entry_id if delivery else "",
              job_id or (delivery.job_id if delivery else ""), reason, message, data, self.clock(),
-             self.dead_letter_cap, encoded, _keep_ms(keep_result)),
+             self.dead_letter_cap, encoded, _keep_ms(keep_result), self.name, self.max_events,
+             result.function if result else "", result.job_try if result else ""),
         )  # fmt: skip
         return entry.decode() if isinstance(entry, bytes) else str(entry)
+
+    def report_progress(self, reports: Sequence[tuple[Delivery, str, int, bytes]]) -> Gen[int]:
+        """Store the latest progress of running jobs and emit their progress events.
+
+        ``reports`` are (delivery, function, try, progress JSON); a job that is no longer
+        this delivery's (it ended meanwhile) is skipped. Returns how many were stored.
+        """
+        argv: list[Any] = [self.keys.base, self.name, self.max_events]
+        for d, function, job_try, value in reports:
+            argv += [d.job_id, d.entry_id, function, job_try, value]
+        return int((yield from call_script(PROGRESS, (self.keys.lifecycle,), argv)))
+
+
+_NOT_ENDED: Final = ("", "", "", "", "", "")
+
+
+def _ended(result: ResultEnvelope) -> tuple[str, int, str, int, int | str, str]:
+    """What an execution's event and stats say of it.
+
+    Its function, try, outcome, duration (ms), histogram bucket and error (``Type:
+    message``, cut at 200 characters).
+    """
+    seconds = max(0, result.finished_ms - result.started_ms) / 1000
+    error = "" if result.error is None else f"{result.error.type}: {result.error.message}"[:200]
+    return (result.function, result.job_try, str(result.outcome), duration_ms(seconds),
+            bucket_index(seconds), error)  # fmt: skip
 
 
 def _due(score: object) -> int | None:

@@ -18,6 +18,7 @@ __all__ = [
     "HISTORY",
     "KEEP_RESULT",
     "LEASE",
+    "MAX_EVENTS",
     "MAX_TRIES",
     "PREFIX",
     "URL",
@@ -36,6 +37,9 @@ LEASE: Final = 10.0
 DEAD_LETTER_CAP: Final = 10_000
 #: How many executions of a job are kept in its result history.
 HISTORY: Final = 10
+#: Most lifecycle events kept per queue (``XADD MAXLEN ~``: Redis trims in whole blocks, so
+#: a little more may be kept); ``max_events``/``events=False`` in clients and workers.
+MAX_EVENTS: Final = 10_000
 #: How many times a job may start when neither its function nor the worker says otherwise.
 MAX_TRIES: Final = 5
 

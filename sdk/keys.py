@@ -35,12 +35,17 @@ def check_name(kind: str, name: str) -> str:
     """Return ``name`` if it can be part of a key (a prefix, a queue name).
 
     Raises :class:`~jobwire.InvalidArgument` for anything but a non-empty string without
-    ``{`` and ``}`` (they mark a key's hash tag).
+    ``{`` and ``}`` (they mark a key's hash tag), white space or control characters (a name
+    is read in logs and listings, where ``a b`` would look like two names).
     """
     if not isinstance(name, str) or not name:
         raise InvalidArgument(f"{kind} must be a non-empty string, not {name!r:.40}")
     if "{" in name or "}" in name:
         raise InvalidArgument(f"{kind} {name!r} must not contain '{{' or '}}' (used for hash tags)")
+    if not name.isprintable() or any(ch.isspace() for ch in name):
+        raise InvalidArgument(
+            f"{kind} {name!r:.60} must not contain white space or control characters"
+        )
     return name
 
 
@@ -73,7 +78,8 @@ class QueueKeys:
     key                 type     holds
     ==================  =======  ======================================================
     P:{Q}:job:ID        hash     ``data`` (envelope), ``state``, ``entry``, ``tries``,
-                                 ``worker``, ``started_ms``, ``abort``
+                                 ``worker``, ``started_ms``, ``abort``,
+                                 ``function``, ``progress``
     P:{Q}:stream        stream   one entry ``job ID`` per ready job; group ``workers``
     P:{Q}:wake          stream   ``wake DUE_MS`` markers: a deferred job became earliest
     P:{Q}:deferred      zset     ID scored by the time it may start (ms)
@@ -81,12 +87,17 @@ class QueueKeys:
     P:{Q}:done:ID       list     one token once the job has a final result (waiters block)
     P:{Q}:dead          stream   dead-letter entries, capped
     P:{Q}:events        channel  ``abort ID`` notices for workers (sharded pub/sub)
+    P:{Q}:lifecycle     stream   lifecycle events of the queue's jobs, capped
+    P:{Q}:stats:m:N     hash     counts and durations of minute N (ms // 60000), expiring
+    P:{Q}:stats:h:N     hash     the same for hour N (ms // 3600000), expiring
     P:{Q}:once:NAME     string   marker of an ``enqueue_once`` (a cron run), expiring
     P:{Q}:health:W      string   worker W's health record (JSON), expiring
+    P:{Q}:paused        string   present while the queue is paused (workers take nothing)
     ==================  =======  ======================================================
     """
 
-    __slots__ = ("base", "dead", "deferred", "events", "queue", "stream", "wake")
+    __slots__ = ("base", "dead", "deferred", "events", "lifecycle", "paused", "queue", "stream",
+                 "wake")  # fmt: skip
 
     def __init__(self, prefix: str, queue: str) -> None:
         check_name("prefix", prefix)
@@ -97,6 +108,8 @@ class QueueKeys:
         self.deferred = self.base + "deferred"
         self.dead = self.base + "dead"
         self.events = self.base + "events"
+        self.lifecycle = self.base + "lifecycle"
+        self.paused = self.base + "paused"
 
     def job(self, job_id: str) -> str:
         """The job's state hash."""
@@ -118,6 +131,12 @@ class QueueKeys:
         """A worker's health record."""
         return self.base + "health:" + worker
 
+    def stats(self, resolution: str, start_ms: int) -> str:
+        """The stats hash of the minute or hour (``resolution``) starting at ``start_ms``."""
+        if resolution == "minute":
+            return f"{self.base}stats:m:{start_ms // 60_000}"
+        return f"{self.base}stats:h:{start_ms // 3_600_000}"
+
 
 #: Every command jobwire's clients, workers and Lua scripts send (scripts run with the
 #: caller's permissions, so their commands count too). Nothing else is needed.
@@ -126,12 +145,14 @@ ACL_COMMANDS: Final = (
     "ping", "evalsha", "script|load", "hget", "hmget", "exists", "lindex", "lrange",
     "blmove", "mget", "set", "sadd", "smembers", "scan", "xgroup|create", "xreadgroup",
     "xrange", "xrevrange", "xlen", "xack", "xdel", "ssubscribe", "sunsubscribe",
-    # workers: INFO memory (is Redis set to refuse writes when full?) and TIME (clock offset);
+    # event and stats readers
+    "xread", "hgetall",
+    # workers: INFO memory (is Redis set to refuse writes when full?) and TIME (clock offset)
     # clients with RedisSettings(wait_replicas=N): WAIT
     "info", "time", "wait",
     # inside the Lua scripts
     "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
-    "pexpireat", "spublish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending",
+    "pexpireat", "spublish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending", "xtrim",
     "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
 )  # fmt: skip
 

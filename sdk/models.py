@@ -7,7 +7,7 @@ import inspect
 import math
 import numbers
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar, overload
 
@@ -93,7 +93,7 @@ def try_number(first_try: int, starts: int) -> int:
 def function_name(function: str | Callable[..., Any]) -> str:
     """The registered name a job is enqueued under.
 
-    A string is used as is; a function registered with ``jobwire.worker.func`` carries its
+    A string is used as is; a task (``jobwire.task``, ``jobwire.worker.func``) carries its
     ``name``; any other callable is known by its ``__name__``.
     """
     if isinstance(function, str):
@@ -257,6 +257,8 @@ class EnqueueOptions:
 class JobSpec:
     """One job for :meth:`Client.enqueue_many`: the same arguments as ``enqueue``.
 
+    A task's enqueue options (``Task.enqueue_options``) are the defaults of its jobs.
+
     >>> JobSpec("send_email", 42, _queue_name="emails", subject="hi")  # doctest: +SKIP
     """
 
@@ -289,6 +291,15 @@ class JobSpec:
             serializer=_serializer,
             headers=_headers,
         )
+        # a task (``jobwire.task``) brings its own defaults; what is given here wins
+        defaults = getattr(function, "enqueue_options", None)
+        if isinstance(defaults, EnqueueOptions):
+            given = {
+                f.name: getattr(self.options, f.name)
+                for f in fields(EnqueueOptions)
+                if getattr(self.options, f.name) is not None
+            }
+            self.options = replace(defaults, **given)
 
     def __repr__(self) -> str:
         return f"JobSpec({function_name(self.function)!r}, args={self.args!r})"

@@ -13,7 +13,7 @@ from .keys import DEFAULT_PREFIX
 from .models import JobSpec
 from .producer import Producer
 
-__all__ = ["ClientOptions", "core_options", "make_producer", "specs_from"]
+__all__ = ["ClientOptions", "core_options", "event_cap", "make_producer", "specs_from"]
 
 
 def specs_from(items: Sequence[JobSpec | str | Callable[..., Any]]) -> list[JobSpec]:
@@ -30,7 +30,9 @@ class ClientOptions(TypedDict, total=False):
     signing_key / verify_keys: HMAC signing (see wire/SPEC.md). max_size: message size limit.
     keep_result: seconds to keep the result of a job aborted before it started.
     unique_while_result_kept: a job id stays taken while its result is kept, not only while
-    the job is queued or running.
+    the job is queued or running. events: False writes no lifecycle events or stats (for
+    this client: the enqueued and aborted events). max_events: cap of each queue's event
+    stream (10,000).
     """
 
     queue_name: str
@@ -42,6 +44,8 @@ class ClientOptions(TypedDict, total=False):
     max_size: int
     keep_result: float
     unique_while_result_kept: bool
+    events: bool
+    max_events: int
 
 
 def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
@@ -66,7 +70,18 @@ def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[s
         "keep_result": options.get("keep_result", defaults.KEEP_RESULT),
         "unique_while_result_kept": options.get("unique_while_result_kept", False),
         "max_block": max_block,
+        "max_events": event_cap(options.get("events", True), options.get("max_events")),
     }
+
+
+def event_cap(events: object, max_events: object) -> int:
+    """The event stream's cap for the ``events`` and ``max_events`` settings (0: none)."""
+    if not isinstance(events, bool):
+        raise InvalidArgument(f"events is True or False, not {events!r:.40}")
+    cap = defaults.MAX_EVENTS if max_events is None else max_events
+    if type(cap) is not int or cap < 1:
+        raise InvalidArgument(f"max_events must be a whole number from 1, not {cap!r:.40}")
+    return cap if events else 0
 
 
 def make_producer(

@@ -24,6 +24,8 @@ class Prepared(NamedTuple):
     data: bytes
     due_ms: int | None
     expires_ms: int | None
+    function: str = ""  # for the job's enqueued event
+    job_try: int = 1
 
 
 def prepare_job(
@@ -68,7 +70,8 @@ def prepare_job(
         kwargs=spec.kwargs,
     )
     data = codec.encode_job(envelope)
-    return Prepared(job_id, keys, data, due if due and due > now else None, expires)
+    due = due if due and due > now else None
+    return Prepared(job_id, keys, data, due, expires, envelope.function, job_try)
 
 
 def _epoch_ms(value: object, what: str = "a time") -> int:

@@ -26,12 +26,14 @@ from jobwire.wire import (
 )
 
 from . import defaults, tracing
+from .admin import QueueAdmin
 from .errors import (
     JobNotFound,
     RedisCommandError,
     ReplicationTimeout,
     WaitTimeout,
 )
+from .events import EventReads
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
 from .outcomes import result_not_found, unwrap
@@ -64,8 +66,11 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Producer:
-    """Configuration plus the generator of every producer-side operation."""
+class Producer(QueueAdmin, EventReads):
+    """Configuration plus the generator of every producer-side operation.
+
+    ``max_events`` caps each queue's event stream; 0 writes no events or stats.
+    """
 
     def __init__(
         self,
@@ -77,6 +82,7 @@ class Producer:
         keep_result: float = defaults.KEEP_RESULT,
         unique_while_result_kept: bool = False,
         max_block: float = 4.0,
+        max_events: int = defaults.MAX_EVENTS,
     ) -> None:
         self.codec = codec
         self.prefix = check_name("prefix", prefix)
@@ -86,6 +92,7 @@ class Producer:
         self.unique_while_result_kept = unique_while_result_kept
         # longest server-side block of one command; stays under the socket timeout
         self.max_block = max_block
+        self.max_events = max_events
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
         # RedisSettings.wait_replicas / wait_timeout: enqueues WAIT for that many replicas
@@ -124,7 +131,7 @@ class Producer:
         """
         job = self.prepare(spec, now, trace)
         command = self._enqueue_command(
-            job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once
+            job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once, job
         )
         return (job.job_id, job.keys.queue), command
 
@@ -136,9 +143,13 @@ class Producer:
         due: int | None,
         expires: int | None,
         once: tuple[str, int] | None = None,
+        job: Prepared | None = None,
     ) -> Command:
         job_keys = [keys.job(job_id), keys.stream, keys.deferred, keys.wake,
                     keys.results(job_id), keys.done(job_id)]  # fmt: skip
+        events: tuple[list[str], list[Any]] = ([], [])
+        if self.max_events and job is not None:  # the job's event (SPEC 12.7)
+            events = [keys.lifecycle], [job.function, job.job_try - 1, self.max_events]
         argv: list[Any] = [
             job_id,
             data,
@@ -148,8 +159,12 @@ class Producer:
             os.urandom(8).hex(),
         ]
         if once is None:
-            return script_command(ENQUEUE, job_keys, argv)
-        return script_command(ENQUEUE_ONCE, [*job_keys, keys.once(once[0])], [*argv, once[1]])
+            return script_command(ENQUEUE, [*job_keys, *events[0]], [*argv, *events[1]])
+        return script_command(
+            ENQUEUE_ONCE,
+            [*job_keys, keys.once(once[0]), *events[0]],
+            [*argv, once[1], *events[1]],
+        )
 
     def _registration(self, queues: Iterable[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).
@@ -354,12 +369,13 @@ class Producer:
         data = yield Command(("HGET", keys.job(job_id), "data"))
         if data is None:
             return False
-        result = self.codec.encode_result(self._aborted_result(job_id, keys.queue, data))
+        aborted = self._aborted_result(job_id, keys.queue, data)
         reply = yield from call_script(
             ABORT,
             (keys.job(job_id), keys.stream, keys.deferred),
-            (CONSUMER_GROUP, keys.base, job_id, result, self.keep_result_ms),
-        )
+            (CONSUMER_GROUP, keys.base, job_id, self.codec.encode_result(aborted),
+             self.keep_result_ms, now_ms(), self.max_events, aborted.function),
+        )  # fmt: skip
         if reply == 0:
             return False
         if reply == 1:
@@ -452,12 +468,13 @@ class Producer:
         if not entries:
             raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {keys.queue!r}")
         data = entries[0][1][b"data"]
-        job_id = self.codec.read_job_header(data).id
-        reply = yield from call(self._enqueue_command(keys, job_id, data, None, None))
+        header = self.codec.read_job_header(data)
+        job = Prepared(header.id, keys, data, None, None, header.function, header.job_try)
+        reply = yield from call(self._enqueue_command(keys, header.id, data, None, None, None, job))
         if not reply:
             return None
         yield Command(("XDEL", keys.dead, entry_id))
-        return (job_id, keys.queue)
+        return (header.id, keys.queue)
 
     def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[bool]:
         """Delete one dead-letter entry; False if it did not exist."""

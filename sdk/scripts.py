@@ -24,8 +24,15 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from . import defaults
+from .lua_events import EMIT, JOB_EVENTS_SOURCE, PROGRESS_SOURCE, TALLY
 
 __all__ = ["SCRIPTS", "Script"]
+
+# what a job's result outcome makes of its lifecycle event
+_EVENT_TYPES: Final = """
+local EVENT_TYPES = {success = 'succeeded', error = 'failed', timeout = 'failed',
+                     aborted = 'aborted'}
+"""
 
 # Redis 7 script flags (the first line of a script)
 _WRITES: Final = "#!lua\n"  # refused whole under OOM ("deny-oom")
@@ -99,14 +106,16 @@ end
 # dead-lettering it removes it.
 _START: Final = (
     _FIELD
+    + EMIT
     + """
-local function start_job(stream, group, consumer, session, base, now, entry, jid, out)
+local function start_job(stream, group, consumer, session, base, now, cap, entry, jid, out)
   if not jid or jid == '' then
     out[#out + 1] = {entry, '', '', 0, 'no_job_id'}
     return
   end
   local job = base .. 'job:' .. jid
-  local h = redis.pcall('HMGET', job, 'data', 'state', 'worker', 'session', 'entry', 'tries')
+  local h = redis.pcall('HMGET', job, 'data', 'state', 'worker', 'session', 'entry', 'tries',
+                        'function', 'try0')
   if h.err then
     out[#out + 1] = {entry, jid, '', 0, 'wrong_type'}
     return
@@ -134,6 +143,8 @@ local function start_job(stream, group, consumer, session, base, now, entry, jid
       redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
                  'session', session, 'started_ms', now)
       redis.call('PERSIST', job)
+      emit(base .. 'lifecycle', cap, 'started', jid, h[7] or '', tries + (tonumber(h[8]) or 0),
+           consumer, '', '')
     end
   end
   if not tries then
@@ -147,8 +158,11 @@ end
 
 _ENQUEUE_FN: Final = (
     _WAKE
+    + EMIT
     + """
-local function enqueue_job(keys, argv)
+-- log, fn, try0, cap: the event stream, the function, the envelope's try - 1 and the stream's
+-- cap; without them (log nil) the job is stored without an event
+local function enqueue_job(keys, argv, log, fn, try0, cap)
   local job, stream, deferred, wake = keys[1], keys[2], keys[3], keys[4]
   local results, done = keys[5], keys[6]
   local jid, data, due, expires, unique_results = argv[1], argv[2], argv[3], argv[4], argv[5]
@@ -172,6 +186,15 @@ local function enqueue_job(keys, argv)
     outcome = 1
   end
   if expires ~= '' then redis.call('PEXPIREAT', job, expires) end
+  cap = tonumber(cap) or 0
+  if log and cap > 0 then
+    -- kept for the started event, which a worker writes without decoding the envelope
+    redis.call('HSET', job, 'function', fn)
+    try0 = tonumber(try0) or 0
+    if try0 > 0 then redis.call('HSET', job, 'try0', try0) end
+    emit(log, cap, 'enqueued', jid, fn, try0 + 1, '', '', due)
+    trim_events()
+  end
   return outcome
 end
 """
@@ -185,6 +208,9 @@ _ENQUEUE_ARGV: Final = (
     "unique_results (1 or 0)",
     "call_token",
 )
+# optional: without them no event is written (foreign producers may leave them out)
+_EVENT_KEY: Final = ("[lifecycle]",)
+_EVENT_ARGV: Final = ("[function", "first_try - 1", "max_events]")
 
 _PROMOTE: Final = """
 -- 2^53 ms: a due time beyond it (or +inf) is no time at all; such a member would never come
@@ -237,22 +263,26 @@ end
 
 ENQUEUE = Script(
     "enqueue",
-    keys=_ENQUEUE_KEYS,
-    argv=_ENQUEUE_ARGV,
-    source=_lua(_WRITES, _ENQUEUE_FN, "\nreturn enqueue_job(KEYS, ARGV)\n"),
+    keys=(*_ENQUEUE_KEYS, *_EVENT_KEY),
+    argv=(*_ENQUEUE_ARGV, *_EVENT_ARGV),
+    source=_lua(
+        _WRITES,
+        _ENQUEUE_FN,
+        "\nreturn enqueue_job(KEYS, ARGV, KEYS[7], ARGV[7], ARGV[8], ARGV[9])\n",
+    ),
 )
 
 ENQUEUE_ONCE = Script(
     "enqueue_once",
-    keys=(*_ENQUEUE_KEYS, "once"),
-    argv=(*_ENQUEUE_ARGV, "once_ttl_ms"),
+    keys=(*_ENQUEUE_KEYS, "once", *_EVENT_KEY),
+    argv=(*_ENQUEUE_ARGV, "once_ttl_ms", *_EVENT_ARGV),
     source=_lua(
         _WRITES,
         _ENQUEUE_FN,
         """
 -- the marker makes one enqueue per marker key (e.g. one cron run per scheduled time)
 if not redis.call('SET', KEYS[7], '1', 'NX', 'PX', ARGV[7]) then return 0 end
-return enqueue_job(KEYS, ARGV)
+return enqueue_job(KEYS, ARGV, KEYS[8], ARGV[8], ARGV[9], ARGV[10])
 """,
     ),
 )
@@ -272,7 +302,7 @@ redis.call('XDEL', stream, entry)
 if redis.call('HGET', job, 'entry') ~= entry then return 0 end
 local new = redis.call('XADD', stream, '*', 'job', jid)
 redis.call('HSET', job, 'state', 'queued', 'entry', new)
-redis.call('HDEL', job, 'worker', 'started_ms')
+redis.call('HDEL', job, 'worker', 'started_ms', 'progress')
 redis.call('HINCRBY', job, 'tries', -1)
 return 1
 """,
@@ -282,7 +312,16 @@ return 1
 FETCH = Script(
     "fetch",
     keys=("stream", "deferred", "dead"),
-    argv=("group", "consumer", "session", "base", "now_ms", "count", "max_dead_entries"),
+    argv=(
+        "group",
+        "consumer",
+        "session",
+        "base",
+        "now_ms",
+        "count",
+        "max_dead_entries",
+        "max_events",
+    ),
     source=_lua(
         _WRITES,
         _START,
@@ -291,6 +330,7 @@ FETCH = Script(
 local stream, deferred, dead = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, session, base, now, count, cap =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
+local events = tonumber(ARGV[8]) or 0
 -- due deferred jobs join the stream first, so a busy worker needs no separate promote call
 local promoted = promote_due(stream, deferred, dead, base, now, 1000, cap)
 local out = {promoted[2]}
@@ -298,9 +338,11 @@ local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
                        'STREAMS', stream, '>')
 if res then
   for _, e in ipairs(res[1][2]) do
-    start_job(stream, group, consumer, session, base, now, e[1], field(e[2], 'job'), out)
+    start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
+              out)
   end
 end
+trim_events()
 return out
 """,
     ),
@@ -309,17 +351,19 @@ return out
 START = Script(
     "start",
     keys=("stream",),
-    argv=("group", "consumer", "session", "base", "now_ms", "entry_id job_id ..."),
+    argv=("group", "consumer", "session", "base", "now_ms", "max_events", "entry_id job_id ..."),
     source=_lua(
         _WRITES,
         _START,
         """
 local stream = KEYS[1]
 local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local events = tonumber(ARGV[6]) or 0
 local out = {}
-for i = 6, #ARGV, 2 do
-  start_job(stream, group, consumer, session, base, now, ARGV[i], ARGV[i + 1], out)
+for i = 7, #ARGV, 2 do
+  start_job(stream, group, consumer, session, base, now, events, ARGV[i], ARGV[i + 1], out)
 end
+trim_events()
 return out
 """,
     ),
@@ -328,14 +372,14 @@ return out
 RECLAIM = Script(
     "reclaim",
     keys=("stream",),
-    argv=("group", "consumer", "session", "base", "now_ms", "lease_ms", "count"),
+    argv=("group", "consumer", "session", "base", "now_ms", "lease_ms", "count", "max_events"),
     source=_lua(
         _WRITES,
         _START,
         """
 local stream = KEYS[1]
 local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local lease, count = ARGV[6], ARGV[7]
+local lease, count, events = ARGV[6], ARGV[7], tonumber(ARGV[8]) or 0
 local out = {}
 -- one XAUTOCLAIM looks at no more than 10 x COUNT pending entries: follow its cursor
 -- through the whole pending list, or a small COUNT would only ever see live workers' jobs
@@ -346,12 +390,14 @@ repeat
   cursor = res[1]
   for _, e in ipairs(res[2]) do
     if e and e[2] then
-      start_job(stream, group, consumer, session, base, now, e[1], field(e[2], 'job'), out)
+      start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
+                out)
     elseif e then
       redis.call('XACK', stream, group, e[1])
     end
   end
 until cursor == '0-0' or #out >= tonumber(count)
+trim_events()
 return out
 """,
     ),
@@ -392,21 +438,42 @@ return out
 FINISH = Script(
     "finish",
     keys=("stream",),
-    argv=("group", "base", "job_id entry_id result keep_ms (-1 forever, 0 none) ..."),
+    argv=(
+        "group",
+        "base",
+        "worker",
+        "now_ms",
+        "max_events",
+        "job_id entry_id result keep_ms (-1 forever, 0 none) function try outcome duration_ms "
+        "bucket error ...",
+    ),
     source=_lua(
         _WRITES,
         _STORE_RESULT,
+        EMIT,
+        TALLY,
+        _EVENT_TYPES,
         """
-local stream, group, base = KEYS[1], ARGV[1], ARGV[2]
-for i = 3, #ARGV, 4 do
+local stream, group, base, worker, now = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local cap = tonumber(ARGV[5]) or 0
+for i = 6, #ARGV, 10 do
   local jid, entry, result, keep = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
-  redis.call('XACK', stream, group, entry)
+  local acked = redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
   local job = base .. 'job:' .. jid
   if redis.call('HGET', job, 'entry') == entry then redis.call('DEL', job) end
   store_result(base, jid, result, keep)
   signal_done(base, jid)
+  -- recorded once: a resent call finds the entry acknowledged already
+  if acked == 1 and cap > 0 and ARGV[i + 6] ~= '' then
+    local fn, outcome, ms = ARGV[i + 4], ARGV[i + 6], ARGV[i + 7]
+    emit(base .. 'lifecycle', cap, EVENT_TYPES[outcome] or 'failed', jid, fn, ARGV[i + 5],
+         worker, ms, ARGV[i + 9])
+    count(fn, outcome, ARGV[i + 8], ms)
+  end
 end
+flush_tally(base, now)
+trim_events()
 return 1
 """,
     ),
@@ -415,11 +482,29 @@ return 1
 RETRY = Script(
     "retry",
     keys=("stream", "deferred", "wake"),
-    argv=("group", "base", "job_id", "entry_id", "result", "keep_ms", "due_ms or ''"),
+    argv=(
+        "group",
+        "base",
+        "job_id",
+        "entry_id",
+        "result",
+        "keep_ms",
+        "due_ms or ''",
+        "worker",
+        "now_ms",
+        "max_events",
+        "function",
+        "try",
+        "duration_ms",
+        "bucket",
+        "error",
+    ),
     source=_lua(
         _WRITES,
         _STORE_RESULT,
         _WAKE,
+        EMIT,
+        TALLY,
         """
 local stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, entry, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -429,7 +514,14 @@ redis.call('XDEL', stream, entry)
 local job = base .. 'job:' .. jid
 if redis.call('HGET', job, 'entry') ~= entry then return 0 end
 store_result(base, jid, result, keep)
-redis.call('HDEL', job, 'worker', 'started_ms')
+if (tonumber(ARGV[10]) or 0) > 0 then
+  emit(base .. 'lifecycle', tonumber(ARGV[10]), 'retried', jid, ARGV[11], ARGV[12], ARGV[8],
+       ARGV[13], ARGV[15])
+  count(ARGV[11], 'retried', ARGV[14], ARGV[13])
+  flush_tally(base, ARGV[9])
+  trim_events()
+end
+redis.call('HDEL', job, 'worker', 'started_ms', 'progress')
 if due ~= '' then
   wake_if_earliest(deferred, wake, due)
   redis.call('ZADD', deferred, due, jid)
@@ -492,7 +584,7 @@ redis.call('ZADD', deferred, due, jid)
 -- the start is undone: it does not count as a try
 redis.call('HSET', job, 'state', 'deferred', 'handbacks', n,
            'tries', math.max((tonumber(h[4]) or 1) - 1, 0))
-redis.call('HDEL', job, 'worker', 'started_ms', 'entry')
+redis.call('HDEL', job, 'worker', 'started_ms', 'entry', 'progress')
 return 1
 """,
     ),
@@ -515,10 +607,12 @@ return promote_due(stream, deferred, dead, ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 ABORT = Script(
     "abort",
     keys=("job", "stream", "deferred"),
-    argv=("group", "base", "job_id", "result", "keep_ms"),
+    argv=("group", "base", "job_id", "result", "keep_ms", "now_ms", "max_events", "function"),
     source=_lua(
         _WRITES,
         _STORE_RESULT,
+        EMIT,
+        TALLY,
         """
 local job, stream, deferred = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, result, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
@@ -545,6 +639,13 @@ end
 redis.call('DEL', job)
 store_result(base, jid, result, keep)
 signal_done(base, jid)
+local cap = tonumber(ARGV[7]) or 0
+if cap > 0 then
+  emit(base .. 'lifecycle', cap, 'aborted', jid, ARGV[8], '', '', '', 'aborted before it started')
+  count(ARGV[8], 'aborted', '', 0)
+  flush_tally(base, ARGV[6])
+  trim_events()
+end
 return 1
 """,
     ),
@@ -565,11 +666,17 @@ DEAD_LETTER = Script(
         "max_entries",
         "result or ''",
         "keep_ms",
+        "worker",
+        "max_events",
+        "function",
+        "try",
     ),
     source=_lua(
         _WRITES,
         _STORE_RESULT,
         _FIELD,
+        EMIT,
+        TALLY,
         """
 local stream, dead = KEYS[1], KEYS[2]
 local group, base, entry, jid, reason, message, raw, now, cap, result, keep =
@@ -588,6 +695,14 @@ if entry ~= '' then
 end
 local id = redis.call('XADD', dead, 'MAXLEN', cap, '*', 'job_id', jid, 'reason', reason,
                       'message', message, 'data', raw, 'at_ms', now)
+local events = tonumber(ARGV[13]) or 0
+if events > 0 then
+  emit(base .. 'lifecycle', events, 'dead_lettered', jid, ARGV[14], ARGV[15], ARGV[12], '',
+       reason .. ': ' .. string.sub(message, 1, 200))
+  count(ARGV[14], 'dead_lettered', '', 0)
+  flush_tally(base, now)
+  trim_events()
+end
 if key_id ~= '' then
   local job = base .. 'job:' .. key_id
   local h = redis.pcall('HMGET', job, 'data', 'entry')
@@ -660,8 +775,26 @@ return out
     ),
 )
 
+PROGRESS = Script(
+    "progress",
+    keys=("lifecycle",),
+    argv=("base", "worker", "max_events", "job_id entry_id function try progress_json ..."),
+    source=_lua(_WRITES, EMIT, PROGRESS_SOURCE),
+)
+
+JOB_EVENTS = Script(
+    "job_events",
+    keys=("lifecycle",),
+    argv=("job_id", "chunk"),
+    source=_lua(_NO_WRITES, _FIELD, JOB_EVENTS_SOURCE),
+)
+
 #: Every script by name.
 _ALL: Final = (ENQUEUE, ENQUEUE_ONCE, FETCH, START, RECLAIM, RENEW, FINISH, RETRY, REQUEUE)
 SCRIPTS: Final[dict[str, Script]] = {
-    s.name: s for s in (*_ALL, HAND_BACK, PROMOTE, ABORT, DEAD_LETTER, QUEUE_SIZE, LIST_JOBS)
-}
+    s.name: s
+    for s in (
+        *_ALL, HAND_BACK, PROMOTE, ABORT, DEAD_LETTER, QUEUE_SIZE, LIST_JOBS, PROGRESS,
+        JOB_EVENTS,
+    )
+}  # fmt: skip

@@ -15,6 +15,7 @@ import pytest
 
 import jobwire
 from jobwire import JobStatus
+from tests.helpers.redis_harness import free_port
 from tests.helpers.support import wait_until
 from tests.helpers.workers import ROOT, jobwire_cli
 
@@ -46,8 +47,8 @@ def test_worker_burst_runs_the_queue_and_exits(redis_url: str, client: jobwire.C
     # one log line per job: id, function, arguments, try, outcome, duration
     lines = [line for line in done.stderr.splitlines() if " double(" in line]
     assert len(lines) == 5
-    assert all(" try=1 success in " in line for line in lines)
-    assert any(f"{jobs[3].job_id} double(3) try=1 success in " in line for line in lines)
+    assert all(" try=1 success (ran " in line for line in lines)
+    assert any(f"{jobs[3].job_id} double(3) try=1 success (ran " in line for line in lines)
 
 
 def test_check_is_healthy_only_while_a_worker_runs(redis_url: str) -> None:
@@ -83,7 +84,10 @@ def test_info_lists_queue_counts(redis_url: str, client: jobwire.Client) -> None
     client.enqueue("double", 1)
     client.enqueue("double", 2, _defer_by=60)
     out = jobwire_cli("info", url=redis_url).stdout
-    assert "queue default: 1 queued, 1 deferred, 0 in progress, 0 dead letters" in out
+    assert "queue default: 1 queued, 1 deferred, 0 in progress, 0 dead letters\n" in out
+    client.pause()
+    out = jobwire_cli("info", url=redis_url).stdout
+    assert "0 dead letters (paused: workers take none of its jobs)" in out
 
 
 def test_dead_letters_from_the_command_line(redis_url: str, client: jobwire.Client) -> None:
@@ -108,17 +112,15 @@ def test_watch_restarts_the_worker_on_code_changes(redis_url: str, tmp_path: Pat
     module.write_text(
         "async def version(ctx):\n    return 1\n\nclass Settings:\n    functions = (version,)\n"
     )
-    env = {**os.environ, "REDIS_URL": redis_url}
+    # the flags reach the restarted worker: without --url it would wait for this Redis
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    command = [
+        sys.executable, "-m", "jobwire", "worker", "watched_tasks.Settings",
+        "--watch", str(tmp_path), "--url", redis_url, "--queue", "watched",
+        "--max-jobs", "2", "--log-format", "json",
+    ]  # fmt: skip
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jobwire",
-            "worker",
-            "watched_tasks.Settings",
-            "--watch",
-            str(tmp_path),
-        ],
+        command,
         cwd=tmp_path,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -126,12 +128,14 @@ def test_watch_restarts_the_worker_on_code_changes(redis_url: str, tmp_path: Pat
     )
     try:
         with jobwire.Client.from_url(redis_url) as client:
-            assert client.enqueue("version").result(timeout=30) == 1
+            job = client.enqueue("version", _queue_name="watched")
+            assert job is not None and job.result(timeout=30) == 1
             module.write_text(module.read_text().replace("return 1", "return 2"))
             time.sleep(0.5)
 
             def reloaded() -> bool:
-                return bool(client.enqueue("version").result(timeout=10) == 2)
+                job = client.enqueue("version", _queue_name="watched")
+                return job is not None and job.result(timeout=10) == 2
 
             assert wait_until(reloaded, timeout=30, interval=0.5)
     finally:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import redis
 
+import jobwire
 from jobwire.keys import QueueKeys
 from tests.helpers.redis_harness import RedisServer, free_port
 
@@ -27,8 +28,10 @@ def cli(*args: str, url: str) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize(
-    "args", [("info",), ("dead", "list"), ("dead", "delete", "1-0"), ("dead", "requeue", "1-0")]
-)
+    "args",
+    [("info",), ("info", "--watch", "0.1"), ("job", "x"), ("failures",),
+     ("dead", "list"), ("dead", "delete", "1-0"), ("dead", "requeue", "1-0")],
+)  # fmt: skip
 def test_redis_down_is_one_line_and_exit_3(args: tuple[str, ...]) -> None:
     done = cli(*args, url=f"redis://127.0.0.1:{free_port()}/0")
     assert done.returncode == 3, done
@@ -59,7 +62,7 @@ def test_hostile_data_is_escaped_in_every_listing(
         )  # fmt: skip
         r.set(keys.health("w" + ESC), b"{not json")
         r.set(keys.health("w2"), b"{}")
-    for args in (("info",), ("dead", "list")):
+    for args in (("info",), ("info", "--json"), ("dead", "list"), ("failures",)):
         done = cli(*args, url=redis_url)
         assert done.returncode == 0, done.stderr
         assert "\x1b" not in done.stdout and "\x1b" not in done.stderr
@@ -69,16 +72,55 @@ def test_hostile_data_is_escaped_in_every_listing(
     assert "bad{name: cannot be read" in cli("info", url=redis_url).stdout
 
 
-def test_a_closed_pipe_ends_quietly(redis_url: str) -> None:
+@pytest.mark.parametrize(
+    "command", ["dead list --limit 3000", "failures --limit 3000", "info --watch 0.05"]
+)
+def test_a_closed_pipe_ends_quietly(redis_url: str, command: str) -> None:
     with redis.Redis.from_url(redis_url) as r:
         keys = QueueKeys("jobwire", "default")
         r.sadd("jobwire:queues", "default")
-        for i in range(3000):
-            r.xadd(keys.dead, {"job_id": f"j{i}", "reason": "x", "message": "m" * 50, "at_ms": 0})
+        with r.pipeline(transaction=False) as pipe:
+            for i in range(3000):
+                fields = {"job_id": f"j{i}", "reason": "x", "message": "m" * 50, "at_ms": 0}
+                pipe.xadd(keys.dead, fields)
+            pipe.execute()
     env = {**os.environ, "REDIS_URL": redis_url}
-    shell = f"{sys.executable} -m jobwire dead list --limit 3000 | head -1"
+    shell = f"{sys.executable} -m jobwire {command} | head -1"
     done = subprocess.run(
         shell, shell=True, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and done.stdout.count("\n") == 1
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_hostile_data_is_escaped_in_job_and_failures(redis_url: str) -> None:
+    with jobwire.Client.from_url(redis_url) as client:
+        bad = client.enqueue("fail", f"boom{ESC}", _job_id=f"id{ESC}")
+        evil = client.enqueue(f"evil{ESC}", _job_id=f"evil-id{ESC}")  # no such function
+        done = cli("worker", "tests.cli_settings.Settings", "--burst", url=redis_url)
+        assert done.returncode == 0, done.stderr
+        waiting = client.enqueue("double", ESC, _job_id=f"waiting{ESC}", _defer_by=60)
+        assert bad and evil and waiting
+    keys = QueueKeys("jobwire", "default")
+    with redis.Redis.from_url(redis_url) as r:  # and results no worker wrote
+        r.rpush(keys.results("garbage"), b"\xff{not a result", ESC.encode())
+        r.set(keys.results("not-a-list"), b"x")
+        r.hset(keys.job("odd"), mapping={"data": b"\x00\xff", "state": "queued"})
+        r.set(keys.job("wrong-type"), b"x")
+    outputs = [cli("failures", url=redis_url)]
+    ids = (bad.job_id, evil.job_id, waiting.job_id, "odd")
+    outputs += [cli("job", job_id, url=redis_url) for job_id in ids]
+    for done in outputs:
+        assert done.returncode == 0, done
+        assert "\x1b" not in done.stdout + done.stderr, done
+        assert "Traceback" not in done.stderr
+    failures, job_bad, job_evil, job_waiting, job_odd = (d.stdout for d in outputs)
+    assert "job=id\\x1b[31m  fail  try=1  builtins.ValueError: boom\\x1b[31m" in failures
+    assert "job=evil-id\\x1b[31m  evil\\x1b[31m  try=-  dead letter" in failures
+    assert "(2 kept results could not be read)" in outputs[0].stderr
+    assert "boom\\x1b[31m" in job_bad and "job id\\x1b[31m" in job_bad
+    assert "  function: evil\\x1b[31m\n" in job_evil
+    assert "args: '\\x1b[31m'" in job_waiting
+    assert "job data: cannot be read" in job_odd
+    wrong = cli("job", "wrong-type", url=redis_url)  # a key of the wrong type: said, not fatal
+    assert wrong.returncode == 1 and "WRONGTYPE" in wrong.stderr and "no job" in wrong.stderr

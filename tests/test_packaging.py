@@ -28,8 +28,15 @@ def test_built_wheel_installs_and_imports(tmp_path: Path) -> None:
         "jobwire/wire/schema/job.schema.json",
         "jobwire/wire/vectors/jobs.json",
         "jobwire/worker/runner.py",
-        "jobwire/cli.py",
+        "jobwire/cli/__init__.py",
         "jobwire/testing/__init__.py",
+        "jobwire/dashboard/app.py",
+        "jobwire/dashboard/templates/overview.html",
+        "jobwire/dashboard/static/htmx.min.js",
+        "jobwire/dashboard/static/htmx.LICENSE",
+        "jobwire/dashboard/static/uPlot.iife.min.js",
+        "jobwire/dashboard/static/uPlot.LICENSE",
+        "jobwire/dashboard/static/dashboard.js",
     ):
         assert expected in names, expected
     assert not any(n.startswith(("tests/", "sdk/", "wire/", "worker/")) for n in names)

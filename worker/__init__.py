@@ -4,7 +4,10 @@
 """
 
 from .cron import CronJob, cron
-from .functions import Executor, Function, Retry, func
+from .functions import Backoff, Executor, Function, Retry, func
+from .progress import progress
 from .runner import Worker
 
-__all__ = ["CronJob", "Executor", "Function", "Retry", "Worker", "cron", "func"]
+__all__ = [
+    "Backoff", "CronJob", "Executor", "Function", "Retry", "Worker", "cron", "func", "progress",
+]  # fmt: skip

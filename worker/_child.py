@@ -1,7 +1,9 @@
 """A process-pool child: ``python -m jobwire.worker._child``.
 
 Reads length-prefixed frames from stdin, each a cloudpickled ``(function, ctx, args, kwargs)``,
-runs it, and writes back a frame with a cloudpickled ``(ok, value_or_exception, error_fields)``.
+runs it, and writes back a frame ``R`` + a cloudpickled ``(ok, value_or_exception,
+error_fields)``; before it, the job's progress reports as frames ``P`` + JSON
+``{"value": ..., "message": ...}`` (throttled: see ``progress.ChildProgress``).
 One job at a time; the parent kills the whole process to stop a job (timeout or abort).
 Output printed by jobs goes to stderr: stdout carries the frames.
 """
@@ -11,10 +13,13 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import threading
 import traceback
 from typing import Any, BinaryIO
 
 import cloudpickle
+
+from .progress import ChildProgress, current
 
 _HEADER = struct.Struct(">I")
 
@@ -55,13 +60,21 @@ def main() -> None:
     os.dup2(2, 1)  # a job's print() must not corrupt the frames
     sys.stdout = sys.stderr
     inp = sys.stdin.buffer
+    lock = threading.Lock()  # progress frames may come from a timer thread
     while (frame := read_frame(inp)) is not None:
+        reporter = ChildProgress(lambda body: write_frame(out, body), lock)
+        token = current.set(reporter)
         try:
             function, ctx, args, kwargs = cloudpickle.loads(frame)
+            ctx["progress"] = reporter
             body = _reply(True, function(ctx, *args, **kwargs), None)
         except BaseException as exc:
             body = _reply(False, exc, _error_fields(exc))
-        write_frame(out, body)
+        finally:
+            current.reset(token)
+        with lock:
+            reporter.close()
+            write_frame(out, b"R" + body)
 
 
 if __name__ == "__main__":

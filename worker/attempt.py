@@ -9,6 +9,8 @@ Nothing here talks to Redis or runs a job.
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -25,7 +27,7 @@ from jobwire.wire import (
     ResultEnvelope,
 )
 
-from .functions import DEFAULT_MAX_TRIES, Function, Retry
+from .functions import DEFAULT_MAX_TRIES, Backoff, Function, Retry
 
 __all__ = [
     "Defaults",
@@ -34,6 +36,7 @@ __all__ = [
     "Refused",
     "Run",
     "Unknown",
+    "backoff_delay",
     "conclude",
     "dead_letter_result",
     "encode_result",
@@ -150,8 +153,13 @@ def _keep(function: Function, defaults: Defaults) -> float | None:
     return function.keep_result if function.keep_result is not None else defaults.keep_result
 
 
-def job_context(base: dict[str, Any], run: Run, aborted: Any) -> dict[str, Any]:
-    """The context a job function receives first: ``base`` plus this execution's facts."""
+def job_context(
+    base: dict[str, Any], run: Run, aborted: Any, progress: Any = None
+) -> dict[str, Any]:
+    """The context a job function receives first: ``base`` plus this execution's facts.
+
+    ``progress`` is the job's progress callable (``ctx["progress"](0.4, "resizing")``).
+    """
     job = run.job
     ctx = dict(base)
     ctx.update(
@@ -165,6 +173,8 @@ def job_context(base: dict[str, Any], run: Run, aborted: Any) -> dict[str, Any]:
         args=job.args,
         kwargs=job.kwargs,
     )
+    if progress is not None:
+        ctx["progress"] = progress
     return ctx
 
 
@@ -175,20 +185,48 @@ def conclude(
     exc: BaseException | None = None,
     error: ErrorRecord | None = None,
     backoff: float = 1.0,
+    rand: Callable[[], float] = random.random,
 ) -> Final:
     """How an attempt ends, given how its function ended.
 
-    ``Retry`` asks for another try while tries remain (after its ``defer``, or ``backoff``
-    times the try number); at the limit the failure is recorded as an error instead.
+    While tries remain, ``Retry`` asks for another try (after its ``defer``, else the
+    function's ``backoff``, else ``backoff`` times the try number), and so does an exception
+    the function lists in ``retry_on`` (after the function's ``backoff``, else
+    ``Backoff(base=backoff)``); ``rand`` draws the jitter. At the limit a ``Retry`` is
+    recorded as an error, a listed exception as itself. Any other exception is final.
     """
     if exc is None:
         return Final(outcome, value, error, None, None)
+    function = run.function
     if isinstance(exc, Retry):
         if run.job_try < run.max_tries:
-            delay = exc.defer if exc.defer is not None else backoff * run.job_try
+            if exc.defer is not None:
+                delay = exc.defer
+            elif function.backoff is not None:
+                delay = backoff_delay(function.backoff, run.job_try, rand())
+            else:
+                delay = backoff * run.job_try
             return Final("error", None, error_record(exc), None, delay)
         exc = RuntimeError(f"Retry requested but the job reached max_tries={run.max_tries}")
+    elif function.retry_on and isinstance(exc, function.retry_on) and run.job_try < run.max_tries:
+        policy = function.backoff or Backoff(base=backoff)
+        delay = backoff_delay(policy, run.job_try, rand())
+        return Final("error", None, error_record(exc), None, delay)
     return Final("error", None, error_record(exc), exc, None)
+
+
+def backoff_delay(policy: Backoff, job_try: int, rand: float) -> float:
+    """Seconds to wait after try ``job_try`` failed: ``policy`` with ``rand`` in [0, 1).
+
+    ``min(cap, base * 2 ** (job_try - 1))``, then jittered by ``policy.jitter``: ``"equal"``
+    keeps between half and all of it, ``"full"`` between none and all, ``"none"`` all.
+    """
+    delay = min(policy.cap, policy.base * 2.0 ** min(max(job_try, 1) - 1, 64))
+    if policy.jitter == "equal":
+        return delay / 2 + delay / 2 * rand
+    if policy.jitter == "full":
+        return delay * rand
+    return delay
 
 
 def error_record(exc: BaseException) -> ErrorRecord:

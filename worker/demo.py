@@ -65,7 +65,10 @@ def _free_port() -> int:
 def _redis() -> Iterator[str]:
     url = os.environ.get("REDIS_URL")
     if url:
-        print(f"using REDIS_URL={jobwire.RedisSettings.from_url(url).safe_url()}")
+        settings = jobwire.RedisSettings.from_url(url)
+        print(f"using REDIS_URL={settings.safe_url()}")
+        with jobwire.Client(settings=settings) as client:
+            client.ping()  # a demo does not wait for a Redis that is not there: exit 3
         yield url
         return
     binary = shutil.which("redis-server")

@@ -9,23 +9,31 @@ while it waits for a free thread or process) and aborts.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import inspect
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
 from jobwire import tracing
+from jobwire.logs import trace_id
 from jobwire.wire import Codec, ErrorRecord, JobHeader
 
 from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
 from .config import WorkerConfig
 from .executors import ProcessPool, ThreadRunner
+from .metrics import JobMetrics
+from .progress import ProgressWriter, current
 from .recorder import Recorder
 from .state import Running, Slots
 
 __all__ = ["Attempts", "call_hook"]
 
 logger = logging.getLogger("jobwire.worker")
+#: Seconds during which a repeated failure (same function, error type and message) is
+#: logged without its traceback again.
+_TRACEBACK_WINDOW = 10.0
 _PROCESS_CTX_KEYS = ("job_id", "job_try", "enqueue_time", "queue_name", "function", "headers")
 
 
@@ -58,8 +66,12 @@ class Attempts:
         threads: ThreadRunner,
         processes: ProcessPool | None,
         now_ms: Callable[[], int],
+        progress: ProgressWriter | None = None,
+        metrics: JobMetrics | None = None,
     ) -> None:
         self.config = config
+        self.progress = progress
+        self.metrics = metrics if metrics is not None else JobMetrics()
         self.codec = codec
         self.ctx = ctx
         self.recorder = recorder
@@ -68,6 +80,7 @@ class Attempts:
         self.processes = processes
         self.now_ms = now_ms
         self.hooks = config.hooks
+        self._tracebacks: dict[tuple[str, str, str, int], float] = {}
 
     async def run(self, r: Running) -> None:
         """The task of one delivery: decide, run, record; never raises but for shutdown."""
@@ -116,14 +129,24 @@ class Attempts:
 
     async def _execute(self, r: Running, run: Run, started: int) -> None:
         r.function = run.function.name
-        ctx = job_context(self.ctx, run, r.abort_event)
+        reporter = None
+        if self.progress is not None:  # ctx["progress"], and progress() in this job's task
+            reporter = self.progress.reporter(r, run.function.name, run.job_try, self.now_ms)
+            current.set(reporter)
+        ctx = job_context(self.ctx, run, r.abort_event, reporter)
         await call_hook(self.hooks, "on_job_start", ctx)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
-                "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try
-            )
+                "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try,
+                extra={"job": {**_job_fields(run), "outcome": "started"}},
+            )  # fmt: skip
         outcome, value, exc, record = await self._traced(r, run, ctx)
         final = conclude(run, outcome, value, exc, record, self.config.retry_backoff)
+        self.metrics.observe(
+            run.job.queue, run.function.name,
+            "retried" if final.retry_in is not None else final.outcome,
+            (self.now_ms() - started) / 1000,
+        )  # fmt: skip
         ctx.update(
             outcome="retry" if final.retry_in is not None else final.outcome,
             result=value if exc is None else (final.exception or exc),
@@ -152,20 +175,44 @@ class Attempts:
             level = logging.ERROR
         if not logger.isEnabledFor(level):
             return  # formatted only when shown
-        line = "%s %s(%s) try=%d %s in %.3fs"
+        duration = (self.now_ms() - started) / 1000
+        line = "%s %s(%s) try=%d %s (ran %.3fs)"
         args: list[Any] = [run.job.id, run.job.function, _args(run), run.job_try, outcome]
-        args.append((self.now_ms() - started) / 1000)
+        args.append(duration)
+        fields = {**_job_fields(run), "outcome": outcome, "duration": duration}
         error = final.error
         if outcome != "success" and error is not None:
             line += ": %s: %s"
             args += [error.type, error.message]
+            fields.update(error_type=error.type, error_message=error.message)
             if final.retry_in is not None:
                 line += " (next try in %.1fs)"
                 args.append(final.retry_in)
+                fields["retry_in"] = final.retry_in
             if error.traceback and not error.type.endswith(".Retry"):  # asked for: no trace
-                line += "\n%s"
-                args.append(error.traceback.rstrip())
-        logger.log(level, line, *args)
+                fields["traceback"] = error.traceback.rstrip()
+                if self._traceback_is_new(run.job.function, error, level):
+                    line += "\n%s"
+                    args.append(fields["traceback"])
+                else:  # a flood of one failure: every job has its line, the trace once
+                    line += " (traceback as logged above, within %.0fs)"
+                    args.append(_TRACEBACK_WINDOW)
+        logger.log(level, line, *args, extra={"job": fields})
+
+    def _traceback_is_new(self, function: str, error: ErrorRecord, level: int) -> bool:
+        """False when this failure logged its traceback lately.
+
+        The same failure: same function, error type, message and level (retried or final).
+        """
+        now = time.monotonic()
+        key = (function, error.type, error.message[:200], level)
+        last = self._tracebacks.get(key)
+        if last is not None and now - last < _TRACEBACK_WINDOW:
+            return False
+        if len(self._tracebacks) > 1000:
+            self._tracebacks.clear()
+        self._tracebacks[key] = now
+        return True
 
     async def _traced(
         self, r: Running, run: Run, ctx: dict[str, Any]
@@ -219,13 +266,16 @@ class Attempts:
             started()
             return await fn(ctx, *job.args, **job.kwargs)
         if executor == "thread":
+            job_vars = contextvars.copy_context()  # the thread sees progress() as the task does
             return await self.threads.run(
-                lambda: fn(ctx, *job.args, **job.kwargs), ctx["aborted"], run.function.name,
-                started,
+                lambda: job_vars.run(fn, ctx, *job.args, **job.kwargs), ctx["aborted"],
+                run.function.name, started,
             )  # fmt: skip
         assert self.processes is not None
         small = {k: ctx[k] for k in _PROCESS_CTX_KEYS}
-        return await self.processes.run(fn, small, job.args, job.kwargs, started)
+        return await self.processes.run(
+            fn, small, job.args, job.kwargs, started, ctx.get("progress")
+        )
 
 
 class _Deadline:
@@ -271,6 +321,15 @@ def _uncancel() -> None:
     task = asyncio.current_task()
     if task is not None and hasattr(task, "uncancel"):
         task.uncancel()
+
+
+def _job_fields(run: Run) -> dict[str, Any]:
+    """What a job's log lines carry for structured formatters (``jobwire.logs``)."""
+    job = run.job
+    return {
+        "job_id": job.id, "function": job.function, "queue": job.queue, "try": run.job_try,
+        "trace_id": trace_id(job.headers) if job.headers else None,
+    }  # fmt: skip
 
 
 def _args(run: Run, limit: int = 80) -> str:

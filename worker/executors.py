@@ -26,6 +26,8 @@ import cloudpickle
 
 from jobwire.wire import ErrorRecord
 
+from .progress import parse_child_frame
+
 __all__ = ["ProcessJobError", "ProcessPool", "ThreadRunner"]
 
 logger = logging.getLogger("jobwire.worker")
@@ -107,13 +109,22 @@ class _Child:
     def __init__(self, proc: asyncio.subprocess.Process) -> None:
         self.proc = proc
 
-    async def call(self, payload: bytes) -> bytes:
+    async def call(
+        self, payload: bytes, on_progress: Callable[[float, str], None] | None = None
+    ) -> bytes:
+        """Send a job, hand its progress frames to ``on_progress``, return its result frame."""
         assert self.proc.stdin is not None
         assert self.proc.stdout is not None
         self.proc.stdin.write(_HEADER.pack(len(payload)) + payload)
         await self.proc.stdin.drain()
-        (size,) = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))
-        return await self.proc.stdout.readexactly(size)
+        while True:
+            (size,) = _HEADER.unpack(await self.proc.stdout.readexactly(_HEADER.size))
+            body = await self.proc.stdout.readexactly(size)
+            if body[:1] != b"P":
+                return body[1:]
+            report = parse_child_frame(body[1:])
+            if report is not None and on_progress is not None:
+                on_progress(*report)
 
     def kill(self) -> None:
         if self.proc.returncode is None:
@@ -164,11 +175,13 @@ class ProcessPool:
         args: Any,
         kwargs: Any,
         started: Callable[[], None] = lambda: None,
+        on_progress: Callable[[float, str], None] | None = None,
     ) -> Any:
         """Run ``function(ctx, *args, **kwargs)`` in a child; if cancelled, kill that child.
 
         ``started`` is called when a child is free and takes the job (a job's timeout
-        counts from then, not while it waits for a process).
+        counts from then, not while it waits for a process); ``on_progress`` with each
+        progress report the job sends.
         """
         await self.start()
         assert self._idle is not None
@@ -177,7 +190,7 @@ class ProcessPool:
         started()
         healthy = False
         try:
-            reply = await child.call(payload)
+            reply = await child.call(payload, on_progress)
             healthy = True
         except asyncio.CancelledError:
             raise

@@ -8,6 +8,11 @@ others, or takes reclaimed jobs first when a slot frees.
 
 A Redis that lost its data (restarted without persistence, the stream evicted) answers
 NOGROUP: the fetcher recreates the stream and the consumer group and goes on.
+
+A paused queue (``client.pause``) is left alone within a second: the fetch loop reads the
+flag when its last reading is half a second old (one ``EXISTS``, never one per job) and
+blocks no longer than until the reading is a second old, so no job is taken on a reading
+older than that. While paused it reads the flag twice a second and takes nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +20,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from jobwire.errors import RedisCommandError, RedisError
 from jobwire.models import Delivery
-from jobwire.protocol import Gen
+from jobwire.protocol import Command, Gen
 
 from .state import QueueState, Slots, Stats
 from .supervisor import LoopState, RateLimitedLog
@@ -28,6 +34,9 @@ from .supervisor import LoopState, RateLimitedLog
 __all__ = ["Fetcher"]
 
 logger = logging.getLogger("jobwire.worker")
+
+#: A paused queue is left alone within this many seconds (see the module documentation).
+PAUSE_NOTICE = 1.0
 
 
 class Fetcher:
@@ -93,6 +102,10 @@ class Fetcher:
                 return
             if self.burst and 0 <= self.max_burst_jobs <= self.started:
                 return
+            if await self._paused(q):
+                state.waiting()
+                await self._pause(PAUSE_NOTICE / 2)
+                continue
             try:
                 got = await self._take(q)
             except RedisCommandError as exc:
@@ -105,7 +118,9 @@ class Fetcher:
             state.beat()
             if self.burst and not got:
                 if not self.slots.running:
-                    _, q.next_due = await self._run(q.consumer.promote())
+                    moved, q.next_due = await self._run(q.consumer.promote())
+                    if moved:
+                        continue  # it became due since the fetch (a short retry): take it
                     if q.next_due is None:
                         return  # nothing ready, deferred or running: this queue is drained
                     # burst mode still runs deferred jobs (retries included): wait for them
@@ -118,6 +133,16 @@ class Fetcher:
                 await self.slots.wait_for(
                     lambda: self.slots.ended != ended or self._stopping()  # noqa: B023
                 )
+
+    async def _paused(self, q: QueueState) -> bool:
+        """The queue's paused flag, read again when the last reading is half a second old."""
+        now = time.monotonic()
+        if now - q.paused_read_at >= PAUSE_NOTICE / 2:
+            paused = bool(await self._run(_exists(q.consumer.keys.paused)))
+            if paused != q.paused:
+                logger.info("queue %r %s", q.name, "paused" if paused else "resumed")
+            q.paused, q.paused_read_at = paused, now
+        return q.paused
 
     async def _recreate(self, q: QueueState) -> None:
         logger.error(
@@ -140,7 +165,10 @@ class Fetcher:
         got, q.next_due = await self._run(q.consumer.fetch_and_next_due(self.slots.free()))
         if got or self.burst or self._stopping():  # (a cancel swallowed by redis-py: see pause)
             return got
-        block = self.max_block
+        # never block past the moment the paused flag's reading is a second old
+        block = min(self.max_block, PAUSE_NOTICE - (time.monotonic() - q.paused_read_at))
+        if block <= 0.01:
+            return got
         timer: asyncio.Task[None] | None = None
         if q.next_due is not None and (q.next_due - self.now_ms()) / 1000 < block:
             # Redis ends a BLOCK on its own clock tick (100 ms with the default hz 10), too
@@ -169,6 +197,8 @@ class Fetcher:
                 if self._stopping():
                     return
                 free = self.slots.free()
+                if q.paused:
+                    continue  # a paused queue's lapsed jobs wait for its resume
                 if free == 0:
                     q.reclaim_due = True  # the fetch loop reclaims first when a slot frees
                     continue
@@ -194,6 +224,11 @@ class Fetcher:
                 d.job_id, d.tries,
             )  # fmt: skip
         return got
+
+
+def _exists(key: str) -> Gen[int]:
+    found: int = yield Command(("EXISTS", key))
+    return found
 
 
 def _group_missing(exc: RedisCommandError) -> bool:

@@ -55,6 +55,7 @@ class LeaseKeeper:
         self.on_abort = on_abort
         self.state = LoopState("lease renewal", stall_after=max(3 * interval, 5.0))
         self.max_lag = 0.0  # seconds, since the last health record took it
+        self.lag = 0.0  # seconds, the latest measured
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,7 +160,7 @@ class LeaseKeeper:
         sent, self._ping_sent = self._ping_sent, None
         if sent is None:
             return
-        lag = time.monotonic() - sent
+        lag = self.lag = time.monotonic() - sent
         self.max_lag = max(self.max_lag, lag)
         if self._warned:
             self._warned = False

@@ -34,7 +34,8 @@ DEAD_LETTER_RESULT_TTL = 60.0
 HAND_BACK_DELAY = 0.5
 HAND_BACK_MAX_DELAY = 5.0  # short: each hand-back is a fresh draw among the workers
 
-Item = tuple[Delivery, bytes, "float | None"]
+#: (delivery, encoded result, seconds to keep it, the result it holds: for the job's event)
+Item = tuple[Delivery, bytes, "float | None", ResultEnvelope]
 
 
 class GroupCommit:
@@ -136,7 +137,7 @@ class Recorder:
         """Record a final result (group-committed with others of its queue)."""
         data, envelope = self.result(run, final, started_ms)
         assert r.queue.results is not None
-        await r.queue.results.add((r.delivery, data, run.keep))
+        await r.queue.results.add((r.delivery, data, run.keep, envelope))
         outcome = envelope.outcome
         if outcome == "success":
             self.stats.complete += 1
@@ -148,7 +149,9 @@ class Recorder:
     async def send_results(self, queue: QueueState, items: list[Item]) -> None:
         """The group commit's sender for one queue."""
         consumer = queue.consumer
-        await self.retrying(lambda: consumer.finish_encoded(items), "store results")
+        encoded = [(d, data, keep) for d, data, keep, _ in items]
+        results = [result for *_, result in items]
+        await self.retrying(lambda: consumer.finish_encoded(encoded, results), "store results")
 
     async def retry(self, r: Running, run: Run, final: Final, started_ms: int) -> None:
         """Record a failed attempt and queue the job again, ``final.retry_in`` from now."""

@@ -34,6 +34,7 @@ from jobwire.producer import Producer
 from jobwire.protocol import AsyncRedis, Gen, run_async
 
 from .config import WorkerConfig
+from .connecting import server_address, wait_for_redis
 from .cron import CronScheduler
 from .execution import Attempts, call_hook
 from .executors import ProcessPool, ThreadRunner
@@ -41,6 +42,8 @@ from .fetcher import Fetcher
 from .functions import Function
 from .health import RedisClock, health_key_commands, health_record, memory_policy
 from .leases import LeaseKeeper
+from .metrics import JobMetrics, MetricsServer
+from .progress import ProgressWriter
 from .recorder import GroupCommit, Recorder
 from .state import QueueState, Running, Slots, Stats
 from .subscriber import AbortListener
@@ -87,6 +90,8 @@ class Worker:
                 "verify_keys": c.verify_keys,
                 "max_size": c.max_size,
                 "keep_result": c.defaults.keep_result,
+                "events": c.events,
+                "max_events": c.max_events,
             },
             (c.redis.wait_replicas, c.redis.wait_timeout),
         )
@@ -116,16 +121,19 @@ class Worker:
         self._stopping = False
         self._redis: AsyncRedis | None = None
         self._signals = 0
+        self._started = False  # connected and set up: shutdown has work to do
         self._job_tasks: set[asyncio.Task[None]] = set()
         self.recorder = Recorder(
             run=self._run, pause=self._pause, codec=self.core.codec, worker=self.name,
             now_ms=self.clock.now_ms, stats=self.stats, keep_result=c.defaults.keep_result,
             grace=c.grace,
         )  # fmt: skip
+        self.progress = ProgressWriter(self._run)
+        self.metrics = JobMetrics()
         self.attempts = Attempts(
             config=c, codec=self.core.codec, ctx=self.ctx, recorder=self.recorder,
             slots=self.slots, threads=self.threads, processes=self.processes,
-            now_ms=self.clock.now_ms,
+            now_ms=self.clock.now_ms, progress=self.progress, metrics=self.metrics,
         )  # fmt: skip
         self.fetcher = Fetcher(
             run=self._run, pause=self._pause, queues=self.queues, slots=self.slots,
@@ -140,12 +148,16 @@ class Worker:
         )  # fmt: skip
         self.supervisor = Supervisor(lambda: self._stopping, self._pause)
         self.maxmemory_policy = ""
+        self.metrics_server = (
+            None if c.metrics_port is None else MetricsServer(self, c.metrics_port, c.metrics_host)
+        )
 
     @classmethod
     def from_settings(cls, settings: Any, **overrides: Any) -> Worker:
         """Build from an arq-style settings class (or object): its attributes are settings.
 
-        Attributes that are not settings are ignored; ``overrides`` win.
+        A public attribute that is no setting is refused (InvalidArgument, with the closest
+        setting's name) unless the class names it in ``extra_settings``; ``overrides`` win.
         """
         return cls(config=WorkerConfig.from_settings(settings, overrides))
 
@@ -164,13 +176,35 @@ class Worker:
             await self.shutdown()
 
     async def startup(self) -> None:
-        """Connect, create the consumer groups, run ``on_startup``, start the loops."""
+        """Connect, create the consumer groups, run ``on_startup``, start the loops.
+
+        While Redis is unreachable it waits for it, logging each attempt (see
+        :mod:`~jobwire.worker.connecting`); when stopped meanwhile it returns without
+        starting anything. Refused credentials raise :class:`~jobwire.RedisAuthError`.
+        """
         c = self.config
         self._stop = asyncio.Event()
         self._stopping = False
+        self._started = False
         self.slots.reset()
         self._redis = c.redis.async_client()
-        await self._run(self.clock.measure())
+        if c.handle_signals:
+            self._install_signals()  # before waiting for Redis: a stop must end the wait
+        if self.metrics_server is not None:
+            self.metrics_server.start()  # scraped while waiting for Redis too
+        try:
+            connected = await wait_for_redis(
+                lambda: self._run(self.clock.measure()), self._stop, server_address(c.redis)
+            )
+        except BaseException:
+            await self._redis.aclose()  # refused credentials, ...: nothing else started
+            self._redis = None
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
+            raise
+        if not connected:
+            return  # stopped while waiting; shutdown() has nothing to undo
+        self._started = True
         await self._check_memory_policy()
         for q in self.queues:
             await self._run(q.consumer.ensure_group())
@@ -181,8 +215,6 @@ class Worker:
         if self.processes is not None:
             self.processes.start()  # in the background: loop and thread jobs need not wait
             self._warn_process_slots()
-        if c.handle_signals:
-            self._install_signals()
         self.leases.start()
         self.supervisor.loops[self.leases.state.name] = self.leases.state
         start = self.supervisor.start
@@ -216,6 +248,13 @@ class Worker:
             self.max_jobs,
             c.redis.safe_url(),
         )
+        for function, queue in sorted(c.unserved.items()):
+            logger.warning(
+                "task %s enqueues its jobs to queue %r, which this worker does not serve "
+                "(queue_names): add it there or run a worker for it, or they wait forever",
+                function,
+                queue,
+            )
 
     def stop(self) -> None:
         """Ask the worker to stop gracefully (what SIGTERM does)."""
@@ -230,6 +269,13 @@ class Worker:
         record is removed, ``on_shutdown`` runs and the connections close.
         """
         self.stop()
+        if self.metrics_server is not None:
+            self.metrics_server.stop()
+        if not self._started:  # stopped while waiting for Redis
+            if self._redis is not None:
+                await self._redis.aclose()
+            logger.info("worker %s stopped before Redis could be reached", self.name)
+            return
         tasks = self.supervisor.tasks
         for task in tasks:
             task.cancel()
@@ -255,6 +301,7 @@ class Worker:
                 task.cancel()
             await asyncio.gather(*late, return_exceptions=True)
         await self.leases.stop()
+        self.progress.close()
         with contextlib.suppress(RedisError):
             await self._write_health(remove=True)
         await call_hook(self.config.hooks, "on_shutdown", self.ctx)
@@ -390,7 +437,7 @@ class Worker:
                 record = health_record(
                     worker=self.name, queue=q.name, queued=queued, interval=interval,
                     now_ms=self.clock.now_ms(), counts=counts, loops=self.supervisor.records(),
-                    extra=extra,
+                    extra={**extra, "paused": q.paused},
                 )  # fmt: skip
             await self._run(_one(health_key_commands(key, record, interval)))
 

@@ -28,6 +28,9 @@ class QueueState:
     # set when leases may have expired while every slot was busy: the next free slot
     # goes to a reclaimed job before any new one, so a dead worker's jobs never starve
     reclaim_due: bool = False
+    # the queue's paused flag as last read, and when (time.monotonic()): see Fetcher
+    paused: bool = False
+    paused_read_at: float = float("-inf")
 
 
 @dataclass(eq=False)

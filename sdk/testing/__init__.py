@@ -114,9 +114,10 @@ class _TestControls:
         return self._twin.eager
 
     def enqueued_jobs(self, queue_name: str | None = None) -> list[JobInfo]:
-        """Every job the queue accepted so far, oldest first, each as it was when enqueued.
+        """Every job accepted so far, oldest first, each as it was when enqueued.
 
-        Jobs whose id was taken (enqueue returned None) are not in it.
+        Of every queue, or of ``queue_name`` alone. Jobs whose id was taken (enqueue
+        returned None) are not in it.
         """
         return self._twin.enqueued_jobs(queue_name)
 
@@ -181,7 +182,7 @@ class _TestControls:
 class MemoryClient(_TestControls, Client):
     """In-memory twin of :class:`jobwire.Client` (see the module documentation).
 
-    ``functions``: job functions (plain or registered with ``jobwire.worker.func``) that
+    ``functions``: job functions (plain, or tasks: ``@jobwire.task``, ``jobwire.worker.func``) that
     ``eager`` mode and ``run_jobs`` run; ``ctx`` is merged into every job's context;
     ``max_tries`` is the default for functions registered without one. Client options
     (``queue_name``, ``serializer``, ``accept``, ``signing_key``, ``max_size``,
@@ -198,7 +199,7 @@ class MemoryClient(_TestControls, Client):
         return f"MemoryClient(queue={self.queue_name!r}, eager={self.eager})"
 
     def run_jobs(self, queue_name: str | None = None, *, include_deferred: bool = False) -> int:
-        """Run the queue's queued jobs with the registered functions, as a burst worker does.
+        """Run the queued jobs of every queue (or of ``queue_name``), as a burst worker does.
 
         Jobs enqueued meanwhile and retries due now run too; ``include_deferred`` runs
         deferred jobs without waiting for their time. Returns how many executions ran.

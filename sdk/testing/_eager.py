@@ -10,9 +10,11 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING
 
+from jobwire.events import check_progress
 from jobwire.producer import now_ms
 from jobwire.protocol import Gen
 from jobwire.worker.attempt import Defaults, Poison, Refused, Unknown, conclude, job_context, plan
+from jobwire.worker.progress import current
 
 from ._store import CLIENT_KEEP, WORKER_NAME, Call
 
@@ -23,9 +25,22 @@ __all__ = ["run_job", "run_jobs"]
 
 
 def run_jobs(core: MemoryProducer, queue_name: str | None, include_deferred: bool) -> Gen[int]:
-    """Run the queue's ready jobs (and deferred ones, if asked) until none is left."""
+    """Run ready jobs (and deferred ones, if asked) until none is left.
+
+    Of one queue, or with None of every queue, the default one first, again until a
+    round runs nothing (a job may enqueue to a queue already drained).
+    """
+    if queue_name is None:
+        total = 0
+        while True:
+            ran = 0
+            for name in core.queue_names():
+                ran += yield from run_jobs(core, name, include_deferred)
+            if not ran:
+                return total
+            total += ran
     ran = 0
-    while True:
+    while not core.paused(queue_name):  # a paused queue runs nothing, as with a worker
         with core.store._cond:
             waiting, deferred = core._waiting(queue_name)
             if include_deferred and not waiting:
@@ -35,6 +50,7 @@ def run_jobs(core: MemoryProducer, queue_name: str | None, include_deferred: boo
             job_id = waiting[0].header.id
         yield from _execute(core, job_id, queue_name)
         ran += 1
+    return ran
 
 
 def run_job(core: MemoryProducer, job_id: str, queue_name: str | None) -> Gen[None]:
@@ -63,7 +79,12 @@ def _execute(core: MemoryProducer, job_id: str, queue_name: str | None) -> Gen[N
         core.finish(job_id, queue_name, "error", error=decision.error)
         return
     run = decision
-    ctx = job_context(core.ctx, run, threading.Event())
+
+    def progress(value: float, message: str = "") -> None:
+        core.record_progress(job_id, queue_name, *check_progress(value, message))
+
+    ctx = job_context(core.ctx, run, threading.Event(), progress)
+    token = current.set(progress)  # jobwire.worker.progress() inside the job
     try:
         value = yield Call(run.function.fn, (ctx, *run.job.args), run.job.kwargs)
     except Exception as exc:
@@ -74,3 +95,5 @@ def _execute(core: MemoryProducer, job_id: str, queue_name: str | None) -> Gen[N
         )  # fmt: skip
     else:
         core.finish(job_id, queue_name, "success", value=value, keep=run.keep)
+    finally:
+        current.reset(token)

@@ -30,7 +30,10 @@ from jobwire.worker.attempt import (
 )
 from jobwire.worker.functions import DEFAULT_MAX_TRIES
 
+from ._admin import MemoryAdmin
+from ._dead import MemoryDeadLetters
 from ._eager import run_job
+from ._observe import MemoryObservations
 from ._store import (
     CLIENT_KEEP,
     DEAD_CAP,
@@ -45,11 +48,22 @@ from ._store import (
 
 __all__ = ["DEFAULT_MAX_TRIES", "MemoryProducer"]
 
+_EVENT_TYPES = {
+    "success": "succeeded",
+    "error": "failed",
+    "timeout": "failed",
+    "aborted": "aborted",
+}
+
+
+def _text(value: object) -> str:
+    return "" if value is None else str(value)
+
 
 # ---------------------------------------------------------------------------- core
 
 
-class MemoryProducer(Producer):
+class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Producer):
     """Every client operation, on a :class:`MemoryStore` instead of Redis.
 
     The worker-side transitions (start, finish, retry, dead-letter) are plain methods, used
@@ -152,7 +166,9 @@ class MemoryProducer(Producer):
         queue.jobs[job.job_id] = StoredJob(
             job.data, header, state, job.due_ms, job.expires_ms, self.store._next()
         )
-        queue.enqueued.append((job.data, STATUS[state]))
+        queue.enqueued.append((self.store._next(), job.data, STATUS[state]))
+        self._emit(queue, "enqueued", job.job_id, header.function, header.job_try,
+                   info=_text(job.due_ms))  # fmt: skip
         self.store._known.add(name)
         self.store._changed()
         return True
@@ -167,7 +183,7 @@ class MemoryProducer(Producer):
             added = self._add(job, now, once)
         if not added:
             return None
-        if self.eager:
+        if self.eager and not self.paused(job.keys.queue):
             yield from run_job(self, job.job_id, job.keys.queue)
         return (job.job_id, job.keys.queue)
 
@@ -179,7 +195,7 @@ class MemoryProducer(Producer):
             added = [self._add(job, now) for job in jobs]
         refs: list[JobRef | None] = []
         for job, ok in zip(jobs, added, strict=True):
-            if ok and self.eager:
+            if ok and self.eager and not self.paused(job.keys.queue):
                 yield from run_job(self, job.job_id, job.keys.queue)
             refs.append((job.job_id, job.keys.queue) if ok else None)
         return refs
@@ -294,6 +310,9 @@ class MemoryProducer(Producer):
                 del queue.jobs[job_id]
                 result = self.codec.encode_result(self._aborted_result(job_id, name, job.data))
                 queue.keep_result(job_id, result, self.keep_result_ms / 1000, now)
+                function = job.header.function
+                self._emit(queue, "aborted", job_id, function, info="aborted before it started")
+                self._tally(queue, function, "aborted", None)
                 self.store._changed()
         if not running:
             return True
@@ -372,51 +391,20 @@ class MemoryProducer(Producer):
         """A twin always answers."""
         return True
 
-    # ------------------------------------------------------------- dead letters
-
-    @immediate
-    def dead_letters(self, queue_name: str | None, limit: int) -> list[DeadLetter]:
-        """Dead-letter entries of a queue, newest first."""
-        with self.store._cond:
-            return list(reversed(self._refreshed(queue_name)[1].dead.values()))[:limit]
-
-    @immediate
-    def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> JobRef | None:
-        """Enqueue a dead-lettered message again, unchanged."""
-        now = now_ms()
-        with self.store._cond:
-            name, queue = self._refreshed(queue_name, now)
-            letter = queue.dead.get(entry_id)
-            if letter is None:
-                raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {name!r}")
-            job_id = self.codec.read_job_header(letter.data).id
-            prepared = Prepared(job_id, self.keys(name), letter.data, None, None)
-            if not self._add(prepared, now):
-                return None
-            del queue.dead[entry_id]
-            return (job_id, name)
-
-    @immediate
-    def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> bool:
-        """Delete one dead-letter entry; False if it did not exist."""
-        with self.store._cond:
-            removed = self._refreshed(queue_name)[1].dead.pop(entry_id, None)
-            if removed is not None:
-                self.store._changed()
-            return removed is not None
-
     # ------------------------------------------------- worker side (state setters)
 
     def start(self, job_id: str, queue_name: str | None, worker: str) -> None:
         """Move a waiting job to in progress, as a worker taking it does."""
         now = now_ms()
         with self.store._cond:
-            _, _, job = self._job(queue_name, job_id)
+            _, queue, job = self._job(queue_name, job_id)
             if job.state == "active":
                 raise InvalidArgument(f"job {job_id!r} is already in progress")
             job.state, job.due_ms = "active", None
             job.tries += 1
             job.worker, job.started_ms, job.abort = worker, now, False
+            job_try = try_number(job.header.job_try, job.tries)
+            self._emit(queue, "started", job_id, job.header.function, job_try, worker)
             self.store._changed()
 
     def finish(
@@ -449,8 +437,11 @@ class MemoryProducer(Producer):
             if exc is not None and error is None:
                 error = ErrorRecord.from_exception(exc)
             result = self._result(job, outcome, value=value, error=error, exc=exc, now=now)
-            queue.keep_result(job_id, encode_result(self.codec, result)[0], keep, now)
+            data, result = encode_result(self.codec, result)
+            queue.keep_result(job_id, data, keep, now)
+            self._ended(queue, result, retry_in is not None)
             job.worker = job.started_ms = None
+            job.progress = None
             if retry_in is None:
                 del queue.jobs[job_id]
             elif retry_in > 0:
@@ -482,11 +473,25 @@ class MemoryProducer(Producer):
             while len(queue.dead) > DEAD_CAP:
                 del queue.dead[next(iter(queue.dead))]
             result = dead_letter_result(job.header, reason, message, job.worker or WORKER_NAME, now)
+            function = job.header.function
+            self._emit(queue, "dead_lettered", job_id, function, job.header.job_try, result.worker,
+                       info=f"{reason}: {message[:200]}")  # fmt: skip
+            self._tally(queue, function, "dead_lettered", None)
             queue.keep_result(
                 job_id, self.codec.encode_result(result), self.keep_result_ms / 1000, now
             )
             self.store._changed()
             return entry_id
+
+    def _ended(self, queue: MemoryQueue, result: ResultEnvelope, retried: bool) -> None:
+        """The event and stats of an execution's end (as the finish and retry scripts)."""
+        ms = max(0, result.finished_ms - result.started_ms)
+        error = "" if result.error is None else f"{result.error.type}: {result.error.message}"
+        outcome = "retried" if retried else str(result.outcome)
+        kind = "retried" if retried else _EVENT_TYPES.get(outcome, "failed")
+        self._emit(queue, kind, result.id, result.function, result.job_try, result.worker, ms,
+                   error[:200])  # fmt: skip
+        self._tally(queue, result.function, outcome, ms)
 
     def abort_requested(self, job_id: str, queue_name: str | None) -> bool:
         """True when a client asked to abort this running job."""
@@ -495,10 +500,17 @@ class MemoryProducer(Producer):
             return bool(job is not None and job.abort)
 
     def enqueued_jobs(self, queue_name: str | None) -> list[JobInfo]:
-        """Every job accepted by the queue so far, in order, as it was when enqueued."""
+        """Every job accepted so far by one queue (None: by every queue), as enqueued."""
         with self.store._cond:
-            rows = list(self._refreshed(queue_name)[1].enqueued)
-        return [JobInfo.from_stored(self._decode_job(data), status) for data, status in rows]
+            names = self.queue_names() if queue_name is None else [queue_name]
+            rows = sorted(row for name in names for row in self._refreshed(name)[1].enqueued)
+        return [JobInfo.from_stored(self._decode_job(data), status) for _, data, status in rows]
+
+    def queue_names(self) -> list[str]:
+        """The queues of the store that hold or held anything, the default one first."""
+        with self.store._cond:
+            others = sorted(n for n in self.store._queues if n != self.queue_name)
+        return [self.queue_name, *others]
 
     def raw(self, job_id: str, queue_name: str | None) -> tuple[bytes, int]:
         """A waiting or running job's stored bytes and its start count."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import itertools
@@ -72,6 +73,7 @@ class StoredJob:
     worker: str | None = None
     started_ms: int | None = None
     abort: bool = False
+    progress: bytes | None = None  # the latest report, as JSON (as in the job hash)
 
 
 @dataclass(slots=True, eq=False)
@@ -85,7 +87,11 @@ class MemoryQueue:
     jobs: dict[str, StoredJob] = field(default_factory=dict)
     results: dict[str, KeptResults] = field(default_factory=dict)
     dead: dict[str, DeadLetter] = field(default_factory=dict)  # oldest first
-    enqueued: list[tuple[bytes, JobStatus]] = field(default_factory=list)
+    enqueued: list[tuple[int, bytes, JobStatus]] = field(default_factory=list)  # (seq, ...)
+    # lifecycle events (id, fields) as the stream holds them, and the stats hashes' fields
+    events: list[tuple[str, dict[bytes, bytes]]] = field(default_factory=list)
+    last_event: tuple[int, int] = (0, 0)
+    stats: dict[tuple[str, int], dict[str, int]] = field(default_factory=dict)
 
     def keep_result(self, job_id: str, data: bytes, keep: float | None, now: int) -> None:
         """Keep a job's latest result for ``keep`` seconds (None: forever; 0: not at all)."""
@@ -114,6 +120,7 @@ class MemoryStore:
         self._queues: dict[str, MemoryQueue] = {}
         self._known: set[str] = set()
         self._once: dict[str, int] = {}
+        self._paused: set[str] = set()
         self._seq = itertools.count(1)
 
     def clear(self) -> None:
@@ -122,6 +129,7 @@ class MemoryStore:
             self._queues.clear()
             self._known.clear()
             self._once.clear()
+            self._paused.clear()
             self._changed()
 
     # the engine below is the store's only user; these stay private to the package
@@ -203,10 +211,11 @@ def _call_in_new_loop(op: Call) -> Any:
     except RuntimeError:
         return asyncio.run(coroutine)
     box: list[Any] = []
+    job_vars = contextvars.copy_context()  # what the job sees (its progress reporter)
 
     def run() -> None:
         try:
-            box.append((True, asyncio.run(coroutine)))
+            box.append((True, job_vars.run(asyncio.run, coroutine)))
         except BaseException as exc:
             box.append((False, exc))
 

@@ -56,6 +56,7 @@ class Settings:
     functions = (noop, io, latency)
     redis_settings = os.environ.get("REDIS_URL")
     max_jobs = int(os.environ.get("BENCH_MAX_JOBS", "10"))
+    events = os.environ.get("BENCH_EVENTS", "1") != "0"  # events and stats (run.py --no-events)
 
 
 class CpuSettings(Settings):

@@ -2,6 +2,8 @@
 
     python tests/bench/run.py              # full run (a few minutes)
     python tests/bench/run.py --quick      # smaller counts, under a minute (CI smoke test)
+    python tests/bench/run.py --no-events  # the same with lifecycle events and stats off
+    python tests/bench/run.py --only events  # drain_noop and latency, events off vs on
 
 Starts its own redis-server on a free port (never 6379) and removes it afterwards. Each
 workload runs ``--repeat`` times (default 3); the table shows the median with min-max and,
@@ -70,6 +72,7 @@ class Bench:
     server: RedisServer
     quick: bool
     repeat: int
+    events: bool = True  # lifecycle events and stats written by workers and clients
     rows: list[Row] = field(default_factory=list)
     tmp: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="jobwire-bench-")))
 
@@ -127,8 +130,11 @@ def baseline_enqueue_sync(url: str, count: int) -> float:
     return rate(count, elapsed)
 
 
+EVENTS = {"events": True}  # the clients' setting (main() sets it from --no-events)
+
+
 def jobwire_enqueue_sync(url: str, count: int) -> float:
-    client = jobwire.Client.from_url(url)
+    client = jobwire.Client.from_url(url, **EVENTS)
     client.enqueue("noop")  # connect and load the script outside the measurement
     started = time.perf_counter()
     for _ in range(count):
@@ -154,7 +160,7 @@ async def baseline_enqueue_async(url: str, count: int) -> float:
 
 
 async def jobwire_enqueue_async(url: str, count: int) -> float:
-    client = jobwire.AsyncClient.from_url(url)
+    client = jobwire.AsyncClient.from_url(url, **EVENTS)
     await client.enqueue("noop")
     started = time.perf_counter()
     for _ in range(count):
@@ -165,7 +171,7 @@ async def jobwire_enqueue_async(url: str, count: int) -> float:
 
 
 def jobwire_enqueue_many(url: str, count: int, batch: int = 1000) -> float:
-    client = jobwire.Client.from_url(url)
+    client = jobwire.Client.from_url(url, **EVENTS)
     client.enqueue("noop")
     started = time.perf_counter()
     for start in range(0, count, batch):
@@ -247,10 +253,16 @@ def wait_file(path: Path, timeout: float) -> float:
 
 
 def spawn_worker(
-    b: Bench, done: Path, total: int, max_jobs: int, settings: str = "Settings"
+    b: Bench,
+    done: Path,
+    total: int,
+    max_jobs: int,
+    settings: str = "Settings",
+    events: bool | None = None,
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
+        "BENCH_EVENTS": "1" if (b.events if events is None else events) else "0",
         "REDIS_URL": b.url,
         "BENCH_DONE": str(done),
         "BENCH_TOTAL": str(total),
@@ -276,15 +288,21 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def drain_once(
-    b: Bench, function: str, count: int, max_jobs: int, from_first_job: bool = False
+    b: Bench,
+    function: str,
+    count: int,
+    max_jobs: int,
+    from_first_job: bool = False,
+    events: bool | None = None,
 ) -> float:
     b.flush()
-    with jobwire.Client.from_url(b.url) as client:
+    events = b.events if events is None else events
+    with jobwire.Client.from_url(b.url, events=events) as client:
         for start in range(0, count, 1000):
             client.enqueue_many([JobSpec(function) for _ in range(min(1000, count - start))])
     done = b.tmp / f"done-{uuid.uuid4().hex}"
     started = time.time()
-    proc = spawn_worker(b, done, count, max_jobs)
+    proc = spawn_worker(b, done, count, max_jobs, events=events)
     try:
         finished = wait_file(done, 300)
     finally:
@@ -351,29 +369,80 @@ def bench_latency(b: Bench) -> None:
     )
     p99 = b.row("latency p99", "ms", bar="≤ 5 ms", higher_is_better=False)
     for _ in range(b.repeat):
-        b.flush()
-        path = b.tmp / "latency"
-        path.unlink(missing_ok=True)
-        proc = spawn_worker(b, b.tmp / "unused", -1, 10)
-        try:
-            with jobwire.Client.from_url(b.url) as client:
-                client.enqueue("latency", time.time())  # wait for the worker to be up
-                while not path.exists():
-                    time.sleep(0.01)
-                path.unlink()
-                for _ in range(count):
-                    client.enqueue("latency", time.time())
-                    time.sleep(1 / 50)
-                deadline = time.monotonic() + 30
-                while time.monotonic() < deadline:
-                    if path.exists() and len(path.read_text().splitlines()) >= count:
-                        break
-                    time.sleep(0.01)
-        finally:
-            stop(proc)
-        delays = sorted(float(x) * 1000 for x in path.read_text().split())
-        p50.values.append(delays[len(delays) // 2])
-        p99.values.append(delays[min(len(delays) - 1, int(len(delays) * 0.99))])
+        low, high = latency_once(b, count)
+        p50.values.append(low)
+        p99.values.append(high)
+
+
+def latency_once(b: Bench, count: int, events: bool | None = None) -> tuple[float, float]:
+    """p50 and p99 (ms) from enqueue to job start, one worker, ``count`` jobs at 50/s."""
+    events = b.events if events is None else events
+    b.flush()
+    path = b.tmp / "latency"
+    path.unlink(missing_ok=True)
+    proc = spawn_worker(b, b.tmp / "unused", -1, 10, events=events)
+    try:
+        with jobwire.Client.from_url(b.url, events=events) as client:
+            client.enqueue("latency", time.time())  # wait for the worker to be up
+            while not path.exists():
+                time.sleep(0.01)
+            path.unlink()
+            for _ in range(count):
+                client.enqueue("latency", time.time())
+                time.sleep(1 / 50)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                if path.exists() and len(path.read_text().splitlines()) >= count:
+                    break
+                time.sleep(0.01)
+    finally:
+        stop(proc)
+    delays = sorted(float(x) * 1000 for x in path.read_text().split())
+    return delays[len(delays) // 2], delays[min(len(delays) - 1, int(len(delays) * 0.99))]
+
+
+# ------------------------------------------------------------------------------ events
+
+
+def bench_events(b: Bench) -> None:
+    """drain_noop and latency with lifecycle events and stats off ("baseline") and on."""
+    count = b.n(5000, 1000)
+    drain = b.row(
+        "drain_noop, events+stats on",
+        "jobs/s",
+        bar="≥ 0.9 × off",
+        note="the baseline column is the same run with events=False (worker and client)",
+    )
+    p50 = b.row("latency p50, events on", "ms", bar="≤ 1.1 × off", higher_is_better=False)
+    p99 = b.row("latency p99, events on", "ms", higher_is_better=False)
+    for _ in range(b.repeat):  # interleaved, so that machine noise hits both alike
+        drain.baseline.append(drain_once(b, "noop", count, 10, events=False))
+        drain.values.append(drain_once(b, "noop", count, 10, events=True))
+        for events, row50, row99 in ((False, "baseline", "baseline"), (True, "values", "values")):
+            low, high = latency_once(b, b.n(500, 100), events=events)
+            getattr(p50, row50).append(low)
+            getattr(p99, row99).append(high)
+    # what they cost in Redis, after a drain of ``count`` jobs (3 events each, under the cap)
+    drain_once(b, "noop", count, 10, events=True)
+    with redis.Redis.from_url(b.url) as r:
+        stream = int(r.memory_usage("jobwire:{default}:lifecycle", samples=0) or 0)
+        stats_keys = list(r.scan_iter("jobwire:{default}:stats:*"))
+        stats = sum(int(r.memory_usage(k, samples=0) or 0) for k in stats_keys)
+        entries = int(r.xlen("jobwire:{default}:lifecycle"))
+    row = b.row(
+        "Redis bytes per job: event stream",
+        "bytes",
+        higher_is_better=False,
+        note=f"{entries:,} events for {count:,} jobs; capped at 10,000 events per queue",
+    )
+    row.values.append(stream / count)
+    row = b.row(
+        "Redis bytes: stats hashes",
+        "bytes",
+        higher_is_better=False,
+        note=f"{len(stats_keys)} hashes (minute + hour) for one function; per bucket, not per job",
+    )
+    row.values.append(float(stats))
 
 
 # ------------------------------------------------------------------------------ cpu
@@ -395,7 +464,7 @@ def bench_cpu(b: Bench) -> None:
             b.flush()
             proc = spawn_worker(b, b.tmp / "unused", -1, 10, "CpuSettings")
             try:
-                with jobwire.Client.from_url(b.url) as client:
+                with jobwire.Client.from_url(b.url, **EVENTS) as client:
                     client.enqueue(f"cpu_{kind}", 0.001).result(timeout=60)  # warm up
                     jobs = [client.enqueue(f"cpu_{kind}", 0.02) for _ in range(count)]
                     results = [j.result(timeout=120) for j in jobs]
@@ -414,7 +483,7 @@ def bench_cpu(b: Bench) -> None:
 def bench_memory(b: Bench) -> None:
     count = b.n(10_000, 2000)
     b.flush()
-    with redis.Redis.from_url(b.url) as r, jobwire.Client.from_url(b.url) as client:
+    with redis.Redis.from_url(b.url) as r, jobwire.Client.from_url(b.url, **EVENTS) as client:
         client.enqueue("noop")
         before = int(r.info("memory")["used_memory"])
         for _ in range(0, count, 1000):
@@ -432,14 +501,14 @@ def bench_memory(b: Bench) -> None:
 
     total = b.n(100_000, 10_000)
     b.flush()
-    with jobwire.Client.from_url(b.url) as client:
+    with jobwire.Client.from_url(b.url, **EVENTS) as client:
         for _ in range(0, total, 1000):
             client.enqueue_many([JobSpec("noop") for _ in range(1000)])
     done = b.tmp / "rss-done"
     proc = spawn_worker(b, done, total, 10)
     samples = []
     try:
-        with jobwire.Client.from_url(b.url) as client:
+        with jobwire.Client.from_url(b.url, **EVENTS) as client:
             while not done.exists():
                 left = client.queue_size()
                 samples.append((total - left, rss_kib(proc.pid)))
@@ -474,7 +543,7 @@ def bench_depth(b: Bench) -> None:
     sample = 2000
     for depth in depths:
         b.flush()
-        client = jobwire.Client.from_url(b.url)
+        client = jobwire.Client.from_url(b.url, **EVENTS)
         for start in range(0, depth, 5000):
             client.enqueue_many([JobSpec("noop") for _ in range(min(5000, depth - start))])
         started = time.perf_counter()
@@ -514,6 +583,7 @@ WORKLOADS: dict[str, Callable[[Bench], None]] = {
     "cpu": bench_cpu,
     "memory": bench_memory,
     "depth": bench_depth,
+    "events": bench_events,
 }
 
 
@@ -563,10 +633,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=None, help="runs per workload (3)")
     parser.add_argument("--only", nargs="*", choices=list(WORKLOADS), help="some workloads")
     parser.add_argument("--json", type=Path, default=HERE / "results.jsonl")
+    parser.add_argument(
+        "--no-events", action="store_true", help="workers and clients write no events or stats"
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
+    EVENTS["events"] = not args.no_events
     with redis_for_bench() as server:
-        bench = Bench(server.url, server, args.quick, repeat)
+        bench = Bench(server.url, server, args.quick, repeat, events=not args.no_events)
         try:
             for name in args.only or WORKLOADS:
                 started = time.monotonic()

@@ -125,6 +125,9 @@ def test_the_documented_minimal_acl_rule_is_enough_for_everything(
         assert client.delete_dead_letter(letter.entry_id)
         assert client.queued_jobs() == [] and client.queue_size() == 0
         assert client.all_job_results() and client.queues() == ["default"]
+        assert list(client.events(since="0", timeout=0.1))  # events, progress and stats too
+        assert waiting.events() and waiting.progress() is None
+        assert client.stats().total().executions >= 2
     info = subprocess.run(
         [sys.executable, "-m", "jobwire", "info"], capture_output=True, text=True, timeout=60,
         env={**os.environ, "REDIS_URL": url},

@@ -32,8 +32,11 @@ def test_every_public_method_has_a_docstring(sync_cls: type, async_cls: type) ->
 
 def test_async_methods_that_talk_to_redis_are_coroutines() -> None:
     local = {"job", "from_url"}  # build objects only, no I/O
+    iterators = {"events"}  # ``async for``: returns an async iterator, awaited step by step
     for name, method in public_methods(jobwire.AsyncClient).items():
-        assert inspect.iscoroutinefunction(method) == (name not in local), name
+        assert inspect.iscoroutinefunction(method) == (name not in local | iterators), name
+    follower = jobwire.AsyncClient().events()
+    assert hasattr(follower, "__anext__") and not inspect.iscoroutine(follower)
     for name, method in public_methods(jobwire.AsyncJob).items():
         assert inspect.iscoroutinefunction(method), name
 

@@ -45,8 +45,8 @@ def test_spec_names_every_key() -> None:
     keys = QueueKeys("P", "Q")
     for name in (
         keys.job("ID"), keys.stream, keys.wake, keys.deferred, keys.results("ID"),
-        keys.done("ID"), keys.dead, keys.events, keys.once("NAME"), keys.health("W"),
-        queues_key("P"),
+        keys.done("ID"), keys.dead, keys.events, keys.lifecycle, keys.once("NAME"),
+        keys.health("W"), keys.paused, queues_key("P"),
     ):  # fmt: skip
         assert f"`{name}`" in STORAGE, name
 

@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +104,28 @@ def test_enqueued_jobs_records_every_accepted_job_in_order() -> None:
     client.enqueue("resize", 256, _queue_name="images")
     client.enqueue("report", _defer_by=60)
     client.set_complete("one", "sent")  # recorded as enqueued, whatever happened since
-    records = client.enqueued_jobs()
+    records = client.enqueued_jobs()  # of every queue, in the order they were enqueued
     assert [(r.function, r.args, r.kwargs, r.status) for r in records] == [
         ("send_email", ("a@example.com",), {"subject": "hi"}, JobStatus.QUEUED),
+        ("resize", (256,), {}, JobStatus.QUEUED),
         ("report", (), {}, JobStatus.DEFERRED),
     ]
     assert [r.function for r in client.enqueued_jobs("images")] == ["resize"]
+    assert [r.function for r in client.enqueued_jobs("default")] == ["send_email", "report"]
+
+
+def test_run_jobs_runs_every_queue_by_default_and_one_when_named() -> None:
+    async def resize(ctx: dict[str, Any], size: int) -> int:
+        return size // 2
+
+    client = MemoryClient(functions=[resize])
+    images = client.enqueue("resize", 256, _queue_name="images")
+    default = client.enqueue("resize", 10)
+    assert images is not None and default is not None
+    assert client.run_jobs("images") == 1
+    assert images.result() == 128 and default.status() is JobStatus.QUEUED
+    assert client.run_jobs() == 1  # what is left: the default queue's job
+    assert default.result() == 5
     client.clear()
     assert client.enqueued_jobs() == [] and client.queue_size("images") == 0
 
@@ -339,3 +356,78 @@ def test_eager_mode_keeps_results_as_the_function_says() -> None:
     assert aborted_early.status() is JobStatus.COMPLETE
     threading.Event().wait(0.3)
     assert kept.result() == 2 and aborted_early.status() is JobStatus.NOT_FOUND
+
+
+# ------------------------------------------------------- events, progress and stats
+
+
+def test_eager_jobs_write_the_events_progress_and_stats_a_worker_would() -> None:
+    def resize(ctx: dict[str, Any], n: int) -> int:
+        ctx["progress"](0.25, "loading")
+        from jobwire.worker import progress
+
+        progress(0.75, "resizing")
+        if n < 0:
+            raise ValueError("negative")
+        return n
+
+    async def flaky(ctx: dict[str, Any]) -> str:
+        if ctx["job_try"] < 2:
+            raise Retry()
+        return "ok"
+
+    client = MemoryClient(functions=[resize, flaky], eager=True)
+    job = client.enqueue("resize", 3)
+    E = jobwire.EventType
+    assert [e.type for e in job.events()] == [
+        E.ENQUEUED, E.STARTED, E.PROGRESS, E.PROGRESS, E.SUCCEEDED,
+    ]  # fmt: skip
+    assert [e.progress.value for e in job.events() if e.progress] == [0.25, 0.75]
+    assert job.progress() is None  # the job ended
+    with pytest.raises(jobwire.JobFailed):
+        client.enqueue("resize", -1).result()
+    assert [e.type for e in client.enqueue("flaky").events()] == [
+        E.ENQUEUED, E.STARTED, E.RETRIED, E.STARTED, E.SUCCEEDED,
+    ]  # fmt: skip
+    stats = client.stats()
+    assert stats.total("resize").counts["success"] == 1
+    assert stats.total("resize").counts["error"] == 1
+    assert stats.total("flaky").counts["retried"] == 1
+    assert stats.total().executions == 4
+
+
+def test_a_twin_job_reports_progress_while_it_runs() -> None:
+    gate = threading.Event()
+
+    def long(ctx: dict[str, Any]) -> str:
+        ctx["progress"](0.5, "half")
+        gate.wait(10)
+        return "done"
+
+    client = MemoryClient(functions=[long])
+    job = client.enqueue("long")
+    runner = threading.Thread(target=client.run_jobs)
+    runner.start()
+    try:
+        deadline = time.monotonic() + 5
+        while job.progress() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        progress = job.progress()
+        assert progress is not None and (progress.value, progress.message) == (0.5, "half")
+    finally:
+        gate.set()
+        runner.join(10)
+    assert job.result() == "done"
+
+
+def test_async_twin_follows_events_as_they_are_written() -> None:
+    async def scenario() -> list[str]:
+        client = AsyncMemoryClient()
+        follower = client.events(timeout=5)
+        first = asyncio.ensure_future(follower.__anext__())
+        await asyncio.sleep(0.05)
+        job = await client.enqueue("push", 1)
+        event = await first
+        return [event.type.value, event.job_id == job.job_id and "same"]
+
+    assert asyncio.run(scenario()) == ["enqueued", "same"]

@@ -84,6 +84,13 @@ def burn(ctx: dict[str, Any], seconds: float) -> float:
     return time.thread_time() - start
 
 
+def burn_span(ctx: dict[str, Any], seconds: float) -> list[float]:
+    """CPU work for about ``seconds`` of its process's CPU; returns [pid, start, end] (wall)."""
+    start = time.time()
+    burn(ctx, seconds)
+    return [os.getpid(), start, time.time()]
+
+
 def record(ctx: dict[str, Any], path: str, seconds: float = 0.0) -> str:
     """Append 'start' and 'end' lines to a file: effects counted outside Redis."""
     with Path(path).open("a") as f:

@@ -222,7 +222,8 @@ def test_worker_from_an_arq_style_settings_class(redis_url: str) -> None:
         max_jobs = 3
         queue_name = "special"
         handle_signals = False
-        not_an_option = "ignored"
+        not_an_option = "not a setting"
+        extra_settings = ("not_an_option",)
 
     worker = Worker.from_settings(Settings, burst=True)
     assert worker.max_jobs == 3 and worker.burst and [q.name for q in worker.queues] == ["special"]
