@@ -30,7 +30,7 @@ from .models import (
 )
 from .options import ClientOptions, make_producer, specs_from
 from .producer import JobRef, Producer, now_ms
-from .protocol import Gen, run_async
+from .protocol import AsyncRedis, Gen, run_async
 from .settings import RedisSettings
 from .stats import Resolution, Statistics, check_function, check_resolution
 
@@ -49,7 +49,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        redis_client: redis.asyncio.Redis | None = None,
+        redis_client: AsyncRedis | None = None,
         *,
         settings: RedisSettings | None = None,
         **options: Unpack[ClientOptions],
@@ -57,7 +57,11 @@ class AsyncClient:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.async_client()
         self._owns_redis = redis_client is None
-        self._core: Producer = make_producer(self.settings.socket_timeout, options)
+        self._core: Producer = make_producer(
+            self.settings.socket_timeout,
+            options,
+            (self.settings.wait_replicas, self.settings.wait_timeout),
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
@@ -90,7 +94,8 @@ class AsyncClient:
         """Close the connection pool (if this client created it)."""
         if self._owns_redis:
             await self.redis.aclose()
-            await self.redis.connection_pool.disconnect()
+            if isinstance(self.redis, redis.asyncio.Redis):  # a cluster closes its own pools
+                await self.redis.connection_pool.disconnect()
 
     async def __aenter__(self) -> Self:
         return self

@@ -32,7 +32,7 @@ from .models import (
 )
 from .options import ClientOptions, make_producer, specs_from
 from .producer import JobRef, Producer, now_ms
-from .protocol import Gen, run_sync
+from .protocol import Gen, SyncRedis, run_sync
 from .settings import RedisSettings
 from .stats import Resolution, Statistics, check_function, check_resolution
 
@@ -51,7 +51,7 @@ class Client:
 
     def __init__(
         self,
-        redis_client: redis.Redis | None = None,
+        redis_client: SyncRedis | None = None,
         *,
         settings: RedisSettings | None = None,
         **options: Unpack[ClientOptions],
@@ -59,13 +59,18 @@ class Client:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.sync_client()
         self._owns_redis = redis_client is None
-        self._core: Producer = make_producer(self.settings.socket_timeout, options)
+        self._core: Producer = make_producer(
+            self.settings.socket_timeout,
+            options,
+            (self.settings.wait_replicas, self.settings.wait_timeout),
+        )
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
         """A client for the Redis at ``url``.
 
-        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://``.
+        Schemes: ``redis://``, ``rediss://`` (TLS), ``unix://``, ``redis+sentinel://``,
+        ``redis+cluster://``.
         """
         return cls(settings=RedisSettings.from_url(url), **options)
 
@@ -99,7 +104,8 @@ class Client:
         """Close the connection pool (if this client created it)."""
         if self._owns_redis:
             self.redis.close()
-            self.redis.connection_pool.disconnect()
+            if isinstance(self.redis, redis.Redis):  # a cluster client closes its nodes' pools
+                self.redis.connection_pool.disconnect()
 
     def __enter__(self) -> Self:
         return self

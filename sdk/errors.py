@@ -26,6 +26,9 @@ unavailable Redis::
     │   │                           at once, never retried as if Redis were down
     │   ├── RedisCommandError       Redis refused a command (ACL, wrong type, bad database...)
     │   │   └── RedisOutOfMemory    Redis is full (maxmemory, noeviction): nothing was written
+    │   ├── ReplicationTimeout      with ``wait_replicas``: fewer replicas than asked confirmed
+    │   │                           an enqueue in time; the job *was* written on the master
+    │   │                           (``.job_ids``, ``.acknowledged``, ``.wanted``)
     │   └── ScriptMissing           internal: a Lua script to load again (never reaches you)
     ├── JobNotFound                 no job (or dead-letter entry) with that id
     ├── ResultNotFound              the job is gone and no result was kept
@@ -90,6 +93,7 @@ __all__ = [
     "RedisError",
     "RedisOutOfMemory",
     "RedisUnavailable",
+    "ReplicationTimeout",
     "ResultNotFound",
     "SignatureError",
     "UnsupportedValue",
@@ -136,6 +140,24 @@ class RedisOutOfMemory(RedisCommandError):
     Nothing was written: jobwire's writing scripts are refused whole, before they run.
     Free memory (or raise ``maxmemory``) and call again.
     """
+
+
+class ReplicationTimeout(RedisError):
+    """Fewer replicas than ``RedisSettings.wait_replicas`` confirmed an enqueue in time.
+
+    Redis ``WAIT`` returned ``acknowledged`` < ``wanted`` within ``wait_timeout``. The
+    jobs (``job_ids``) *were* written on the master and are queued there: they run if that
+    master stays up, and may be lost if it fails before its replicas catch up. Enqueue
+    again with the same ``_job_id`` to be sure: a duplicate of a queued job is refused.
+    """
+
+    def __init__(
+        self, message: str, *, job_ids: tuple[str, ...], acknowledged: int, wanted: int
+    ) -> None:
+        super().__init__(message)
+        self.job_ids = job_ids
+        self.acknowledged = acknowledged
+        self.wanted = wanted
 
 
 class ScriptMissing(RedisError):

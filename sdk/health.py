@@ -89,7 +89,10 @@ def assess(worker: str, raw: bytes, now_ms: int) -> Assessment:
     return Assessment(worker, live, live and not problems, tuple(problems), record, tuple(warnings))
 
 
-def redis_time_ms() -> Gen[int]:
-    """Redis's clock, in milliseconds (what health records are judged against)."""
-    seconds, micros = yield Command(("TIME",))
+def redis_time_ms(route: str | None = None) -> Gen[int]:
+    """Redis's clock, in milliseconds (what health records are judged against).
+
+    On a cluster: the clock of the master of ``route``'s slot (any node when None).
+    """
+    seconds, micros = yield Command(("TIME",), route=route)
     return int(seconds) * 1000 + int(micros) // 1000

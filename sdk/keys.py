@@ -1,7 +1,9 @@
 """Redis key names: the single place they are spelled (mirrored in wire/SPEC.md, section 12).
 
 Every key of a queue shares the hash tag ``{queue}``, so one queue lives in one Redis Cluster
-slot and every Lua script touches a single slot.
+slot and every Lua script touches a single slot. The one key outside any queue, the registry
+:func:`queues_key`, is only ever used alone (``SADD``/``SMEMBERS``), so it may live in any
+slot. A queue spread over partitions would be several queues, each with its own tag.
 """
 
 from __future__ import annotations
@@ -60,7 +62,12 @@ def check_job_id(job_id: str) -> str:
 
 
 def queues_key(prefix: str) -> str:
-    """Set of the names of every queue that has been enqueued to (advisory, for listings)."""
+    """Set of the names of every queue that has been enqueued to (advisory, for listings).
+
+    No hash tag: on a cluster it lives in the slot of its own name, and no command or
+    script uses it together with another key (its ``SADD`` shares a pipeline with an
+    enqueue, and a cluster pipeline sends each command to its own slot's master).
+    """
     return f"{prefix}:queues"
 
 
@@ -81,7 +88,7 @@ class QueueKeys:
     P:{Q}:failed:ID     string   the envelope of a job that ended other than in success,
                                  kept as long as its results (``Job.retry``)
     P:{Q}:dead          stream   dead-letter entries, capped
-    P:{Q}:events        channel  ``abort ID`` notices for workers
+    P:{Q}:events        channel  ``abort ID`` notices for workers (sharded pub/sub)
     P:{Q}:lifecycle     stream   lifecycle events of the queue's jobs, capped
     P:{Q}:stats:m:N     hash     counts and durations of minute N (ms // 60000), expiring
     P:{Q}:stats:h:N     hash     the same for hour N (ms // 3600000), expiring
@@ -143,14 +150,15 @@ ACL_COMMANDS: Final = (
     # clients and workers
     "ping", "evalsha", "script|load", "hget", "hmget", "exists", "lindex", "lrange",
     "blmove", "mget", "set", "sadd", "smembers", "scan", "xgroup|create", "xreadgroup",
-    "xrange", "xrevrange", "xlen", "xack", "xdel", "subscribe", "unsubscribe",
+    "xrange", "xrevrange", "xlen", "xack", "xdel", "ssubscribe", "sunsubscribe",
     # event and stats readers
     "xread", "hgetall",
     # workers: INFO memory (is Redis set to refuse writes when full?) and TIME (clock offset)
-    "info", "time",
+    # clients with RedisSettings(wait_replicas=N): WAIT
+    "info", "time", "wait",
     # inside the Lua scripts
     "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
-    "pexpireat", "publish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending", "xtrim",
+    "pexpireat", "spublish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending", "xtrim",
     "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
 )  # fmt: skip
 

@@ -84,6 +84,13 @@ def event_cap(events: object, max_events: object) -> int:
     return cap if events else 0
 
 
-def make_producer(socket_timeout: float | None, options: ClientOptions) -> Producer:
-    """Build a client's protocol core from its options."""
-    return Producer(**core_options(socket_timeout, options))
+def make_producer(
+    socket_timeout: float | None, options: ClientOptions, replicas: tuple[int, float] = (0, 1.0)
+) -> Producer:
+    """Build a client's protocol core from its options.
+
+    ``replicas``: (``wait_replicas``, ``wait_timeout``) of its :class:`~jobwire.RedisSettings`.
+    """
+    producer = Producer(**core_options(socket_timeout, options))
+    producer.wait_replicas, producer.wait_timeout_ms = replicas[0], int(replicas[1] * 1000)
+    return producer

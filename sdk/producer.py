@@ -30,6 +30,7 @@ from .admin import QueueAdmin
 from .errors import (
     JobNotFound,
     RedisCommandError,
+    ReplicationTimeout,
     WaitTimeout,
 )
 from .events import EventReads
@@ -94,6 +95,9 @@ class Producer(QueueAdmin, EventReads):
         self.max_events = max_events
         self._keys: dict[str, QueueKeys] = {}
         self._registered: set[str] = set()
+        # RedisSettings.wait_replicas / wait_timeout: enqueues WAIT for that many replicas
+        self.wait_replicas = 0
+        self.wait_timeout_ms = 1000
 
     def keys(self, queue_name: str | None = None) -> QueueKeys:
         """Key names of a queue (the default queue when None)."""
@@ -176,15 +180,51 @@ class Producer(QueueAdmin, EventReads):
         for command in register:
             self._registered.update(str(name) for name in command.args[2:])
 
+    def _waits(self, queues: Iterable[str]) -> list[Command]:
+        """``WAIT`` for the replicas, one per queue (its slot's master on a cluster).
+
+        Each follows the queue's writes in the same pipeline, so it is sent on the
+        connection that wrote them: ``WAIT`` counts the replicas that have *that
+        connection's* writes.
+        """
+        if not self.wait_replicas:
+            return []
+        wait = ("WAIT", self.wait_replicas, self.wait_timeout_ms)
+        return [Command(wait, route=self.keys(q).stream) for q in sorted(set(queues))]
+
+    def _check_replicated(self, written: Sequence[JobRef], acks: Sequence[Any]) -> None:
+        """Raise ReplicationTimeout when a WAIT confirmed fewer replicas than asked."""
+        if not written or not acks:
+            return
+        acknowledged = min(int(n) for n in acks)
+        if acknowledged < self.wait_replicas:
+            ids = tuple(job_id for job_id, _ in written)
+            raise ReplicationTimeout(
+                f"only {acknowledged} of {self.wait_replicas} replicas confirmed the enqueue of "
+                f"{', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''} within "
+                f"{self.wait_timeout_ms / 1000}s; the job was written on the master and may "
+                "still run (or be lost if that master fails now)",
+                job_ids=ids,
+                acknowledged=acknowledged,
+                wanted=self.wait_replicas,
+            )
+
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
-        """Enqueue one job; None when its id is taken (or ``once`` was used already)."""
+        """Enqueue one job; None when its id is taken (or ``once`` was used already).
+
+        With ``wait_replicas`` it returns once that many replicas have the job, or raises
+        :class:`~jobwire.ReplicationTimeout`.
+        """
         with tracing.send(self.keys(spec.options.queue_name).queue) as span:
             ref, command = self.build(spec, now_ms(), once, span.headers)
             span.sent(ref[0])
             register = self._registration((ref[1],))
-            if register:
-                reply = (yield from pipeline([*register, command]))[-1]
+            waits = self._waits((ref[1],))
+            if register or waits:
+                replies = yield from pipeline([*register, command, *waits])
                 self._registered_by(register)
+                reply = replies[len(register)]
+                self._check_replicated([ref] if reply else [], replies[len(register) + 1 :])
             else:
                 reply = yield from call(command)
         return ref if reply else None
@@ -199,10 +239,15 @@ class Producer(QueueAdmin, EventReads):
         with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
             built = [self.build(spec, now, None, span.headers) for spec in specs]
             register = self._registration(ref[1] for ref, _ in built)
-            replies = yield from pipeline([*register, *(command for _, command in built)])
+            waits = self._waits(ref[1] for ref, _ in built)
+            commands = [*register, *(command for _, command in built), *waits]
+            replies = yield from pipeline(commands)
             self._registered_by(register)
-        replies = replies[len(register) :]
-        return [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
+            acks = replies[len(replies) - len(waits) :]
+            replies = replies[len(register) : len(replies) - len(waits)]
+            refs = [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
+            self._check_replicated([r for r in refs if r], acks)
+        return refs
 
     # ------------------------------------------------------------ job state
 
@@ -441,7 +486,7 @@ class Producer(QueueAdmin, EventReads):
         """Health records of the live workers of a queue, by worker name."""
         keys = self.keys(queue_name)
         prefix = keys.health("")
-        found = yield from scan(glob_escape(prefix) + "*")
+        found = yield from scan(glob_escape(prefix) + "*", route=keys.stream)
         if not found:
             return {}
         values = yield Command(("MGET", *found))

@@ -10,11 +10,19 @@ are its only sync/async difference (the same shape as psycopg 3's generators and
 
 Errors reach the generator already translated into jobwire's own types, so recovery logic,
 such as loading a script after NOSCRIPT, is written once in :func:`call_script`.
+
+On a Redis Cluster the same generators run over redis-py's cluster clients: a command goes
+to the master of its keys' slot (every key of one queue shares a slot), a pipeline's
+commands to their slots' masters, MOVED and ASK are followed by redis-py. A command without
+keys names where it goes: ``route`` (the master of that key's slot: ``TIME``, ``SCAN`` of
+one queue's keys, ``WAIT`` after a write) or ``node`` (one of the masters listed by the
+:class:`Primaries` op, for a ``SCAN`` of the whole keyspace). A single Redis ignores both.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Generator, Sequence
 from dataclasses import dataclass
@@ -22,6 +30,8 @@ from typing import Any, TypeVar
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 
 from .errors import (
     RedisAuthError,
@@ -33,11 +43,14 @@ from .errors import (
 from .scripts import Script
 
 __all__ = [
+    "AsyncRedis",
     "Command",
     "Gen",
     "Op",
     "Outcome",
     "Pipeline",
+    "Primaries",
+    "SyncRedis",
     "call",
     "call_script",
     "drive",
@@ -52,6 +65,11 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: What the blocking driver runs on: a single Redis (or Sentinel's master) or a cluster.
+SyncRedis = redis.Redis | redis.cluster.RedisCluster
+#: What the asyncio driver runs on.
+AsyncRedis = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+
 
 class Op:
     """Something a protocol generator asks its driver to do.
@@ -65,10 +83,24 @@ class Op:
 
 @dataclass(frozen=True, slots=True)
 class Command(Op):
-    """One Redis command. ``script`` is set for EVALSHA, so NOSCRIPT can be recovered."""
+    """One Redis command. ``script`` is set for EVALSHA, so NOSCRIPT can be recovered.
+
+    ``route`` and ``node`` say where a command without keys goes on a cluster: the master
+    of ``route``'s slot, or ``node`` (from :class:`Primaries`). A single Redis ignores them.
+    """
 
     args: tuple[Any, ...]
     script: Script | None = None
+    route: str | None = None
+    node: Any = None
+
+
+@dataclass(frozen=True, slots=True)
+class Primaries(Op):
+    """Ask for every master: the reply is a list of ``node`` values for :class:`Command`.
+
+    ``[None]`` on a single Redis (the one server), the masters on a cluster.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +133,15 @@ def call(command: Command) -> Gen[Any]:
     except ScriptMissing:
         if command.script is None:
             raise
-        yield Command(("SCRIPT", "LOAD", command.script.source))
+        yield _load(command)
         return (yield command)
+
+
+def _load(command: Command) -> Command:
+    """SCRIPT LOAD of a script call's script: on a cluster, on the master of its first key."""
+    assert command.script is not None
+    route = str(command.args[3]) if int(command.args[2]) > 0 else None
+    return Command(("SCRIPT", "LOAD", command.script.source), route=route)
 
 
 def call_script(script: Script, keys: Sequence[str], argv: Sequence[Any]) -> Gen[Any]:
@@ -113,18 +152,21 @@ def call_script(script: Script, keys: Sequence[str], argv: Sequence[Any]) -> Gen
 def pipeline(commands: Sequence[Command]) -> Gen[list[Any]]:
     """Send ``commands`` in one round trip and return their replies.
 
-    A script missing on the server is loaded and its command re-sent alone (EVALSHA that
-    failed with NOSCRIPT had no effect, so this is safe); any other error is raised.
+    A script missing on the server is loaded and its command re-sent (EVALSHA that failed
+    with NOSCRIPT had no effect, so this is safe), together with the pipeline's ``WAIT``
+    commands, which must follow the write on its connection; any other error is raised.
     """
     replies: list[Any] = list((yield Pipeline(tuple(commands))))
+    waits = [i for i, c in enumerate(commands) if c.args[0] == "WAIT"]
     for i, reply in enumerate(replies):
         if isinstance(reply, ScriptMissing) and commands[i].script is not None:
-            script = commands[i].script
-            assert script is not None
-            yield Command(("SCRIPT", "LOAD", script.source))
-            replies[i] = yield commands[i]
-        elif isinstance(reply, BaseException):
-            raise reply
+            yield _load(commands[i])
+            again = yield Pipeline((commands[i], *(commands[w] for w in waits)))
+            replies[i] = again[0]
+            for w, ack in zip(waits, again[1:], strict=True):
+                replies[w] = ack if isinstance(ack, BaseException) else min(ack, replies[w])
+        if isinstance(replies[i], BaseException):
+            raise replies[i]
     return replies
 
 
@@ -136,19 +178,40 @@ def translate_error(exc: BaseException) -> BaseException:
     """
     if isinstance(exc, redis.exceptions.NoScriptError):
         return ScriptMissing(str(exc))
-    if is_auth_failure(exc):
-        error: BaseException = RedisAuthError(f"Redis refused the credentials: {exc}")
-    elif isinstance(exc, (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)):
+    if isinstance(exc, (redis.exceptions.MovedError, redis.exceptions.AskError)):
+        # a plain client on a node of a cluster: say so (redis-py strips the MOVED prefix)
+        error: BaseException = RedisCommandError(
+            f"Redis replied MOVED/ASK {exc}: this server is a node of a Redis Cluster; "
+            "connect with a redis+cluster://host:port,host:port URL (or "
+            "RedisSettings(cluster_nodes=...))"
+        )
+    elif is_auth_failure(exc):
+        error = RedisAuthError(f"Redis refused the credentials: {exc}")
+    elif isinstance(exc, _UNAVAILABLE) or "TTL exhausted" in str(exc):
+        # (redis-py's cluster client gives up with "TTL exhausted" after 16 redirections:
+        # a slot moving or a failover under way)
         error = RedisUnavailable(f"Redis is unavailable: {exc}")
     elif _out_of_memory(exc):
         error = RedisOutOfMemory(f"Redis is out of memory and refused a write: {exc}")
-    elif isinstance(exc, redis.exceptions.RedisError):
+    elif isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)):
         error = RedisCommandError(f"Redis refused a command: {exc}")
     else:
         return exc
     error.__cause__ = exc
     return error
 
+
+#: Redis (or the part of a cluster that serves a slot) cannot be reached right now.
+_UNAVAILABLE: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    redis.exceptions.ClusterDownError,
+    redis.exceptions.TryAgainError,
+    redis.exceptions.SlotNotCoveredError,
+    redis.exceptions.MasterDownError,
+)
+#: What a driver catches from redis-py (its cluster errors are not all RedisErrors).
+_REDIS_ERRORS = (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)
 
 _AUTH_ERRORS: tuple[type[Exception], ...] = (
     redis.exceptions.AuthenticationError,
@@ -192,14 +255,84 @@ def _replies(results: list[Any]) -> list[Any]:
     return [translate_error(r) if isinstance(r, BaseException) else r for r in results]
 
 
-def _pipeline(conn: redis.Redis | redis.asyncio.Redis, op: Op) -> Any:
-    """A redis-py pipeline (sync or async alike) holding ``op``'s commands, not yet sent."""
+def _pipeline(conn: SyncRedis | AsyncRedis, op: Op) -> Any:
+    """A redis-py pipeline (sync or async, single or cluster) holding ``op``'s commands."""
     if not isinstance(op, Pipeline):
         raise TypeError(f"{op!r} is not a Redis operation")
-    pipe: Any = conn.pipeline(transaction=False)
+    if _is_cluster(conn):
+        pipe: Any = conn.pipeline()  # never a transaction: commands go to their slots' nodes
+        for command in op.commands:
+            pipe.execute_command(*command.args, **_target(conn, command))
+        return pipe
+    pipe = conn.pipeline(transaction=False)
     for command in op.commands:
         pipe.execute_command(*command.args)
     return pipe
+
+
+def _is_cluster(conn: object) -> bool:
+    return isinstance(conn, (redis.cluster.RedisCluster, redis.asyncio.cluster.RedisCluster))
+
+
+def _target(conn: Any, command: Command) -> dict[str, Any]:
+    """redis-py's ``target_nodes`` for a keyless command on a cluster (else nothing)."""
+    if (command.node is None and command.route is None) or not _is_cluster(conn):
+        return {}
+    if command.node is not None:
+        return {"target_nodes": command.node}
+    if command.route is not None:
+        return {"target_nodes": conn.get_node_from_key(command.route)}
+    return {}
+
+
+def _lost_a_node(conn: object, outcomes: list[Any]) -> bool:
+    """True when a cluster client met an unreachable node: its slot map must be relearned.
+
+    redis-py does not always refresh it by itself (seen with redis-py 8.1 after a slot had
+    moved: it kept connecting to a SIGKILLed master long after its replica took over).
+    """
+    return _is_cluster(conn) and any(isinstance(o, RedisUnavailable) for o in outcomes)
+
+
+def _one(command: Command, reply: Any) -> Any:
+    """A cluster client's reply of one node as a single Redis gives it.
+
+    redis-py merges SCAN replies per node (a dict of cursors) even when one node was asked.
+    """
+    if command.args[0] == "SCAN" and isinstance(reply, tuple) and isinstance(reply[0], dict):
+        cursors = list(reply[0].values())
+        return (cursors[0] if len(cursors) == 1 else 0), reply[1]
+    return reply
+
+
+def _primaries(conn: Any) -> list[Any]:
+    return list(conn.get_primaries()) if _is_cluster(conn) else [None]
+
+
+def _routes(conn: Any, op: Op) -> list[Any] | None:
+    """The masters of a pipeline's WAITs before it runs (cluster only; else None)."""
+    if not isinstance(op, Pipeline) or not _is_cluster(conn):
+        return None
+    waits = [c for c in op.commands if c.args[0] == "WAIT" and c.route is not None]
+    return [conn.get_node_from_key(c.route) for c in waits] or None
+
+
+def _checked_waits(conn: Any, op: Op, before: list[Any] | None, replies: list[Any]) -> list[Any]:
+    """WAIT replies that count: 0 where the slot's master changed during the pipeline.
+
+    A WAIT counts the replicas that have the writes *of its own connection*: when a
+    failover or a resharding moved the write to another master meanwhile, the WAIT sent to
+    the former one proves nothing, so it confirms no replica.
+    """
+    if before is None:
+        return replies
+    assert isinstance(op, Pipeline)
+    waits = iter(before)
+    for i, command in enumerate(op.commands):
+        waited = command.args[0] == "WAIT" and command.route is not None
+        if waited and conn.get_node_from_key(command.route).name != next(waits).name:
+            replies[i] = 0
+    return replies
 
 
 def drive(gen: Gen[T], perform: Callable[[Op], Outcome]) -> T:
@@ -228,33 +361,57 @@ async def drive_async(gen: Gen[T], perform: Callable[[Op], Awaitable[Outcome]]) 
         gen.close()
 
 
-def _perform(conn: redis.Redis, op: Op) -> Outcome:
+def _perform(conn: SyncRedis, op: Op) -> Outcome:
     try:
         if isinstance(op, Command):
-            return True, conn.execute_command(*op.args)  # type: ignore[no-untyped-call]
-        return True, _replies(_pipeline(conn, op).execute(raise_on_error=False))
-    except redis.exceptions.RedisError as exc:
-        return False, translate_error(exc)
+            return True, _one(op, conn.execute_command(*op.args, **_target(conn, op)))  # type: ignore[no-untyped-call]
+        if isinstance(op, Primaries):
+            return True, _primaries(conn)
+        before = _routes(conn, op)
+        replies = _replies(_pipeline(conn, op).execute(raise_on_error=False))
+        if _lost_a_node(conn, replies):
+            conn.nodes_manager.initialize()  # type: ignore[union-attr]
+        return True, _checked_waits(conn, op, before, replies)
+    except _REDIS_ERRORS as exc:
+        error = translate_error(exc)
+        if _lost_a_node(conn, [error]):
+            with contextlib.suppress(*_REDIS_ERRORS):
+                conn.nodes_manager.initialize()  # type: ignore[union-attr]
+        return False, error
 
 
-async def _perform_async(conn: redis.asyncio.Redis, op: Op) -> Outcome:
+async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
     try:
+        if isinstance(conn, redis.asyncio.cluster.RedisCluster):
+            # learns the slots on first use (a no-op after that): routes need them
+            await conn.initialize()
         if isinstance(op, Command):
-            return True, await conn.execute_command(*op.args)  # type: ignore[no-untyped-call]
-        return True, _replies(await _pipeline(conn, op).execute(raise_on_error=False))
-    except redis.exceptions.RedisError as exc:
+            reply = await conn.execute_command(*op.args, **_target(conn, op))
+            return True, _one(op, reply)
+        if isinstance(op, Primaries):
+            return True, _primaries(conn)
+        before = _routes(conn, op)
+        replies = _replies(await _pipeline(conn, op).execute(raise_on_error=False))
+        if _lost_a_node(conn, replies):
+            await conn.nodes_manager.initialize()  # type: ignore[union-attr]
+        return True, _checked_waits(conn, op, before, replies)
+    except _REDIS_ERRORS as exc:
         if _being_cancelled():
             # redis-py may report a cancelled read as a connection error: a cancellation
             # must stay a cancellation
             raise asyncio.CancelledError from exc
-        return False, translate_error(exc)
+        error = translate_error(exc)
+        if _lost_a_node(conn, [error]):
+            with contextlib.suppress(*_REDIS_ERRORS):
+                await conn.nodes_manager.initialize()  # type: ignore[union-attr]
+        return False, error
 
 
-def run_sync(conn: redis.Redis, gen: Gen[T]) -> T:
+def run_sync(conn: SyncRedis, gen: Gen[T]) -> T:
     """Drive a protocol generator over a blocking redis-py client."""
     return drive(gen, functools.partial(_perform, conn))
 
 
-async def run_async(conn: redis.asyncio.Redis, gen: Gen[T]) -> T:
+async def run_async(conn: AsyncRedis, gen: Gen[T]) -> T:
     """Drive a protocol generator over an asyncio redis-py client (cancellation-safe)."""
     return await drive_async(gen, functools.partial(_perform_async, conn))

@@ -645,7 +645,7 @@ if not state then
 end
 if state == 'active' then
   redis.call('HSET', job, 'abort', '1')
-  redis.call('PUBLISH', base .. 'events', 'abort ' .. jid)
+  redis.call('SPUBLISH', base .. 'events', 'abort ' .. jid)
   return 2
 end
 if state == 'queued' then

@@ -2,7 +2,10 @@
 
 URLs: ``redis://[[user]:password@]host[:port][/db]``, ``rediss://`` for TLS,
 ``unix:///path/to/redis.sock[?db=N]``, and
-``redis+sentinel://[[user]:password@]host:port[,host:port...]/master_name[/db]`` for Sentinel.
+``redis+sentinel://[[user]:password@]host:port[,host:port...]/master_name[/db]`` for Sentinel,
+``redis+cluster://[[user]:password@]host:port[,host:port...][/0]`` for Redis Cluster
+(``rediss+cluster://`` with TLS): the nodes named are where the client starts to learn the
+cluster's layout; any one of them that answers is enough.
 
 Settings are checked when they are made: a URL with an unknown scheme, a port or database
 that is not a number, an unknown query option or a setting out of range is an
@@ -25,22 +28,25 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
 import redis.asyncio.retry
 import redis.asyncio.sentinel
+import redis.cluster
 import redis.retry
 import redis.sentinel
 from redis.backoff import ExponentialBackoff
 
 from .errors import InvalidArgument
-from .protocol import is_auth_failure
+from .protocol import AsyncRedis, SyncRedis, is_auth_failure
 
 __all__ = ["RedisSettings"]
 
 T = TypeVar("T")
 
 _SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
+_CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 #: Every scheme a Redis URL may have.
-SCHEMES = ("redis", "rediss", "unix", *_SENTINEL_SCHEMES)
+SCHEMES = ("redis", "rediss", "unix", *_SENTINEL_SCHEMES, *_CLUSTER_SCHEMES)
 _CERT_REQS = ("none", "optional", "required")
 
 
@@ -53,6 +59,12 @@ class RedisSettings:
     ``retries`` reconnect attempts happen (with a short backoff) before a call raises
     :class:`~jobwire.RedisUnavailable`. Refused credentials are not retried: a wrong
     password or user is a :class:`~jobwire.RedisAuthError` at once.
+
+    ``cluster_nodes`` (``(host, port)`` pairs) makes it a Redis Cluster connection: redis-py's
+    cluster clients, which follow MOVED and ASK redirections and learn the new layout after
+    a failover or a resharding. ``wait_replicas`` > 0 makes every enqueue wait (Redis
+    ``WAIT``, up to ``wait_timeout`` seconds) until that many replicas have the job, and
+    raise :class:`~jobwire.ReplicationTimeout` when fewer confirm it.
 
     Every field is checked when the settings are made (:class:`~jobwire.InvalidArgument`).
     """
@@ -70,6 +82,9 @@ class RedisSettings:
     ssl_cert_reqs: str = "required"
     sentinels: Sequence[tuple[str, int]] = field(default_factory=tuple)
     sentinel_master: str = "mymaster"
+    cluster_nodes: Sequence[tuple[str, int]] = field(default_factory=tuple)
+    wait_replicas: int = 0
+    wait_timeout: float = 1.0
     socket_timeout: float = 5.0
     connect_timeout: float = 5.0
     max_connections: int = 50
@@ -78,9 +93,10 @@ class RedisSettings:
     def __post_init__(self) -> None:
         if self.url is not None:
             url, scheme = _split_scheme(self.url)
-            if scheme in _SENTINEL_SCHEMES:
+            if scheme in _SENTINEL_SCHEMES or scheme in _CLUSTER_SCHEMES:
+                kind = "Sentinel" if scheme in _SENTINEL_SCHEMES else "cluster"
                 raise InvalidArgument(
-                    f"a Sentinel URL ({scheme}://) is read by RedisSettings.from_url, "
+                    f"a {kind} URL ({scheme}://) is read by RedisSettings.from_url, "
                     "not given as url="
                 )
             _check_url(url, scheme)
@@ -96,6 +112,8 @@ class RedisSettings:
         """
         _check_names(overrides)
         url, scheme = _split_scheme(url)
+        if scheme in _CLUSTER_SCHEMES:
+            return _cluster_settings(cls, url, scheme, overrides)
         if scheme not in _SENTINEL_SCHEMES:
             return cls(url=url, **overrides)
         parts = urlsplit(url)
@@ -121,8 +139,16 @@ class RedisSettings:
         _check_names(changes)
         return replace(self, **changes)
 
+    @property
+    def is_cluster(self) -> bool:
+        """True for a Redis Cluster connection (``cluster_nodes`` set)."""
+        return bool(self.cluster_nodes)
+
     def safe_url(self) -> str:
         """A description of the server for logs, without the password."""
+        if self.cluster_nodes:
+            hosts = ",".join(f"{h}:{p}" for h, p in self.cluster_nodes)
+            return f"{'rediss' if self.ssl else 'redis'}+cluster://{hosts}/0"
         if self.sentinels:
             hosts = ",".join(f"{h}:{p}" for h, p in self.sentinels)
             return f"redis+sentinel://{hosts}/{self.sentinel_master}/{self.database}"
@@ -133,13 +159,23 @@ class RedisSettings:
         scheme = "rediss" if self.ssl else "redis"
         return f"{scheme}://{self.host}:{self.port}/{self.database}"
 
-    def sync_client(self) -> redis.Redis:
-        """A thread-safe blocking redis-py client with a bounded connection pool."""
+    def sync_client(self) -> SyncRedis:
+        """A thread-safe blocking redis-py client with a bounded connection pool.
+
+        A ``redis.cluster.RedisCluster`` for a cluster, else a ``redis.Redis``.
+        """
+        if self.cluster_nodes:
+            return _build_cluster(redis.cluster, _Retry, self)  # type: ignore[no-any-return]
         client: redis.Redis = _build(redis, _Retry, redis.sentinel.Sentinel, self)
         return client
 
-    def async_client(self) -> redis.asyncio.Redis:
-        """An asyncio redis-py client with a bounded connection pool."""
+    def async_client(self) -> AsyncRedis:
+        """An asyncio redis-py client with a bounded connection pool.
+
+        A ``redis.asyncio.cluster.RedisCluster`` for a cluster, else a ``redis.asyncio.Redis``.
+        """
+        if self.cluster_nodes:
+            return _build_cluster(redis.asyncio.cluster, _AsyncRetry, self)  # type: ignore[no-any-return]
         client: redis.asyncio.Redis = _build(
             redis.asyncio, _AsyncRetry, redis.asyncio.sentinel.Sentinel, self
         )
@@ -195,14 +231,47 @@ def _database(text: str, url: str) -> int:
 
 
 def _sentinel(item: str, url: str) -> tuple[str, int]:
+    return _node(item, url, "Sentinel", 26379)
+
+
+def _node(item: str, url: str, kind: str, default_port: int) -> tuple[str, int]:
     host, colon, port = item.rpartition(":")
     if not colon:
         host, port = item, ""
     if not host:
+        what = "Sentinel" if kind == "Sentinel" else "node"
+        raise InvalidArgument(f"{kind} URL {_shown(url)!r} names a {what} without a host: {item!r}")
+    return unquote(host), _port(port, f"{kind} node {item!r}") if port else default_port
+
+
+def _cluster_settings(
+    cls: type[RedisSettings], url: str, scheme: str, overrides: dict[str, Any]
+) -> RedisSettings:
+    """Settings from a ``redis+cluster://`` URL: its nodes, credentials and database 0."""
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    nodes = tuple(_node(item, url, "cluster", 6379) for item in netloc.split(","))
+    path = [p for p in parts.path.split("/") if p]
+    if len(path) > 1 or (path and _database(path[0], url) != 0):
         raise InvalidArgument(
-            f"Sentinel URL {_shown(url)!r} names a Sentinel without a host: {item!r}"
+            f"a Redis Cluster has database 0 only: write redis+cluster://host:7000,host:7001 "
+            f"(or .../0), not {_shown(url)!r}"
         )
-    return unquote(host), _port(port, f"Sentinel {item!r}") if port else 26379
+    options = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    tls_options = {"ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs"}
+    for name in options:
+        if name not in tls_options:
+            raise InvalidArgument(
+                f"Redis URL {_shown(url)!r}: unknown option {name!r} (a cluster URL takes "
+                f"{', '.join(sorted(tls_options))}; other settings go in RedisSettings)"
+            )
+    return cls(
+        cluster_nodes=nodes,
+        username=unquote(parts.username) if parts.username else None,
+        password=unquote(parts.password) if parts.password else None,
+        ssl=scheme.startswith("rediss"),
+        **{**options, **overrides},
+    )
 
 
 def _check_url(url: str, scheme: str) -> None:
@@ -306,6 +375,24 @@ def _check_fields(s: RedisSettings) -> None:
         for item in sentinels
     ):  # fmt: skip
         raise bad("sentinels", "(host, port) pairs")
+    nodes: Any = s.cluster_nodes
+    if isinstance(nodes, (str, bytes)) or not all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+        and type(item[1]) is int and 0 < item[1] < 65536
+        for item in nodes
+    ):  # fmt: skip
+        raise bad("cluster_nodes", "(host, port) pairs")
+    if nodes and (s.sentinels or s.url):
+        raise InvalidArgument("Redis settings name a cluster and also a Sentinel or a URL")
+    if nodes and s.database != 0:
+        raise bad("database", "0 on a Redis Cluster (a cluster has database 0 only)")
+    if type(s.wait_replicas) is not int or not 0 <= s.wait_replicas <= 100:
+        raise bad("wait_replicas", "a number from 0 to 100")
+    timeout: Any = s.wait_timeout
+    if not _is_number(timeout) or not 0 < timeout < math.inf:
+        raise bad("wait_timeout", "a positive number of seconds")
+    if s.wait_replicas and s.socket_timeout is not None and timeout >= s.socket_timeout:
+        raise bad("wait_timeout", f"shorter than socket_timeout ({s.socket_timeout}s)")
 
 
 # ------------------------------------------------------------------ clients
@@ -384,3 +471,27 @@ def _build(
             conn.update(tls, connection_class=module.SSLConnection)
         pool = pool_class(max_connections=s.max_connections, **common, **conn)
     return module.Redis(connection_pool=pool)
+
+
+def _build_cluster(module: types.ModuleType, retry_class: Any, s: RedisSettings) -> Any:
+    """A redis-py cluster client from ``module`` (``redis.cluster`` or its asyncio twin).
+
+    It follows MOVED and ASK and refreshes the slot map by itself; connection errors are
+    retried ``retries`` times (each retry may reach the new master after a failover).
+    """
+    tls: dict[str, Any] = (
+        {"ssl": True, "ssl_ca_certs": s.ssl_ca_certs, "ssl_certfile": s.ssl_certfile,
+         "ssl_keyfile": s.ssl_keyfile, "ssl_cert_reqs": s.ssl_cert_reqs}
+        if s.ssl else {}
+    )  # fmt: skip
+    return module.RedisCluster(
+        startup_nodes=[module.ClusterNode(host, port) for host, port in s.cluster_nodes],
+        username=s.username,
+        password=s.password,
+        socket_timeout=s.socket_timeout,
+        socket_connect_timeout=s.connect_timeout,
+        retry=retry_class(ExponentialBackoff(cap=1.0, base=0.05), s.retries),
+        decode_responses=False,
+        max_connections=s.max_connections,
+        **tls,
+    )

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from jobwire.wire import MAX_MS
 
 from .models import DeadLetter
-from .protocol import Command, Gen
+from .protocol import Command, Gen, Primaries
 
 __all__ = ["dead_letter", "glob_escape", "scan", "text"]
 
@@ -22,15 +22,23 @@ def text(value: bytes | str) -> str:
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
 
 
-def scan(pattern: str) -> Gen[list[bytes]]:
-    """Every key matching ``pattern`` (SCAN: O(keys in the database), never blocking Redis)."""
-    cursor: int | bytes = 0
+def scan(pattern: str, route: str | None = None) -> Gen[list[bytes]]:
+    """Every key matching ``pattern`` (SCAN: O(keys in the database), never blocking Redis).
+
+    On a cluster SCAN sees one node's keys: with ``route`` (a key of the slot that holds
+    every match, such as one queue's) the master of that slot is scanned, else every master.
+    """
+    nodes: list[object] = [None] if route is not None else (yield Primaries())
     found: list[bytes] = []
-    while True:
-        cursor, batch = yield Command(("SCAN", cursor, "MATCH", pattern, "COUNT", 1000))
-        found.extend(batch)
-        if int(cursor) == 0:
-            return found
+    for node in nodes:
+        cursor: int | bytes = 0
+        while True:
+            command = ("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            cursor, batch = yield Command(command, route=route, node=node)
+            found.extend(batch)
+            if int(cursor) == 0:
+                break
+    return found
 
 
 def glob_escape(value: str) -> str:

@@ -7,7 +7,13 @@ from collections.abc import Callable, Iterator
 import pytest
 import redis
 
-from tests.helpers.redis_harness import MISSING_MESSAGE, REDIS_SERVER, RedisServer, close_all
+from tests.helpers.redis_harness import (
+    MISSING_MESSAGE,
+    REDIS_SERVER,
+    RedisCluster,
+    RedisServer,
+    close_all,
+)
 from tests.helpers.support import LoopThread
 
 
@@ -26,13 +32,46 @@ def redis_server() -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def redis_url(redis_server: RedisServer) -> str:
+def redis_url(single_redis_url: str) -> str:
+    """URL of the shared server, emptied before the test.
+
+    A module overrides it to run its tests on the cluster too (see :func:`on_both`).
+    """
+    return single_redis_url
+
+
+def on_both(request: pytest.FixtureRequest) -> str:
+    """The body of a ``redis_url`` fixture parametrized over ``single`` and ``cluster``."""
+    fixture = "cluster_url" if request.param == "cluster" else "single_redis_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
+@pytest.fixture
+def single_redis_url(redis_server: RedisServer) -> str:
     """URL of the shared server, emptied before the test (it is ours: FLUSHALL is safe)."""
     if not redis_server.running:  # a previous test stopped it; bring it back
         redis_server.restart()
     with redis.Redis.from_url(redis_server.url) as r:
         r.flushall()
     return redis_server.url
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """One Redis Cluster (3 masters, 3 replicas) shared by the session, started on first use."""
+    _require_redis()
+    cluster = RedisCluster().start()
+    yield cluster
+    cluster.close()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: RedisCluster) -> str:
+    """``redis+cluster://`` URL of the shared cluster, emptied before the test."""
+    redis_cluster.wait_ok()  # a fault test may have failed a master over
+    redis_cluster.flush()
+    return redis_cluster.url
 
 
 @pytest.fixture

@@ -31,9 +31,12 @@ __all__ = ["RedisClock", "health_key_commands", "health_record", "memory_policy"
 logger = logging.getLogger("jobwire.worker")
 
 
-def memory_policy() -> Gen[tuple[str, int]]:
-    """Redis's ``maxmemory_policy`` and ``maxmemory`` (bytes; 0 means no limit)."""
-    info = yield Command(("INFO", "memory"))
+def memory_policy(route: str | None = None) -> Gen[tuple[str, int]]:
+    """Redis's ``maxmemory_policy`` and ``maxmemory`` (bytes; 0 means no limit).
+
+    On a cluster: of the master of ``route``'s slot.
+    """
+    info = yield Command(("INFO", "memory"), route=route)
     if isinstance(info, dict):  # redis-py parses INFO into a dict
         fields = {str(k): str(v) for k, v in info.items()}
     else:
@@ -46,8 +49,9 @@ def memory_policy() -> Gen[tuple[str, int]]:
 class RedisClock:
     """The process's clock, corrected by its measured offset to Redis's."""
 
-    def __init__(self) -> None:
+    def __init__(self, route: str | None = None) -> None:
         self.offset_ms = 0
+        self.route = route  # on a cluster: the clock of the master of this key's slot
 
     def now_ms(self) -> int:
         """Redis's time now, as well as this process can tell, in milliseconds."""
@@ -63,7 +67,7 @@ class RedisClock:
         best: tuple[float, int] | None = None
         for _ in range(3):
             sent = time.time() * 1000
-            server = yield from redis_time_ms()
+            server = yield from redis_time_ms(self.route)
             received = time.time() * 1000
             sample = (received - sent, int(server - (sent + received) / 2))
             best = sample if best is None or sample[0] < best[0] else best

@@ -18,11 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
-import redis
-
 from jobwire.consumer import ABORT_REQUESTED, LOST
 from jobwire.errors import RedisError
-from jobwire.protocol import run_sync
+from jobwire.protocol import SyncRedis, run_sync
 from jobwire.settings import RedisSettings
 
 from .state import QueueState, Running, Slots, Stats
@@ -98,7 +96,7 @@ class LeaseKeeper:
         finally:
             conn.close()
 
-    def _renew_all(self, conn: redis.Redis) -> None:
+    def _renew_all(self, conn: SyncRedis) -> None:
         running = [r for r in self.slots.snapshot() if not r.lost]
         try:
             for q in self.queues:

@@ -25,14 +25,13 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
-import redis.asyncio
-
 from jobwire.consumer import Consumer
 from jobwire.errors import RedisError
+from jobwire.keys import QueueKeys
 from jobwire.models import Delivery
 from jobwire.options import make_producer
 from jobwire.producer import Producer
-from jobwire.protocol import Gen, run_async
+from jobwire.protocol import AsyncRedis, Gen, run_async
 
 from .config import WorkerConfig
 from .connecting import server_address, wait_for_redis
@@ -79,7 +78,8 @@ class Worker:
         self.name = c.worker_name
         self.max_jobs = c.max_jobs
         self.burst = c.burst
-        self.clock = RedisClock()
+        # on a cluster: the clock (and memory policy) of the first queue's master
+        self.clock = RedisClock(QueueKeys(c.prefix, c.queues[0]).stream)
         self.core: Producer = make_producer(
             c.redis.socket_timeout,
             {
@@ -93,6 +93,7 @@ class Worker:
                 "events": c.events,
                 "max_events": c.max_events,
             },
+            (c.redis.wait_replicas, c.redis.wait_timeout),
         )
         self.queues = [
             QueueState(
@@ -118,7 +119,7 @@ class Worker:
         )
         self._stop = asyncio.Event()
         self._stopping = False
-        self._redis: redis.asyncio.Redis | None = None
+        self._redis: AsyncRedis | None = None
         self._signals = 0
         self._started = False  # connected and set up: shutdown has work to do
         self._job_tasks: set[asyncio.Task[None]] = set()
@@ -228,7 +229,8 @@ class Worker:
         start("reclaim", lambda s: self.fetcher.reclaim_loop(reclaim_every, s), reclaim_every + 10)
         start("health", self._health_loop, c.health_check_interval + 10)
         if c.allow_abort_jobs:
-            listener = AbortListener(self._redis, [q.consumer.keys.events for q in self.queues])
+            channels = [q.consumer.keys.events for q in self.queues]
+            listener = AbortListener(self._redis, channels, c.redis)
             await listener.subscribe()  # before the first job can start
             start("abort listener", lambda s: listener.listen(s, self.abort), stall_after=0)
         if c.cron_jobs:
@@ -356,7 +358,7 @@ class Worker:
             await asyncio.wait_for(self._stop.wait(), seconds)
 
     async def _check_memory_policy(self) -> None:
-        policy, limit = await self._run(memory_policy())
+        policy, limit = await self._run(memory_policy(self.clock.route))
         if policy and policy != "noeviction" and policy != self.maxmemory_policy:
             logger.warning(
                 "Redis maxmemory-policy is %r (maxmemory %d bytes): under memory pressure "

@@ -200,7 +200,22 @@ async def read_events(
     """
     if not cursors:
         return [], {}
-    return await client._run(_read_events(client, dict(cursors), block))
+    if not client.settings.cluster_nodes:
+        return await client._run(_read_events(client, dict(cursors), block))
+    # a cluster: the queues' streams live in different slots and one XREAD may not span
+    # them; read each queue at once, then block on one of them for at most a second (the
+    # live view pushes once a second anyway, so the others wait no longer than that)
+    moved, found = dict(cursors), []
+    for queue in cursors:
+        events, one = await client._run(_read_events(client, {queue: moved[queue]}, None))
+        found.extend(events)
+        moved.update(one)
+    if found or block is None:
+        return found, moved
+    first = next(iter(moved))
+    events, one = await client._run(_read_events(client, {first: moved[first]}, min(block, 1)))
+    moved.update(one)
+    return events, moved
 
 
 def _read_events(

@@ -143,7 +143,7 @@ def _assert_text_only(page: str, where: str) -> None:
 def test_every_value_read_from_redis_is_escaped(
     dashboard: Dashboard, client: jobwire.Client, redis_url: str, start_worker: StartWorker
 ) -> None:
-    queue = "q" + XSS
+    queue = "q<script>window.__xss=3</script>"  # (queue names hold no white space)
     client.enqueue(XSS, XSS, _job_id=XSS, _queue_name=queue, _headers={XSS: XSS}, note=XSS)
     client.enqueue("boom", XSS, _job_id="fails")
     with redis.Redis.from_url(redis_url) as r:
@@ -165,9 +165,11 @@ def test_every_value_read_from_redis_is_escaped(
         "failures": browser.get("/failures").text,
     }
     for where, page in pages.items():
-        if where not in ("traceback", "failures"):
+        if where not in ("traceback", "failures", "queue", "search"):
             _assert_text_only(page, where)
         assert "<script>window" not in page, where
+    for where in ("queue", "search"):  # the queue's own name, as text
+        assert "q&lt;script&gt;window.__xss=3&lt;/script&gt;" in pages[where], where
     assert "ValueError" in pages["traceback"] and "Traceback" in pages["traceback"]
     assert "ValueError" in pages["failures"]
     # the live data is JSON: the browser puts it in as text (dashboard.js uses textContent)

@@ -151,3 +151,18 @@ def test_a_burst_of_events_is_coalesced_into_one_push_a_second(
                 assert pushes <= time.monotonic() - t0 + 1.5
 
     asyncio.run(watch())
+
+
+def test_live_events_are_read_on_a_cluster_across_slots(cluster_url: str) -> None:
+    # each queue's stream has its own slot: one XREAD may not span them
+    from jobwire.dashboard import data
+
+    async def main() -> list[str]:
+        async with await jobwire.AsyncClient.connect(cluster_url) as client:
+            start = dict.fromkeys(("alpha", "beta", "gamma"), "0")
+            for q in start:
+                await client.enqueue("f", _queue_name=q)
+            events, _ = await data.read_events(client, start, 1.0)
+            return sorted(e.queue_name for e in events)
+
+    assert asyncio.run(main()) == ["alpha", "beta", "gamma"]

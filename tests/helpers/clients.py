@@ -58,20 +58,33 @@ class AsyncView:
 ClientFactory = Callable[..., Any]
 
 
+def server_url(request: pytest.FixtureRequest, kind: str) -> str | None:
+    """The URL of the (flushed) Redis a kind of client talks to; None for the twins.
+
+    ``cluster-sync`` and ``cluster-async`` are the Redis clients on the session's Redis
+    Cluster (``redis+cluster://``), the others on its single server.
+    """
+    if kind.startswith("memory"):
+        return None
+    fixture = "cluster_url" if kind.startswith("cluster") else "redis_url"
+    url: str = request.getfixturevalue(fixture)
+    return url
+
+
 def client_factory(
     request: pytest.FixtureRequest, kind: str, loop_thread: LoopThread
 ) -> Iterator[ClientFactory]:
     made: list[Any] = []
     store = MemoryStore()  # twins made in one test share it, as clients share a Redis
-    # a Redis test starts from an empty shared server (the fixture flushes it)
-    redis_url = None if kind.startswith("memory") else request.getfixturevalue("redis_url")
+    # a Redis test starts from an empty shared server or cluster (the fixtures flush them)
+    redis_url = server_url(request, kind)
 
     def make(url: str | RedisSettings | None = None, **options: Any) -> Any:
         """A client of this kind: on the test's server, another URL, or given settings."""
         if kind == "memory-sync":
             return MemoryClient(store=store, **options)
         settings = url if isinstance(url, RedisSettings) else None
-        if kind == "sync":
+        if kind in ("sync", "cluster-sync"):
             settings = settings or RedisSettings.from_url(url or redis_url)
             client = jobwire.Client(settings=settings, **options)
             made.append(client)

@@ -189,6 +189,9 @@ class RedisServer:
             conf.write_text(
                 f"port {self.port}\nbind 127.0.0.1\ndir {self.dir}\n"
                 f"sentinel monitor mymaster 127.0.0.1 {self.sentinel_for.port} 1\n"
+                # a failover test waits for these, not for the defaults of 30 s and 3 min
+                "sentinel down-after-milliseconds mymaster 1000\n"
+                "sentinel failover-timeout mymaster 10000\n"
             )
             return [REDIS_SERVER, str(conf), "--sentinel", "--logfile", str(self.dir / "redis.log")]
         ports = ["--port", str(self.port)]
@@ -263,6 +266,24 @@ class RedisServer:
             return "(no log)"
 
 
+def wait_replicated(primary: RedisServer, replicas: int = 1, timeout: float = 20.0) -> None:
+    """Wait until ``primary`` has ``replicas`` replicas online and in sync."""
+    import redis  # the harness itself needs no client library elsewhere
+
+    deadline = time.monotonic() + timeout
+    with redis.Redis(port=primary.port) as r:
+        while time.monotonic() < deadline:
+            info = r.info("replication")
+            online = [
+                v for k, v in info.items()
+                if k.startswith("slave") and isinstance(v, dict) and v.get("state") == "online"
+            ]  # fmt: skip
+            if len(online) >= replicas:
+                return
+            time.sleep(0.05)  # harness start-up wait
+    raise RedisServerError(f"no {replicas} replicas in sync within {timeout}s")
+
+
 def close_all() -> None:
     """Kill every server this process started (atexit and session teardown)."""
     for server in list(_live):
@@ -293,3 +314,153 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return True
     return state != "Z"
+
+
+class RedisCluster:
+    """A throwaway Redis Cluster on loopback: ``masters`` masters with one replica each.
+
+    Its nodes are :class:`RedisServer` processes started with ``--cluster-enabled yes`` and
+    joined by ``redis-cli --cluster create``; :meth:`start` returns once every node reports
+    ``cluster_state:ok``. ``url`` is the ``redis+cluster://`` URL naming every master.
+    """
+
+    def __init__(self, masters: int = 3, *, node_timeout_ms: int = 2000) -> None:
+        self.masters = masters
+        self.node_timeout_ms = node_timeout_ms
+        self.nodes: list[RedisServer] = []
+
+    @property
+    def url(self) -> str:
+        """``redis+cluster://127.0.0.1:P1,127.0.0.1:P2,.../0`` (every node)."""
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+        return f"redis+cluster://{hosts}/0"
+
+    def start(self, *, timeout: float = 30.0) -> RedisCluster:
+        """Start the nodes, create the cluster and wait until it serves every slot."""
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RedisServerError("cluster tests need redis-cli (it comes with redis-server)")
+        for _ in range(self.masters * 2):
+            args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                    "--cluster-node-timeout", str(self.node_timeout_ms),
+                    # a replica of a killed master takes over at once, whatever its lag
+                    "--cluster-replica-validity-factor", "0",
+                    "--repl-diskless-sync-delay", "0"]  # fmt: skip
+            node = RedisServer(extra_args=args)
+            self.nodes.append(node.start())
+        hosts = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        subprocess.run(
+            [cli, "--cluster", "create", *hosts, "--cluster-replicas", "1", "--cluster-yes"],
+            check=True, capture_output=True, timeout=timeout,
+        )  # fmt: skip
+        self.wait_ok(timeout=timeout)
+        for master in self.primaries():
+            wait_replicated(master, timeout=timeout)
+        return self
+
+    def cli(self, node: RedisServer, *args: str, timeout: float = 60.0) -> str:
+        """Run ``redis-cli -p PORT args...`` against one node and return its output."""
+        cli = shutil.which("redis-cli")
+        assert cli is not None
+        done = subprocess.run(
+            [cli, "-p", str(node.port), *args], check=True, capture_output=True, text=True,
+            timeout=timeout,
+        )  # fmt: skip
+        return done.stdout
+
+    def info(self, node: RedisServer) -> dict[str, str]:
+        """``CLUSTER INFO`` of one node as a dict."""
+        out = self.cli(node, "CLUSTER", "INFO", timeout=5)
+        return dict(line.split(":", 1) for line in out.split() if ":" in line)
+
+    def wait_ok(self, *, timeout: float = 30.0) -> None:
+        """Wait until every running node says ``cluster_state:ok`` and agrees on the slots."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                states = [self.info(n) for n in self.nodes if n.running]
+                if all(
+                    s.get("cluster_state") == "ok" and s.get("cluster_slots_ok") == "16384"
+                    for s in states
+                ):
+                    return
+            except (subprocess.SubprocessError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"the cluster did not become ok within {timeout}s")
+            time.sleep(0.05)  # harness start-up wait, not a code path under test
+
+    def primaries(self) -> list[RedisServer]:
+        """The running nodes that are masters now."""
+        return [n for n in self.nodes if n.running and self.role(n) == "master"]
+
+    def role(self, node: RedisServer) -> str:
+        """``master`` or ``slave``, as the node itself says."""
+        return self.cli(node, "ROLE", timeout=5).split()[0]
+
+    def replica_of(self, master: RedisServer) -> RedisServer:
+        """A running replica of ``master``."""
+        for node in self.nodes:
+            if node is master or not node.running or self.role(node) != "slave":
+                continue
+            out = self.cli(node, "INFO", "replication", timeout=5)
+            if f"master_port:{master.port}" in out:
+                return node
+        raise RedisServerError(f"no replica of the master on port {master.port}")
+
+    def owner_of(self, key: str) -> RedisServer:
+        """The master serving ``key``'s slot."""
+        alive = next(n for n in self.nodes if n.running)
+        slot = int(self.cli(alive, "CLUSTER", "KEYSLOT", key, timeout=5))
+        for node in self.primaries():
+            for line in self.cli(node, "CLUSTER", "NODES", timeout=5).splitlines():
+                fields = line.split()
+                if "myself" not in fields[2]:
+                    continue
+                for part in fields[8:]:
+                    low, _, high = part.partition("-")
+                    if low.isdigit() and int(low) <= slot <= int(high or low):
+                        return node
+        raise RedisServerError(f"no master serves slot {slot}")
+
+    def migrate_slot(self, slot: int, source: RedisServer, target: RedisServer) -> int:
+        """Move one slot from ``source`` to ``target`` as ``redis-cli --cluster reshard`` does.
+
+        IMPORTING / MIGRATING, then MIGRATE of its keys in batches of 10 (so that clients
+        meet ASK and TRYAGAIN meanwhile), then SETSLOT NODE on every master. Returns the
+        number of keys moved.
+        """
+        import redis
+
+        source_id, target_id = self.node_id(source), self.node_id(target)
+        moved = 0
+        with redis.Redis(port=source.port) as src, redis.Redis(port=target.port) as dst:
+            dst.execute_command("CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+            src.execute_command("CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+            while keys := src.execute_command("CLUSTER", "GETKEYSINSLOT", slot, 10):
+                src.execute_command("MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)
+                moved += len(keys)
+                time.sleep(0.01)  # let clients run against a half-moved slot
+            for node in self.primaries():
+                with redis.Redis(port=node.port) as r:
+                    r.execute_command("CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        return moved
+
+    def node_id(self, node: RedisServer) -> str:
+        return self.cli(node, "CLUSTER", "MYID", timeout=5).strip()
+
+    def flush(self) -> None:
+        """Empty every master (replicas follow); scripts stay loaded."""
+        for node in self.primaries():
+            self.cli(node, "FLUSHALL", timeout=10)
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+        self.nodes.clear()
+
+    def __enter__(self) -> RedisCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -22,12 +22,13 @@ from jobwire.producer import now_ms
 from jobwire.protocol import Gen, run_async, run_sync
 from jobwire.testing import MemoryClient, MemoryStore
 from jobwire.wire import ErrorRecord, JobEnvelope, ResultEnvelope
-from tests.helpers.clients import ClientFactory, client_factory
+from tests.helpers.clients import ClientFactory, client_factory, server_url
 from tests.helpers.support import LoopThread, fetch, finish
 
-#: Every behaviour test runs against each of these: the two Redis clients and the two
-#: in-memory twins of jobwire.testing. Tests that need Redis itself use ``make_redis_client``.
-KINDS = ["sync", "async", "memory-sync", "memory-async"]
+#: Every behaviour test runs against each of these: the two Redis clients on one Redis, the
+#: same two on a Redis Cluster (3 masters, 3 replicas) and the two in-memory twins of
+#: jobwire.testing. Tests that need Redis itself use ``make_redis_client``.
+KINDS = ["sync", "async", "cluster-sync", "cluster-async", "memory-sync", "memory-async"]
 ALL_FORMATS = ("json", "msgpack", "pickle")
 
 
@@ -215,7 +216,9 @@ def worker(request: pytest.FixtureRequest, make_client: ClientFactory) -> Iterat
     if make_client.kind.startswith("memory"):  # type: ignore[attr-defined]
         w = MemoryWorker(make_client.store)  # type: ignore[attr-defined]
     else:
-        w = Worker(request.getfixturevalue("redis_url"), accept=ALL_FORMATS)
+        url = server_url(request, make_client.kind)  # type: ignore[attr-defined]
+        assert url is not None
+        w = Worker(url, accept=ALL_FORMATS)
     yield w
     w.close()
 

@@ -10,13 +10,19 @@ from typing import Any
 
 import orjson
 import pytest
-import redis
 
 import jobwire
 from jobwire import JobStatus
 from jobwire.worker import Retry, Worker, func
+from tests.conftest import on_both
 from tests.helpers.support import LoopThread, wait_until
 from tests.helpers.workers import StartWorker
+
+
+@pytest.fixture(params=["single", "cluster"])
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """Every case runs on one Redis and on a Redis Cluster (3 masters, 3 replicas)."""
+    return on_both(request)
 
 
 async def stamp(ctx: dict[str, Any]) -> int:
@@ -115,7 +121,7 @@ def test_startup_and_shutdown_hooks(redis_url: str, loop_thread: LoopThread) -> 
 
 
 def result_ttl(redis_url: str, job_id: str) -> int:
-    with redis.Redis.from_url(redis_url) as r:
+    with jobwire.RedisSettings.from_url(redis_url).sync_client() as r:
         return int(r.pttl(f"jobwire:{{default}}:results:{job_id}"))
 
 
@@ -224,13 +230,13 @@ def test_health_record_and_check(
     client.enqueue("ok_loop", 1).result(timeout=30)
 
     def record() -> dict[str, Any] | None:
-        with redis.Redis.from_url(redis_url) as r:
+        with jobwire.RedisSettings.from_url(redis_url).sync_client() as r:
             raw = r.get(f"jobwire:{{default}}:health:{worker.name}")
         return orjson.loads(raw) if raw else None
 
     health = wait_until(lambda: (r := record()) is not None and r["complete"] == 1 and r)
     assert health["queue"] == "default" and health["ongoing"] == 0 and health["queued"] == 0
-    with redis.Redis.from_url(redis_url) as r:
+    with jobwire.RedisSettings.from_url(redis_url).sync_client() as r:
         # it expires after three missed refreshes (plus a second)
         assert 0 < r.pttl(f"jobwire:{{default}}:health:{worker.name}") <= 3 * 300 + 1000
 
