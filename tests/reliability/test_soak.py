@@ -5,7 +5,8 @@ killed every 3 s, short jobs and 2 s jobs mixed (recovery asserted: lease + one 
 
 Every job's effects are written to a file by the job itself, so losses and duplicates are
 counted independently of the queue's own bookkeeping. ``SOAK_JOBS`` sets the size (CI runs
-2,000; the full run is ``SOAK_JOBS=10000 python -m pytest tests/reliability/test_soak.py -s``).
+2,000, and half as many flowing in at 100/s for the three-worker variant; the full run is
+``SOAK_JOBS=10000 python -m pytest tests/reliability/test_soak.py -s``).
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ def soak(
     per second while the workers run (and get killed).
     """
     count = int(os.environ.get("SOAK_JOBS", "2000"))
+    if rate is not None:  # flowing in: the run lasts count / rate seconds; half of it
+        count //= 2
     effects = tmp_path / "effects"
     with jobwire.Client.from_url(server.url) as client:
         specs = [JobSpec("effect", str(effects), duration()) for _ in range(count)]
