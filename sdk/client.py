@@ -59,11 +59,7 @@ class Client:
         self.settings = settings or RedisSettings()
         self.redis = redis_client if redis_client is not None else self.settings.sync_client()
         self._owns_redis = redis_client is None
-        self._core: Producer = make_producer(
-            self.settings.socket_timeout,
-            options,
-            (self.settings.wait_replicas, self.settings.wait_timeout),
-        )
+        self._core: Producer = make_producer(self.settings, options)
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:

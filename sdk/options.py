@@ -12,6 +12,7 @@ from .errors import InvalidArgument
 from .keys import DEFAULT_PREFIX
 from .models import JobSpec
 from .producer import Producer
+from .settings import RedisSettings
 
 __all__ = ["ClientOptions", "core_options", "event_cap", "make_producer", "specs_from"]
 
@@ -84,13 +85,13 @@ def event_cap(events: object, max_events: object) -> int:
     return cap if events else 0
 
 
-def make_producer(
-    socket_timeout: float | None, options: ClientOptions, replicas: tuple[int, float] = (0, 1.0)
-) -> Producer:
-    """Build a client's protocol core from its options.
+def make_producer(settings: RedisSettings, options: ClientOptions) -> Producer:
+    """Build a client's protocol core from its options and its connection's settings.
 
-    ``replicas``: (``wait_replicas``, ``wait_timeout``) of its :class:`~jobwire.RedisSettings`.
+    The settings give the socket timeout (which bounds blocking reads) and the replicated
+    acknowledgement (``wait_replicas``, ``wait_timeout``).
     """
-    producer = Producer(**core_options(socket_timeout, options))
-    producer.wait_replicas, producer.wait_timeout_ms = replicas[0], int(replicas[1] * 1000)
+    producer = Producer(**core_options(settings.socket_timeout, options))
+    producer.wait_replicas = settings.wait_replicas
+    producer.wait_timeout_ms = int(settings.wait_timeout * 1000)
     return producer

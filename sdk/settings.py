@@ -368,19 +368,10 @@ def _check_fields(s: RedisSettings) -> None:
         raise bad("retries", "a number from 0")
     if not isinstance(s.sentinel_master, str) or not s.sentinel_master:
         raise bad("sentinel_master", "a master name")
-    sentinels: Any = s.sentinels
-    if isinstance(sentinels, (str, bytes)) or not all(
-        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-        and type(item[1]) is int and 0 < item[1] < 65536
-        for item in sentinels
-    ):  # fmt: skip
+    if not _host_ports(s.sentinels):
         raise bad("sentinels", "(host, port) pairs")
     nodes: Any = s.cluster_nodes
-    if isinstance(nodes, (str, bytes)) or not all(
-        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
-        and type(item[1]) is int and 0 < item[1] < 65536
-        for item in nodes
-    ):  # fmt: skip
+    if not _host_ports(nodes):
         raise bad("cluster_nodes", "(host, port) pairs")
     if nodes and (s.sentinels or s.url):
         raise InvalidArgument("Redis settings name a cluster and also a Sentinel or a URL")
@@ -495,3 +486,18 @@ def _build_cluster(module: types.ModuleType, retry_class: Any, s: RedisSettings)
         max_connections=s.max_connections,
         **tls,
     )
+
+
+def _host_ports(value: Any) -> bool:
+    """True for a collection of ``(host, port)`` pairs (a string is not one)."""
+    if isinstance(value, (str, bytes)):
+        return False
+    try:
+        items = list(value)
+    except TypeError:
+        return False
+    return all(
+        isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str)
+        and type(item[1]) is int and 0 < item[1] < 65536
+        for item in items
+    )  # fmt: skip

@@ -81,7 +81,7 @@ class Worker:
         # on a cluster: the clock (and memory policy) of the first queue's master
         self.clock = RedisClock(QueueKeys(c.prefix, c.queues[0]).stream)
         self.core: Producer = make_producer(
-            c.redis.socket_timeout,
+            c.redis,
             {
                 "prefix": c.prefix,
                 "queue_name": c.queues[0],
@@ -93,7 +93,6 @@ class Worker:
                 "events": c.events,
                 "max_events": c.max_events,
             },
-            (c.redis.wait_replicas, c.redis.wait_timeout),
         )
         self.queues = [
             QueueState(
