@@ -5,7 +5,7 @@ killed every 3 s, short jobs and 2 s jobs mixed (recovery asserted: lease + one 
 
 Every job's effects are written to a file by the job itself, so losses and duplicates are
 counted independently of the queue's own bookkeeping. ``SOAK_JOBS`` sets the size (CI runs
-2,000, and half as many flowing in at 100/s for the three-worker variant; the full run is
+1,200, and half as many flowing in at 100/s for the three-worker variant; the full run is
 ``SOAK_JOBS=10000 python -m pytest tests/reliability/test_soak.py -s``).
 """
 
@@ -89,7 +89,7 @@ def soak(
     Without ``rate`` the whole backlog is queued first; with it, jobs flow in at ``rate``
     per second while the workers run (and get killed).
     """
-    count = int(os.environ.get("SOAK_JOBS", "2000"))
+    count = int(os.environ.get("SOAK_JOBS", "1200"))
     if rate is not None:  # flowing in: the run lasts count / rate seconds; half of it
         count //= 2
     effects = tmp_path / "effects"
