@@ -40,6 +40,15 @@ class QueueAdmin:
 
         def keys(self, queue_name: str | None = None) -> QueueKeys:  # noqa: D102
             ...
+
+        def job_keys(self, job_id: str, queue_name: str | None) -> QueueKeys:  # noqa: D102
+            ...
+
+        def queues_of(self, queue_name: str | None) -> list[QueueKeys]:  # noqa: D102
+            ...
+
+        def ref(self, job_id: str, keys: QueueKeys) -> tuple[str, str]:  # noqa: D102
+            ...
         def _decode_job(self, data: bytes) -> JobHeader: ...
 
         codec: Codec
@@ -57,27 +66,39 @@ class QueueAdmin:
         ) -> Command: ...
 
     def pause(self, queue_name: str | None, now_ms: int) -> Gen[bool]:
-        """Pause a queue; False when it was paused already."""
-        reply = yield Command(("SET", self.keys(queue_name).paused, now_ms, "NX"))
-        return bool(reply)
+        """Pause a queue (each partition); False when it was paused already."""
+        replies = yield from pipeline(
+            [Command(("SET", k.paused, now_ms, "NX")) for k in self.queues_of(queue_name)]
+        )
+        return any(replies)
 
     def resume(self, queue_name: str | None) -> Gen[bool]:
-        """Resume a paused queue; False when it was not paused."""
-        removed = yield Command(("DEL", self.keys(queue_name).paused))
-        return bool(removed)
+        """Resume a paused queue (each partition); False when it was not paused."""
+        removed = yield from pipeline(
+            [Command(("DEL", k.paused)) for k in self.queues_of(queue_name)]
+        )
+        return any(removed)
 
     def is_paused(self, queue_name: str | None) -> Gen[bool]:
-        """True while the queue is paused."""
-        found = yield Command(("EXISTS", self.keys(queue_name).paused))
-        return bool(found)
+        """True while the queue (any of its partitions) is paused."""
+        found = yield from pipeline(
+            [Command(("EXISTS", k.paused)) for k in self.queues_of(queue_name)]
+        )
+        return any(found)
 
     def running_jobs(self, queue_name: str | None, limit: int) -> Gen[list[JobInfo]]:
         """Jobs a worker has taken and not finished yet, oldest first (at most ``limit``).
 
-        Three round trips: the range of the stream's pending entries (the leases), those
-        entries, their jobs. An entry whose job ended meanwhile is left out.
+        Three round trips per partition: the range of the stream's pending entries (the
+        leases), those entries, their jobs. An entry whose job ended meanwhile is left out.
         """
-        keys = self.keys(queue_name)
+        out: list[JobInfo] = []
+        for keys in self.queues_of(queue_name):
+            if len(out) < limit:
+                out += yield from self._running_in(keys, limit - len(out))
+        return out
+
+    def _running_in(self, keys: QueueKeys, limit: int) -> Gen[list[JobInfo]]:
         try:
             summary = yield Command(("XPENDING", keys.stream, CONSUMER_GROUP))
         except RedisCommandError as exc:
@@ -122,7 +143,7 @@ class QueueAdmin:
         deferred or running). Raises JobNotFound when there is neither (the job succeeded,
         or its result expired) and DecodeError when the kept bytes are not a job of that id.
         """
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         # MGET, not GET: one command fewer for an ACL user to need (README, Security)
         (data,), exists = yield from pipeline(
             [Command(("MGET", keys.failed(job_id))), Command(("EXISTS", keys.job(job_id)))]
@@ -143,7 +164,7 @@ class QueueAdmin:
         # an explicit retry: the failed run's results do not make the id taken
         command = self._enqueue_command(keys, job_id, data, None, None, None, job, unique=False)
         reply = yield from call(command)
-        return (job_id, keys.queue) if reply else None
+        return self.ref(job_id, keys) if reply else None
 
 
 def _pending_range(summary: Any) -> tuple[Any, Any]:

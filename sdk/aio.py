@@ -150,7 +150,7 @@ class AsyncClient:
 
     async def queues(self) -> list[str]:
         """Names of the queues jobs have been enqueued to."""
-        return await self._run(self._core.known_queues())
+        return await self._run(self._core.listed_queues())
 
     async def queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
         """Counts of a queue in one round trip: queued, deferred, in_progress, dead_letters."""

@@ -158,7 +158,7 @@ class Client:
 
     def queues(self) -> list[str]:
         """Names of the queues jobs have been enqueued to."""
-        return self._run(self._core.known_queues())
+        return self._run(self._core.listed_queues())
 
     def queue_stats(self, queue_name: str | None = None) -> dict[str, int]:
         """Counts of a queue in one round trip: queued, deferred, in_progress, dead_letters."""

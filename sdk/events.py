@@ -238,12 +238,26 @@ class EventReads:
     if TYPE_CHECKING:  # the producer's
 
         def keys(self, queue_name: str | None = None) -> QueueKeys: ...  # noqa: D102
+        def job_keys(self, job_id: str, queue_name: str | None) -> QueueKeys: ...  # noqa: D102
+        def queues_of(self, queue_name: str | None) -> list[QueueKeys]: ...  # noqa: D102
+
+    def _followed(self, queue_name: str | None) -> QueueKeys:
+        """The one stream of events to follow: a sharded queue's are its partitions'."""
+        every = self.queues_of(queue_name)
+        if len(every) > 1:
+            names = ", ".join(repr(k.queue) for k in every)
+            raise InvalidArgument(
+                f"queue {every[0].queue!r} is sharded: follow the events of each partition "
+                f"({names})"
+            )
+        return every[0]
 
     def event_cursor(self, queue_name: str | None, since: str | None) -> Gen[str]:
         """The stream id to follow from: ``since``, or the newest event's id now."""
         if since is not None:
             return since
-        newest = yield Command(("XREVRANGE", self.keys(queue_name).lifecycle, "+", "-", "COUNT", 1))
+        keys = self._followed(queue_name)
+        newest = yield Command(("XREVRANGE", keys.lifecycle, "+", "-", "COUNT", 1))
         if newest and isinstance(newest[0], (list, tuple)) and isinstance(newest[0][0], bytes):
             return text(newest[0][0])
         return "0-0"
@@ -256,7 +270,7 @@ class EventReads:
         Returns them with the id to read after next; no events means the time ran out. No
         polling: XREAD BLOCK, in slices within the socket timeout (as ``wait_final``).
         """
-        keys = self.keys(queue_name)
+        keys = self._followed(queue_name)
         deadline = _NO_TIMEOUT if timeout is None else time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -277,13 +291,13 @@ class EventReads:
 
     def job_events(self, job_id: str, queue_name: str) -> Gen[list[Event]]:
         """The job's events still in the stream, oldest first (its latest life)."""
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         entries = yield from call_script(JOB_EVENTS, (keys.lifecycle,), (job_id, 500))
-        return list(reversed(parse_events(keys.queue, entries)))
+        return list(reversed(parse_events(self.keys(queue_name).queue, entries)))
 
     def progress(self, job_id: str, queue_name: str) -> Gen[Progress | None]:
         """The latest progress the job reported while it waits or runs; else None."""
-        raw = yield Command(("HGET", self.keys(queue_name).job(job_id), "progress"))
+        raw = yield Command(("HGET", self.job_keys(job_id, queue_name).job(job_id), "progress"))
         return parse_progress(raw)
 
     def stats(
@@ -293,19 +307,24 @@ class EventReads:
         function: str | None,
         resolution: Resolution,
     ) -> Gen[Statistics]:
-        """The queue's stats per minute or hour from ``since`` to now (one round trip)."""
-        keys = self.keys(queue_name)
+        """The queue's stats per minute or hour from ``since`` to now (one round trip).
+
+        A sharded queue's are the sums over its partitions.
+        """
+        every = self.queues_of(queue_name)
         now = int(time.time() * 1000)
         starts = _stats.bucket_starts(resolution, _stats.since_ms(since, resolution, now), now)
         replies: Sequence[Any] = []
         if starts:
             replies = yield from pipeline(
-                [Command(("HGETALL", keys.stats(resolution, s))) for s in starts]
+                [Command(("HGETALL", k.stats(resolution, s))) for s in starts for k in every]
             )
+        n = len(every)
         hashes = [
-            _stats.parse_stats_hash(r if isinstance(r, Mapping) else {}, function) for r in replies
+            _stats.parse_stats_hash(_stats.summed(replies[i : i + n]), function)
+            for i in range(0, len(replies), n)
         ]
-        return _stats.statistics(keys.queue, resolution, starts, hashes)
+        return _stats.statistics(every[0].queue, resolution, starts, hashes)
 
 
 def _xread_entries(reply: object) -> list[Any]:

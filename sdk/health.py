@@ -79,6 +79,13 @@ def assess(worker: str, raw: bytes, now_ms: int) -> Assessment:
         idle = _int(record.get("time_ms"), 0) - _int(loop.get("last_progress_ms"), 0)
         if state == "running" and stall and idle > stall:
             problems.append(f"loop {name!s} made no progress for {idle / 1000:.0f}s")
+    strays = record.get("stray_partitions")
+    if isinstance(strays, dict) and strays:
+        names = ", ".join(f"{name!s} ({count!s})" for name, count in list(strays.items())[:10])
+        problems.append(
+            f"jobs wait in queue partitions no worker with its settings serves: {names} "
+            "(producers and workers must use the same partitions= setting)"
+        )
     warnings = []
     policy = record.get("maxmemory_policy")
     if isinstance(policy, str) and policy and policy != "noeviction":

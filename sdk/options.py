@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypedDict
 
 from jobwire.wire import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Codec, Format
@@ -33,7 +33,8 @@ class ClientOptions(TypedDict, total=False):
     unique_while_result_kept: a job id stays taken while its result is kept, not only while
     the job is queued or running. events: False writes no lifecycle events or stats (for
     this client: the enqueued and aborted events). max_events: cap of each queue's event
-    stream (10,000).
+    stream (10,000). partitions: sharded queues, ``{"emails": 3}`` spreads queue ``emails``
+    over 3 partitions (give workers the same setting; see the README, Scaling).
     """
 
     queue_name: str
@@ -47,6 +48,7 @@ class ClientOptions(TypedDict, total=False):
     unique_while_result_kept: bool
     events: bool
     max_events: int
+    partitions: Mapping[str, int]
 
 
 def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
@@ -72,6 +74,7 @@ def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[s
         "unique_while_result_kept": options.get("unique_while_result_kept", False),
         "max_block": max_block,
         "max_events": event_cap(options.get("events", True), options.get("max_events")),
+        "partitions": options.get("partitions"),
     }
 
 

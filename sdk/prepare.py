@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
@@ -35,11 +35,14 @@ def prepare_job(
     serializer: Format,
     codec: Codec,
     trace: Mapping[str, str] | None = None,
+    route: Callable[[str], QueueKeys] | None = None,
 ) -> Prepared:
     """Check a job's ``_`` options and encode it for ``keys``' queue.
 
     ``serializer`` is the client's default format; ``trace`` the trace-context headers of
-    the enqueue's span (the job's own headers win). Bad options are InvalidArgument.
+    the enqueue's span (the job's own headers win); ``route`` gives the keys of the
+    partition that holds a job id, for a sharded queue (the envelope names the queue
+    itself). Bad options are InvalidArgument.
     """
     opts = spec.options
     if opts.defer_until is not None and opts.defer_by is not None:
@@ -71,6 +74,8 @@ def prepare_job(
     )
     data = codec.encode_job(envelope)
     due = due if due and due > now else None
+    if route is not None:
+        keys = route(job_id)
     return Prepared(job_id, keys, data, due, expires, envelope.function, job_try)
 
 

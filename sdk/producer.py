@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from typing import Any, Final
 
 from jobwire.wire import (
@@ -37,6 +38,7 @@ from .events import EventReads
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
 from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
 from .outcomes import result_not_found, unwrap
+from .partitions import Partitions
 from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
@@ -83,6 +85,7 @@ class Producer(QueueAdmin, EventReads):
         unique_while_result_kept: bool = False,
         max_block: float = 4.0,
         max_events: int = defaults.MAX_EVENTS,
+        partitions: Mapping[str, int] | None = None,
     ) -> None:
         self.codec = codec
         self.prefix = check_name("prefix", prefix)
@@ -94,6 +97,8 @@ class Producer(QueueAdmin, EventReads):
         self.max_block = max_block
         self.max_events = max_events
         self._keys: dict[str, QueueKeys] = {}
+        # sharded queues: which partition holds a job, which make up a queue
+        self.partitions = Partitions(partitions)
         self._registered: set[str] = set()
         # RedisSettings.wait_replicas / wait_timeout: enqueues WAIT for that many replicas
         self.wait_replicas = 0
@@ -107,6 +112,24 @@ class Producer(QueueAdmin, EventReads):
             keys = self._keys[name] = QueueKeys(self.prefix, name)
         return keys
 
+    def job_keys(self, job_id: str, queue_name: str | None) -> QueueKeys:
+        """Key names of the queue, or of its partition, that holds job ``job_id``."""
+        keys = self.keys(queue_name)
+        if keys.queue in self.partitions.counts:
+            return self.keys(self.partitions.of_job(keys.queue, job_id))
+        return keys
+
+    def queues_of(self, queue_name: str | None) -> list[QueueKeys]:
+        """Key names of every partition of a queue (the queue alone when not sharded)."""
+        keys = self.keys(queue_name)
+        if keys.queue in self.partitions.counts:
+            return [self.keys(n) for n in self.partitions.of_queue(keys.queue)]
+        return [keys]
+
+    def ref(self, job_id: str, keys: QueueKeys) -> JobRef:
+        """The handle's (job id, queue name) of a job stored in ``keys``' queue."""
+        return (job_id, self.partitions.logical(keys.queue))
+
     # ----------------------------------------------------------------- enqueue
 
     def prepare(self, spec: JobSpec, now: int, trace: Mapping[str, str] | None = None) -> Prepared:
@@ -115,7 +138,10 @@ class Producer(QueueAdmin, EventReads):
         ``trace``: trace-context headers of the enqueue's span (a job's own win).
         """
         keys = self.keys(spec.options.queue_name)
-        return prepare_job(spec, now, keys, self.serializer, self.codec, trace)
+        route = None
+        if keys.queue in self.partitions.counts:
+            route = partial(self.job_keys, queue_name=keys.queue)
+        return prepare_job(spec, now, keys, self.serializer, self.codec, trace, route)
 
     def build(
         self,
@@ -123,8 +149,8 @@ class Producer(QueueAdmin, EventReads):
         now: int,
         once: tuple[str, int] | None = None,
         trace: Mapping[str, str] | None = None,
-    ) -> tuple[JobRef, Command]:
-        """Encode one job and the script call that enqueues it.
+    ) -> tuple[JobRef, QueueKeys, Command]:
+        """Encode one job and the script call that enqueues it (with the keys it writes).
 
         ``once`` = (marker name, ttl ms) enqueues only if that marker was not set before
         (one cron run per scheduled time, whatever the number of workers).
@@ -133,7 +159,7 @@ class Producer(QueueAdmin, EventReads):
         command = self._enqueue_command(
             job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once, job
         )
-        return (job.job_id, job.keys.queue), command
+        return self.ref(job.job_id, job.keys), job.keys, command
 
     def _enqueue_command(
         self,
@@ -216,10 +242,10 @@ class Producer(QueueAdmin, EventReads):
         :class:`~jobwire.ReplicationTimeout`.
         """
         with tracing.send(self.keys(spec.options.queue_name).queue) as span:
-            ref, command = self.build(spec, now_ms(), once, span.headers)
+            ref, keys, command = self.build(spec, now_ms(), once, span.headers)
             span.sent(ref[0])
-            register = self._registration((ref[1],))
-            waits = self._waits((ref[1],))
+            register = self._registration((keys.queue,))
+            waits = self._waits((keys.queue,))
             if register or waits:
                 replies = yield from pipeline([*register, command, *waits])
                 self._registered_by(register)
@@ -238,14 +264,16 @@ class Producer(QueueAdmin, EventReads):
         queues = {self.keys(spec.options.queue_name).queue for spec in specs}
         with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
             built = [self.build(spec, now, None, span.headers) for spec in specs]
-            register = self._registration(ref[1] for ref, _ in built)
-            waits = self._waits(ref[1] for ref, _ in built)
-            commands = [*register, *(command for _, command in built), *waits]
+            register = self._registration(keys.queue for _, keys, _ in built)
+            waits = self._waits(keys.queue for _, keys, _ in built)
+            commands = [*register, *(command for _, _, command in built), *waits]
             replies = yield from pipeline(commands)
             self._registered_by(register)
             acks = replies[len(replies) - len(waits) :]
             replies = replies[len(register) : len(replies) - len(waits)]
-            refs = [ref if reply else None for (ref, _), reply in zip(built, replies, strict=True)]
+            refs = [
+                ref if reply else None for (ref, _, _), reply in zip(built, replies, strict=True)
+            ]
             self._check_replicated([r for r in refs if r], acks)
         return refs
 
@@ -253,7 +281,7 @@ class Producer(QueueAdmin, EventReads):
 
     def status(self, job_id: str, queue_name: str) -> Gen[JobStatus]:
         """Where the job is in its life."""
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         state, has_result = yield from pipeline(
             [
                 Command(("HGET", keys.job(job_id), "state")),
@@ -266,7 +294,7 @@ class Producer(QueueAdmin, EventReads):
 
     def outcome(self, job_id: str, queue_name: str) -> Gen[str | None]:
         """How the job ended; None while it waits or runs, or when nothing of it is kept."""
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         state, latest = yield from pipeline(
             [
                 Command(("HGET", keys.job(job_id), "state")),
@@ -282,7 +310,7 @@ class Producer(QueueAdmin, EventReads):
 
     def info(self, job_id: str, queue_name: str) -> Gen[JobInfo | None]:
         """The job as stored while deferred, queued or running; None otherwise."""
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         data, state, tries, worker, started = yield Command(
             ("HMGET", keys.job(job_id), "data", "state", "tries", "worker", "started_ms")
         )
@@ -307,12 +335,12 @@ class Producer(QueueAdmin, EventReads):
 
     def result_info(self, job_id: str, queue_name: str) -> Gen[JobResult | None]:
         """The latest execution's result, if kept."""
-        latest = yield Command(("LINDEX", self.keys(queue_name).results(job_id), 0))
+        latest = yield Command(("LINDEX", self.job_keys(job_id, queue_name).results(job_id), 0))
         return None if latest is None else self._decode_result(latest)
 
     def results(self, job_id: str, queue_name: str) -> Gen[list[JobResult]]:
         """Results of the latest executions (up to 10), newest first."""
-        entries = yield Command(("LRANGE", self.keys(queue_name).results(job_id), 0, 9))
+        entries = yield Command(("LRANGE", self.job_keys(job_id, queue_name).results(job_id), 0, 9))
         return [self._decode_result(e) for e in entries]
 
     def _decode_result(self, data: bytes) -> JobResult:
@@ -325,7 +353,7 @@ class Producer(QueueAdmin, EventReads):
         final result, and the waiter blocks on that list with BLMOVE (a rotation, so every
         waiter wakes and the token stays for the next one).
         """
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         job_key, results_key, done_key = keys.job(job_id), keys.results(job_id), keys.done(job_id)
         deadline = _NO_TIMEOUT if timeout is None else time.monotonic() + timeout
         while True:
@@ -334,8 +362,9 @@ class Producer(QueueAdmin, EventReads):
             )
             if not exists:
                 if latest is None:
-                    elsewhere = yield from self._queues_holding(job_id, keys.queue)
-                    raise result_not_found(job_id, keys.queue, elsewhere)
+                    searched = self.partitions.logical(keys.queue)
+                    elsewhere = yield from self._queues_holding(job_id, searched)
+                    raise result_not_found(job_id, searched, elsewhere)
                 return self._decode_result(latest)
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -345,7 +374,8 @@ class Producer(QueueAdmin, EventReads):
 
     def _queues_holding(self, job_id: str, searched: str) -> Gen[list[str]]:
         """The other known queues in which the job is waiting, running or has a result."""
-        names = [n for n in (yield from self.known_queues()) if n != searched][:100]
+        known = yield from self.known_queues()
+        names = [n for n in known if self.partitions.logical(n) != searched][:100]
         if not names:
             return []
         found = yield from pipeline(
@@ -354,7 +384,9 @@ class Producer(QueueAdmin, EventReads):
                 for n in names
             ]
         )
-        return [n for n, count in zip(names, found, strict=True) if count]
+        return sorted(
+            {self.partitions.logical(n) for n, count in zip(names, found, strict=True) if count}
+        )
 
     def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
         """The job's return value, waiting for it; raises JobFailed when it did not succeed."""
@@ -366,11 +398,11 @@ class Producer(QueueAdmin, EventReads):
         Returns True when the job ends aborted, False when it was not found or finished
         another way first; raises WaitTimeout if a running job has not stopped in time.
         """
-        keys = self.keys(queue_name)
+        keys = self.job_keys(job_id, queue_name)
         data = yield Command(("HGET", keys.job(job_id), "data"))
         if data is None:
             return False
-        aborted = self._aborted_result(job_id, keys.queue, data)
+        aborted = self._aborted_result(job_id, self.partitions.logical(keys.queue), data)
         reply = yield from call_script(
             ABORT,
             (keys.job(job_id), keys.stream, keys.deferred),
@@ -401,33 +433,52 @@ class Producer(QueueAdmin, EventReads):
     # ------------------------------------------------------------- listings
 
     def queued_jobs(self, queue_name: str | None, limit: int) -> Gen[list[JobInfo]]:
-        """Jobs waiting in a queue (queued first, in order, then deferred by start time)."""
-        keys = self.keys(queue_name)
-        rows = yield from call_script(
-            LIST_JOBS, (keys.stream, keys.deferred), (CONSUMER_GROUP, keys.base, limit)
-        )
-        return [JobInfo.from_stored(self._decode_job(data), _STATES[state]) for state, data in rows]
+        """Jobs waiting in a queue: up to ``limit`` queued, in order, then up to ``limit``
+        deferred by start time (a sharded queue's partitions' queued ones one after another).
+        """
+        every = self.queues_of(queue_name)
+        replies = yield from pipeline(
+            [script_command(LIST_JOBS, (k.stream, k.deferred), (CONSUMER_GROUP, k.base, limit))
+             for k in every]
+        )  # fmt: skip
+        rows = [JobInfo.from_stored(self._decode_job(data), _STATES[state])
+                for reply in replies for state, data in reply]  # fmt: skip
+        if len(every) == 1:
+            return rows
+        queued = [r for r in rows if r.status is JobStatus.QUEUED][:limit]
+        deferred = [r for r in rows if r.status is JobStatus.DEFERRED]
+        deferred.sort(key=lambda r: r.defer_until or r.enqueue_time)
+        return queued + deferred[:limit]
 
     def queue_size(self, queue_name: str | None) -> Gen[int]:
         """Number of jobs waiting in a queue (queued and deferred; not running)."""
-        keys = self.keys(queue_name)
-        queued, deferred, _running = yield from call_script(
-            QUEUE_SIZE, (keys.stream, keys.deferred), (CONSUMER_GROUP,)
-        )
-        return int(queued) + int(deferred)
+        stats = yield from self.counts(self.queues_of(queue_name))
+        return stats["queued"] + stats["deferred"]
 
     def queue_stats(self, queue_name: str | None) -> Gen[dict[str, int]]:
-        """Counts of a queue: queued, deferred, in_progress and dead_letters (one round trip)."""
-        keys = self.keys(queue_name)
-        counts, dead = yield from pipeline(
-            [
+        """Counts of a queue: queued, deferred, in_progress and dead_letters.
+
+        One round trip; a sharded queue's counts are the sums over its partitions.
+        """
+        return (yield from self.counts(self.queues_of(queue_name)))
+
+    def counts(self, queues: Sequence[QueueKeys]) -> Gen[dict[str, int]]:
+        """The sums of :meth:`queue_stats` over ``queues`` (one round trip)."""
+        commands: list[Command] = []
+        for keys in queues:
+            commands += (
                 script_command(QUEUE_SIZE, (keys.stream, keys.deferred), (CONSUMER_GROUP,)),
                 Command(("XLEN", keys.dead)),
-            ]
-        )
-        queued, deferred, running = (int(n) for n in counts)
-        return {"queued": queued, "deferred": deferred, "in_progress": running,
-                "dead_letters": int(dead)}  # fmt: skip
+            )
+        replies = yield from pipeline(commands)
+        total = {"queued": 0, "deferred": 0, "in_progress": 0, "dead_letters": 0}
+        for counts, dead in zip(replies[::2], replies[1::2], strict=True):
+            queued, deferred, running = (int(n) for n in counts)
+            total["queued"] += queued
+            total["deferred"] += deferred
+            total["in_progress"] += running
+            total["dead_letters"] += int(dead)
+        return total
 
     def all_job_results(self) -> Gen[list[JobResult]]:
         """The latest result of every job with a kept result, in every queue, newest first.
@@ -453,10 +504,19 @@ class Producer(QueueAdmin, EventReads):
     # -------------------------------------------------------------- dead letters
 
     def dead_letters(self, queue_name: str | None, limit: int) -> Gen[list[DeadLetter]]:
-        """Dead-letter entries of a queue, newest first."""
-        keys = self.keys(queue_name)
-        entries = yield Command(("XREVRANGE", keys.dead, "+", "-", "COUNT", limit))
-        return [dead_letter(keys.queue, entry_id, fields) for entry_id, fields in entries]
+        """Dead-letter entries of a queue, newest first (of all its partitions when sharded).
+
+        Each entry names the queue (partition) that holds it, for requeue and delete.
+        """
+        every = self.queues_of(queue_name)
+        replies = yield from pipeline(
+            [Command(("XREVRANGE", keys.dead, "+", "-", "COUNT", limit)) for keys in every]
+        )
+        out = [dead_letter(keys.queue, entry_id, fields)
+               for keys, entries in zip(every, replies, strict=True)
+               for entry_id, fields in entries]  # fmt: skip
+        out.sort(key=lambda d: d.time, reverse=True)
+        return out[:limit]
 
     def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[JobRef | None]:
         """Enqueue a dead-lettered message again, unchanged (its bytes, id and signature).
@@ -464,7 +524,7 @@ class Producer(QueueAdmin, EventReads):
         Returns None when a job with its id exists already; raises JobNotFound for an
         unknown entry and a DecodeError when the message has no readable job id.
         """
-        keys = self.keys(queue_name)
+        keys = yield from self._holding_dead(entry_id, queue_name)
         entries = yield Command(("XRANGE", keys.dead, entry_id, entry_id))
         if not entries:
             raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {keys.queue!r}")
@@ -475,35 +535,58 @@ class Producer(QueueAdmin, EventReads):
         if not reply:
             return None
         yield Command(("XDEL", keys.dead, entry_id))
-        return (header.id, keys.queue)
+        return self.ref(header.id, keys)
 
     def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[bool]:
         """Delete one dead-letter entry; False if it did not exist."""
-        removed = yield Command(("XDEL", self.keys(queue_name).dead, entry_id))
+        keys = yield from self._holding_dead(entry_id, queue_name)
+        removed = yield Command(("XDEL", keys.dead, entry_id))
         return bool(removed)
 
+    def _holding_dead(self, entry_id: str, queue_name: str | None) -> Gen[QueueKeys]:
+        """The partition whose dead letters hold ``entry_id`` (the queue when not sharded).
+
+        Entry ids are per partition: the first partition that has it (or the queue itself).
+        """
+        every = self.queues_of(queue_name)
+        if len(every) == 1:
+            return every[0]
+        found = yield from pipeline(
+            [Command(("XRANGE", keys.dead, entry_id, entry_id)) for keys in every]
+        )
+        return next((k for k, entries in zip(every, found, strict=True) if entries), every[0])
+
     def health_records(self, queue_name: str | None) -> Gen[dict[str, bytes]]:
-        """Health records of the live workers of a queue, by worker name."""
-        keys = self.keys(queue_name)
-        prefix = keys.health("")
-        found = yield from scan(glob_escape(prefix) + "*", route=keys.stream)
-        if not found:
-            return {}
-        values = yield Command(("MGET", *found))
-        return {
-            text(key)[len(prefix) :]: value
-            for key, value in zip(found, values, strict=True)
-            if value is not None
-        }
+        """Health records of the live workers of a queue, by worker name.
+
+        A sharded queue's workers record their health in each partition; the records of
+        the first partition that has one are returned for each worker.
+        """
+        records: dict[str, bytes] = {}
+        for keys in self.queues_of(queue_name):
+            prefix = keys.health("")
+            found = yield from scan(glob_escape(prefix) + "*", route=keys.stream)
+            if not found:
+                continue
+            values = yield Command(("MGET", *found))  # one slot: MGET works on a cluster
+            for key, value in zip(found, values, strict=True):
+                if value is not None:
+                    records.setdefault(text(key)[len(prefix) :], value)
+        return records
 
     def register_queues(self, names: Sequence[str]) -> Gen[None]:
         """Record queue names for listings (workers do this at startup)."""
         yield Command(("SADD", queues_key(self.prefix), *names))
 
     def known_queues(self) -> Gen[list[str]]:
-        """Names of the queues that have been enqueued to."""
+        """Names of the queues that have been enqueued to (each partition by its own)."""
         names = yield Command(("SMEMBERS", queues_key(self.prefix)))
         return sorted(text(n) for n in names)
+
+    def listed_queues(self) -> Gen[list[str]]:
+        """Names of the queues that have been enqueued to, a sharded queue's once."""
+        known = yield from self.known_queues()
+        return sorted({self.partitions.logical(n) for n in known})
 
     def ping(self) -> Gen[bool]:
         """Check that Redis answers."""

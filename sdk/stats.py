@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Final, Literal
@@ -248,6 +248,25 @@ def parse_stats_hash(
         )
         for fn in sorted(names)
     }
+
+
+def summed(replies: Sequence[object]) -> dict[bytes, bytes]:
+    """The stats hashes of one bucket in several partitions as one (every field is a count).
+
+    A reply that is no hash, and a value that is no count, are left out.
+    """
+    if len(replies) == 1:
+        only = replies[0]
+        return dict(only) if isinstance(only, Mapping) else {}
+    total: dict[bytes, int] = {}
+    for reply in replies:
+        if not isinstance(reply, Mapping):
+            continue
+        for name, value in reply.items():
+            n = _count(value)
+            if n is not None and isinstance(name, bytes):
+                total[name] = total.get(name, 0) + n
+    return {name: str(n).encode() for name, n in total.items()}
 
 
 def statistics(

@@ -24,6 +24,7 @@ from jobwire.consumer import DEFAULT_DEAD_LETTER_CAP, DEFAULT_LEASE
 from jobwire.errors import InvalidArgument
 from jobwire.keys import check_name
 from jobwire.models import seconds
+from jobwire.partitions import Partitions
 from jobwire.settings import RedisSettings
 from jobwire.wire import DEFAULT_ACCEPT, DEFAULT_MAX_SIZE, Format
 
@@ -96,12 +97,18 @@ class WorkerConfig:
     metrics_port: int | None = None
     #: the address the metrics endpoint listens on (all interfaces by default)
     metrics_host: str = "0.0.0.0"
+    #: sharded queues: ``{"emails": 3}`` serves the 3 partitions of queue ``emails``
+    #: (producers need the same setting; see the README, Scaling)
+    partitions: Mapping[str, int] | None = None
 
     # derived in __post_init__
     registry: dict[str, Function] = field(init=False, repr=False)
     redis: RedisSettings = field(init=False, repr=False)
     worker_name: str = field(init=False)
+    #: the queues served, a sharded queue's partitions each in its place
     queues: tuple[str, ...] = field(init=False)
+    #: the queues named by the settings and tasks (a sharded queue once)
+    logical_queues: tuple[str, ...] = field(init=False, repr=False)
     #: tasks whose own queue this worker does not serve (function name -> queue)
     unserved: dict[str, str | None] = field(init=False, repr=False)
     defaults: Defaults = field(init=False, repr=False)
@@ -154,7 +161,9 @@ class WorkerConfig:
         elsewhere = sorted({q for q in own if q is not None and q not in names})
         if not self.queue_names:
             names += elsewhere
-        set_(self, "queues", tuple(dict.fromkeys(names)))
+        split = Partitions(self.partitions)
+        set_(self, "logical_queues", tuple(dict.fromkeys(names)))
+        set_(self, "queues", tuple(p for q in self.logical_queues for p in split.of_queue(q)))
         set_(
             self,
             "unserved",

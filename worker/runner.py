@@ -92,6 +92,7 @@ class Worker:
                 "keep_result": c.defaults.keep_result,
                 "events": c.events,
                 "max_events": c.max_events,
+                "partitions": c.partitions or {},
             },
         )
         self.queues = [
@@ -122,6 +123,7 @@ class Worker:
         self._signals = 0
         self._started = False  # connected and set up: shutdown has work to do
         self._job_tasks: set[asyncio.Task[None]] = set()
+        self._strays: set[str] = set()  # stray partitions last logged
         self.recorder = Recorder(
             run=self._run, pause=self._pause, codec=self.core.codec, worker=self.name,
             now_ms=self.clock.now_ms, stats=self.stats, keep_result=c.defaults.keep_result,
@@ -417,6 +419,29 @@ class Worker:
             state.beat()
             await self._pause(self.config.health_check_interval)
 
+    async def _stray_partitions(self) -> dict[str, int]:
+        """Partitions of the served queues that this worker does not serve, with their jobs.
+
+        Producers configured with another ``partitions`` count than the worker's send
+        jobs to partitions no worker takes: loud in the log and in the health record.
+        """
+        known = await self._run(self.core.known_queues())
+        names = [n for q in self.config.logical_queues
+                 for n in self.core.partitions.strays(q, known)]  # fmt: skip
+        waiting = {}
+        for name in names[:100]:
+            sizes = await self._run(self.core.counts([self.core.keys(name)]))
+            if sizes["queued"] + sizes["deferred"]:
+                waiting[name] = sizes["queued"] + sizes["deferred"]
+        if waiting and waiting.keys() != self._strays:
+            logger.error(
+                "jobs wait in queue partitions this worker does not serve (%s): producers "
+                "and workers must use the same partitions= setting",
+                ", ".join(f"{name!r}: {n}" for name, n in sorted(waiting.items())),
+            )
+        self._strays = set(waiting)
+        return waiting
+
     async def _write_health(self, remove: bool = False) -> None:
         interval = self.config.health_check_interval
         counts = {**self.stats.counts(), "ongoing": len(self.slots.running)}
@@ -428,11 +453,14 @@ class Worker:
             # what this worker can run: --check wants a worker that has the settings' functions
             "functions": sorted(self.functions)[:1000],
         }
+        if not remove:
+            extra["stray_partitions"] = await self._stray_partitions()
         for q in self.queues:
             key = q.consumer.keys.health(self.name)
             record = None
             if not remove:
-                queued = await self._run(self.core.queue_size(q.name))
+                sizes = await self._run(self.core.counts([q.consumer.keys]))
+                queued = sizes["queued"] + sizes["deferred"]
                 record = health_record(
                     worker=self.name, queue=q.name, queued=queued, interval=interval,
                     now_ms=self.clock.now_ms(), counts=counts, loops=self.supervisor.records(),

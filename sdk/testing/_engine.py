@@ -19,6 +19,7 @@ from jobwire.errors import InvalidArgument, JobNotFound, WaitTimeout
 from jobwire.keys import check_name
 from jobwire.models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus
 from jobwire.outcomes import result_not_found
+from jobwire.partitions import Partitions
 from jobwire.prepare import Prepared
 from jobwire.producer import JobRef, Producer, now_ms
 from jobwire.protocol import Gen
@@ -81,6 +82,8 @@ class MemoryProducer(MemoryObservations, MemoryAdmin, MemoryDeadLetters, Produce
         **core_options: Any,
     ) -> None:
         super().__init__(**core_options)
+        # one process, no slots: a sharded queue is one queue here (the option is checked)
+        self.partitions = Partitions()
         self.store = store
         self.functions = dict(functions or {})
         self.eager = eager

@@ -65,12 +65,12 @@ def test_ids_can_stay_taken_while_the_result_is_kept(make_client: Any, worker: A
 def test_a_retried_enqueue_of_the_same_bytes_is_not_reported_as_taken(redis_url: str) -> None:
     # a reply lost to a connection error makes redis-py send the script again
     with jobwire.Client.from_url(redis_url) as client:
-        _, command = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
+        _, _, command = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
         assert run_sync(client.redis, call(command)) == 1
         assert run_sync(client.redis, call(command)) == 3  # same call: success, not "taken"
         # a *different* call with byte-identical data (same id, args and millisecond) is a
         # duplicate and must be refused
-        _, other = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
+        _, _, other = client._core.build(JobSpec("f", 1, _job_id="same"), 1)
         token = 3 + int(command.args[2]) + 5  # EVALSHA sha numkeys KEYS... then ARGV[6]
         differ = [
             i for i, (a, b) in enumerate(zip(other.args, command.args, strict=True)) if a != b
