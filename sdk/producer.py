@@ -433,8 +433,10 @@ class Producer(QueueAdmin, EventReads):
     # ------------------------------------------------------------- listings
 
     def queued_jobs(self, queue_name: str | None, limit: int) -> Gen[list[JobInfo]]:
-        """Jobs waiting in a queue: up to ``limit`` queued, in order, then up to ``limit``
-        deferred by start time (a sharded queue's partitions' queued ones one after another).
+        """Jobs waiting in a queue: up to ``limit`` queued, then up to ``limit`` deferred.
+
+        Queued ones in order (a sharded queue's partition after partition), deferred ones
+        by start time.
         """
         every = self.queues_of(queue_name)
         replies = yield from pipeline(

@@ -157,17 +157,35 @@ def pipeline(commands: Sequence[Command]) -> Gen[list[Any]]:
     commands, which must follow the write on its connection; any other error is raised.
     """
     replies: list[Any] = list((yield Pipeline(tuple(commands))))
-    waits = [i for i, c in enumerate(commands) if c.args[0] == "WAIT"]
-    for i, reply in enumerate(replies):
-        if isinstance(reply, ScriptMissing) and commands[i].script is not None:
-            yield _load(commands[i])
-            again = yield Pipeline((commands[i], *(commands[w] for w in waits)))
-            replies[i] = again[0]
-            for w, ack in zip(waits, again[1:], strict=True):
-                replies[w] = ack if isinstance(ack, BaseException) else min(ack, replies[w])
-        if isinstance(replies[i], BaseException):
-            raise replies[i]
+    missing = [i for i, r in enumerate(replies)
+               if isinstance(r, ScriptMissing) and commands[i].script is not None]  # fmt: skip
+    if missing:
+        # after a restart or failover every script call may miss: load each script once
+        # per slot's master (per hash tag), then re-send the calls in one round trip
+        loads = {(commands[i].args[1], _tag(commands[i])): _load(commands[i]) for i in missing}
+        for loaded in (yield Pipeline(tuple(loads.values()))):
+            if isinstance(loaded, BaseException):
+                raise loaded
+        waits = [i for i, c in enumerate(commands) if c.args[0] == "WAIT"]
+        again = yield Pipeline((*(commands[i] for i in missing), *(commands[w] for w in waits)))
+        for i, reply in zip(missing, again, strict=False):
+            replies[i] = reply
+        for w, ack in zip(waits, again[len(missing) :], strict=True):
+            replies[w] = ack if isinstance(ack, BaseException) else min(ack, replies[w])
+    for reply in replies:
+        if isinstance(reply, BaseException):
+            raise reply
     return replies
+
+
+def _tag(command: Command) -> str | None:
+    """The hash tag of a script call's first key (its slot), or None without keys."""
+    if int(command.args[2]) == 0:
+        return None
+    key = str(command.args[3])
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1 : end] if 0 <= start < end - 1 else key
 
 
 def translate_error(exc: BaseException) -> BaseException:
@@ -261,8 +279,12 @@ def _pipeline(conn: SyncRedis | AsyncRedis, op: Op) -> Any:
         raise TypeError(f"{op!r} is not a Redis operation")
     if _is_cluster(conn):
         pipe: Any = conn.pipeline()  # never a transaction: commands go to their slots' nodes
+        scripts_by_key = isinstance(conn, redis.cluster.RedisCluster)
         for command in op.commands:
-            pipe.execute_command(*command.args, **_target(conn, command))
+            target = _target(conn, command)
+            if scripts_by_key and not target and command.args[0] == "EVALSHA":
+                target = _script_target(conn, command)
+            pipe.execute_command(*command.args, **target)
         return pipe
     pipe = conn.pipeline(transaction=False)
     for command in op.commands:
@@ -282,6 +304,18 @@ def _target(conn: Any, command: Command) -> dict[str, Any]:
         return {"target_nodes": command.node}
     if command.route is not None:
         return {"target_nodes": conn.get_node_from_key(command.route)}
+    return {}
+
+
+def _script_target(conn: Any, command: Command) -> dict[str, Any]:
+    """The master of a script call's first key, for redis-py's blocking cluster pipeline.
+
+    Unlike its other paths, that pipeline asks a node for the keys of every ``EVALSHA``
+    (``COMMAND GETKEYS``: one more round trip per script call); the first key says where
+    the call goes, and a MOVED reply still sends it on.
+    """
+    if len(command.args) > 3 and int(command.args[2]) > 0:
+        return {"target_nodes": conn.get_node_from_key(command.args[3])}
     return {}
 
 

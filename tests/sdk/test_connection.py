@@ -51,6 +51,20 @@ def test_scripts_are_reloaded_after_a_flush(make_redis_client: Any, redis_url: s
     assert client.queue_size() == 2
 
 
+def test_a_batch_after_a_flush_loads_each_script_once(
+    make_redis_client: Any, redis_url: str
+) -> None:
+    client = make_redis_client()
+    client.enqueue("f")
+    with redis.Redis.from_url(redis_url) as r:
+        r.script_flush()
+        r.config_resetstat()
+        jobs = client.enqueue_many([jobwire.JobSpec("f", n) for n in range(200)])
+        assert all(jobs) and client.queue_size() == 201
+        loads = r.info("commandstats").get("cmdstat_script|load", {}).get("calls")
+    assert loads == 2  # the enqueue script, the queue-size script: once each, not per job
+
+
 def test_database_number_from_the_url(make_redis_client: Any, redis_server: RedisServer) -> None:
     client = make_redis_client(f"redis://127.0.0.1:{redis_server.port}/3")
     client.enqueue("f")
