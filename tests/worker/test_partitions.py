@@ -78,8 +78,7 @@ def test_a_paused_sharded_queue_is_paused_in_every_partition(
     with jobwire.Client.from_url(redis_url, partitions=SHARDED) as client:
         client.pause("sharded")
         start_worker([hang], partitions=SHARDED, queue_name="sharded")
-        for n in range(30):
-            client.enqueue("hang", _queue_name="sharded")
+        client.enqueue_many([jobwire.JobSpec("hang", _queue_name="sharded")] * 30)
         time.sleep(0.5)
         assert client.queue_stats("sharded")["in_progress"] == 0
         assert client.queue_size("sharded") == 30
