@@ -10,7 +10,7 @@ import asyncio
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from jobwire.worker import func
 
@@ -66,3 +66,10 @@ class CpuSettings(Settings):
     )
     thread_workers = 2
     process_workers = 2
+
+
+class ScalingSettings(Settings):
+    """No-op jobs for the scaling runs: ``BENCH_PARTITIONS`` partitions of ``default``."""
+
+    functions = (noop,)
+    partitions: ClassVar = {"default": int(os.environ.get("BENCH_PARTITIONS", "1"))}

@@ -39,6 +39,8 @@ import redis.asyncio
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1]))  # the repository root, for tests.helpers.redis_harness
 
+import scaling  # noqa: E402  (tests/bench/scaling.py: --only processes cluster)
+
 import jobwire  # noqa: E402
 from jobwire import JobSpec  # noqa: E402
 from tests.helpers.redis_harness import RedisServer  # noqa: E402
@@ -584,6 +586,8 @@ WORKLOADS: dict[str, Callable[[Bench], None]] = {
     "memory": bench_memory,
     "depth": bench_depth,
     "events": bench_events,
+    "processes": lambda b: scaling.bench_processes(b),
+    "cluster": lambda b: scaling.bench_cluster(b),
 }
 
 

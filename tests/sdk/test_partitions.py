@@ -29,6 +29,9 @@ def test_partition_names_spread_over_the_slots() -> None:
             target = (start + i * 16384 // 3) % 16384
             assert (hash_slot(name) - target) % 16384 < SLOT_WINDOW
         assert partition_names(queue, 3) == names  # deterministic: what foreign producers compute
+    # the worked example of wire/SPEC.md, section 12.10
+    assert partition_names("emails", 3) == ("emails", "emails#1.140", "emails#2.1337")
+    assert [hash_slot(n) for n in partition_names("emails", 3)] == [3728, 9213, 14674]
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ jobs, retries, deferred jobs and dead letters of each stay in their partition. O
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -70,6 +71,25 @@ def test_every_partition_is_served_and_each_job_runs_in_its_own(
         assert client.queue_stats()["dead_letters"] == 1
         assert client.delete_dead_letter(dead[0].entry_id)
         assert client.queue_stats()["dead_letters"] == 0
+
+
+async def started_at(ctx: dict[str, Any]) -> int:
+    await asyncio.sleep(0.002)
+    return time.monotonic_ns()
+
+
+def test_a_worker_takes_from_every_partition_in_turn(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    with jobwire.Client.from_url(redis_url, partitions=SHARDED, queue_name="sharded") as client:
+        jobs = [j for j in client.enqueue_many([jobwire.JobSpec("started_at")] * 300) if j]
+        start_worker([started_at], partitions=SHARDED, queue_name="sharded", max_jobs=5)
+        starts = sorted((j.result(timeout=30), client._core.job_keys(j.job_id, None).queue)
+                        for j in jobs)  # fmt: skip
+    first = [partition for _, partition in starts[:60]]
+    # no partition waits for another to drain: each has its share of the first fifth
+    counts = {name: first.count(name) for name in partition_names("sharded", 3)}
+    assert all(n >= 10 for n in counts.values()), counts
 
 
 def test_a_paused_sharded_queue_is_paused_in_every_partition(
