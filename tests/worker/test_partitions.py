@@ -92,6 +92,28 @@ def test_a_worker_takes_from_every_partition_in_turn(
     assert all(n >= 10 for n in counts.values()), counts
 
 
+async def sleepy(ctx: dict[str, Any]) -> None:
+    await asyncio.sleep(30)
+
+
+def test_running_jobs_of_every_partition_can_be_aborted(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    start_worker([sleepy], partitions=SHARDED, queue_name="sharded")
+    with jobwire.Client.from_url(redis_url, partitions=SHARDED, queue_name="sharded") as client:
+        ids: dict[str, list[str]] = {}
+        for n in range(100):  # two jobs in each partition
+            ids.setdefault(client._core.job_keys(f"job-{n}", None).queue, []).append(f"job-{n}")
+        chosen = [i for name in partition_names("sharded", 3) for i in ids[name][:2]]
+        jobs = [
+            j
+            for j in client.enqueue_many([jobwire.JobSpec("sleepy", _job_id=i) for i in chosen])
+            if j
+        ]
+        wait_until(lambda: len(client.running_jobs()) == 6, timeout=10)
+        assert [j.abort(timeout=10) for j in jobs] == [True] * 6
+
+
 def test_a_paused_sharded_queue_is_paused_in_every_partition(
     start_worker: StartWorker, redis_url: str
 ) -> None:
