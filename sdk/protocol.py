@@ -134,7 +134,10 @@ def call(command: Command) -> Gen[Any]:
         if command.script is None:
             raise
         yield _load(command)
-        return (yield command)
+        try:
+            return (yield command)
+        except ScriptMissing as exc:
+            raise _moving(exc) from exc
 
 
 def _load(command: Command) -> Command:
@@ -169,13 +172,24 @@ def pipeline(commands: Sequence[Command]) -> Gen[list[Any]]:
         waits = [i for i, c in enumerate(commands) if c.args[0] == "WAIT"]
         again = yield Pipeline((*(commands[i] for i in missing), *(commands[w] for w in waits)))
         for i, reply in zip(missing, again, strict=False):
-            replies[i] = reply
+            replies[i] = _moving(reply) if isinstance(reply, ScriptMissing) else reply
         for w, ack in zip(waits, again[len(missing) :], strict=True):
             replies[w] = ack if isinstance(ack, BaseException) else min(ack, replies[w])
     for reply in replies:
         if isinstance(reply, BaseException):
             raise reply
     return replies
+
+
+def _moving(exc: ScriptMissing) -> RedisUnavailable:
+    """A script missing right after it was loaded: the slot moved between the two calls.
+
+    (During a resharding the load went to the old master and the call was redirected to
+    the new one.) Transient: the caller retries as when Redis is unreachable.
+    """
+    error = RedisUnavailable(f"the queue's slot is moving between masters: {exc}")
+    error.__cause__ = exc
+    return error
 
 
 def _tag(command: Command) -> str | None:
@@ -209,6 +223,10 @@ def translate_error(exc: BaseException) -> BaseException:
         # (redis-py's cluster client gives up with "TTL exhausted" after 16 redirections:
         # a slot moving or a failover under way)
         error = RedisUnavailable(f"Redis is unavailable: {exc}")
+    elif "non local key" in str(exc):
+        # a script met a key already migrated while its slot moves to another master; the
+        # scripts are written to be sent again (a resent call redoes only what is left)
+        error = RedisUnavailable(f"the queue's slot is moving between masters: {exc}")
     elif _out_of_memory(exc):
         error = RedisOutOfMemory(f"Redis is out of memory and refused a write: {exc}")
     elif isinstance(exc, (redis.exceptions.RedisError, redis.exceptions.RedisClusterException)):
