@@ -16,7 +16,7 @@ enqueues those bytes again, unchanged, under the same id.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jobwire.wire import DecodeError, InvalidEnvelope
 
@@ -25,45 +25,14 @@ from .keys import CONSUMER_GROUP, QueueKeys
 from .models import JobInfo, JobStatus
 from .prepare import Prepared
 from .protocol import Command, Gen, call, pipeline
+from .routing import QueueRouting
 from .stored import text
-
-if TYPE_CHECKING:
-    from jobwire.wire import Codec, JobHeader
 
 __all__ = ["QueueAdmin"]
 
 
-class QueueAdmin:
+class QueueAdmin(QueueRouting):
     """Pausing, resuming and the running jobs of a queue (mixed into the Producer)."""
-
-    if TYPE_CHECKING:
-
-        def keys(self, queue_name: str | None = None) -> QueueKeys:  # noqa: D102
-            ...
-
-        def job_keys(self, job_id: str, queue_name: str | None) -> QueueKeys:  # noqa: D102
-            ...
-
-        def queues_of(self, queue_name: str | None) -> list[QueueKeys]:  # noqa: D102
-            ...
-
-        def ref(self, job_id: str, keys: QueueKeys) -> tuple[str, str]:  # noqa: D102
-            ...
-        def _decode_job(self, data: bytes) -> JobHeader: ...
-
-        codec: Codec
-
-        def _enqueue_command(
-            self,
-            keys: QueueKeys,
-            job_id: str,
-            data: bytes,
-            due: int | None,
-            expires: int | None,
-            once: tuple[str, int] | None = None,
-            job: Prepared | None = None,
-            unique: bool | None = None,
-        ) -> Command: ...
 
     def pause(self, queue_name: str | None, now_ms: int) -> Gen[bool]:
         """Pause a queue (each partition); False when it was paused already."""

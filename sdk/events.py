@@ -28,6 +28,7 @@ from jobwire.wire import MAX_MS
 from . import stats as _stats
 from .errors import InvalidArgument
 from .protocol import Command, Gen, call_script, pipeline
+from .routing import QueueRouting
 from .scripts import JOB_EVENTS
 from .stats import Resolution, Statistics
 from .stored import text
@@ -230,16 +231,10 @@ def check_since(since: object) -> str | None:
     )
 
 
-class EventReads:
+class EventReads(QueueRouting):
     """The reading operations of events, progress and stats (a part of ``Producer``)."""
 
     max_block: float
-
-    if TYPE_CHECKING:  # the producer's
-
-        def keys(self, queue_name: str | None = None) -> QueueKeys: ...  # noqa: D102
-        def job_keys(self, job_id: str, queue_name: str | None) -> QueueKeys: ...  # noqa: D102
-        def queues_of(self, queue_name: str | None) -> list[QueueKeys]: ...  # noqa: D102
 
     def _followed(self, queue_name: str | None) -> QueueKeys:
         """The one stream of events to follow: a sharded queue's are its partitions'."""

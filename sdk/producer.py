@@ -8,7 +8,6 @@ return in handles.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
@@ -29,20 +28,21 @@ from jobwire.wire import (
 from . import defaults, tracing
 from .admin import QueueAdmin
 from .errors import (
-    JobNotFound,
     RedisCommandError,
     ReplicationTimeout,
     WaitTimeout,
 )
 from .events import EventReads
 from .keys import CONSUMER_GROUP, DEFAULT_PREFIX, QueueKeys, check_name, queues_key
-from .models import DeadLetter, JobInfo, JobResult, JobSpec, JobStatus, seconds
+from .listings import QueueListings
+from .models import JobInfo, JobResult, JobSpec, JobStatus, seconds
 from .outcomes import result_not_found, unwrap
 from .partitions import Partitions
 from .prepare import Prepared, prepare_job
-from .protocol import Command, Gen, call, call_script, pipeline, script_command
-from .scripts import ABORT, ENQUEUE, ENQUEUE_ONCE, LIST_JOBS, QUEUE_SIZE
-from .stored import dead_letter, glob_escape, scan, text
+from .protocol import Command, Gen, call, call_script, pipeline
+from .routing import STATES, JobRef
+from .scripts import ABORT
+from .stored import text
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -52,14 +52,7 @@ __all__ = [
 ]
 
 DEFAULT_QUEUE: Final = defaults.DEFAULT_QUEUE
-#: (job id, queue name): what an enqueue returns before the client wraps it in a handle.
-JobRef = tuple[str, str]
 
-_STATES: Final = {
-    b"deferred": JobStatus.DEFERRED,
-    b"queued": JobStatus.QUEUED,
-    b"active": JobStatus.IN_PROGRESS,
-}
 _NO_TIMEOUT: Final = float("inf")
 
 
@@ -68,7 +61,7 @@ def now_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-class Producer(QueueAdmin, EventReads):
+class Producer(QueueAdmin, EventReads, QueueListings):
     """Configuration plus the generator of every producer-side operation.
 
     ``max_events`` caps each queue's event stream; 0 writes no events or stats.
@@ -104,32 +97,6 @@ class Producer(QueueAdmin, EventReads):
         self.wait_replicas = 0
         self.wait_timeout_ms = 1000
 
-    def keys(self, queue_name: str | None = None) -> QueueKeys:
-        """Key names of a queue (the default queue when None)."""
-        name = self.queue_name if queue_name is None else queue_name
-        keys = self._keys.get(name)
-        if keys is None:
-            keys = self._keys[name] = QueueKeys(self.prefix, name)
-        return keys
-
-    def job_keys(self, job_id: str, queue_name: str | None) -> QueueKeys:
-        """Key names of the queue, or of its partition, that holds job ``job_id``."""
-        keys = self.keys(queue_name)
-        if keys.queue in self.partitions.counts:
-            return self.keys(self.partitions.of_job(keys.queue, job_id))
-        return keys
-
-    def queues_of(self, queue_name: str | None) -> list[QueueKeys]:
-        """Key names of every partition of a queue (the queue alone when not sharded)."""
-        keys = self.keys(queue_name)
-        if keys.queue in self.partitions.counts:
-            return [self.keys(n) for n in self.partitions.of_queue(keys.queue)]
-        return [keys]
-
-    def ref(self, job_id: str, keys: QueueKeys) -> JobRef:
-        """The handle's (job id, queue name) of a job stored in ``keys``' queue."""
-        return (job_id, self.partitions.logical(keys.queue))
-
     # ----------------------------------------------------------------- enqueue
 
     def prepare(self, spec: JobSpec, now: int, trace: Mapping[str, str] | None = None) -> Prepared:
@@ -160,38 +127,6 @@ class Producer(QueueAdmin, EventReads):
             job.keys, job.job_id, job.data, job.due_ms, job.expires_ms, once, job
         )
         return self.ref(job.job_id, job.keys), job.keys, command
-
-    def _enqueue_command(
-        self,
-        keys: QueueKeys,
-        job_id: str,
-        data: bytes,
-        due: int | None,
-        expires: int | None,
-        once: tuple[str, int] | None = None,
-        job: Prepared | None = None,
-        unique: bool | None = None,
-    ) -> Command:
-        job_keys = [keys.job(job_id), keys.stream, keys.deferred, keys.wake,
-                    keys.results(job_id), keys.done(job_id)]  # fmt: skip
-        events: tuple[list[str], list[Any]] = ([], [])
-        if self.max_events and job is not None:  # the job's event (SPEC 12.7)
-            events = [keys.lifecycle], [job.function, job.job_try - 1, self.max_events]
-        argv: list[Any] = [
-            job_id,
-            data,
-            "" if due is None else due,
-            "" if expires is None else expires,
-            "1" if (self.unique_while_result_kept if unique is None else unique) else "0",
-            os.urandom(8).hex(),
-        ]
-        if once is None:
-            return script_command(ENQUEUE, [*job_keys, *events[0]], [*argv, *events[1]])
-        return script_command(
-            ENQUEUE_ONCE,
-            [*job_keys, keys.once(once[0]), *events[0]],
-            [*argv, once[1], *events[1]],
-        )
 
     def _registration(self, queues: Iterable[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).
@@ -288,8 +223,8 @@ class Producer(QueueAdmin, EventReads):
                 Command(("EXISTS", keys.results(job_id))),
             ]
         )
-        if state in _STATES:
-            return _STATES[state]
+        if state in STATES:
+            return STATES[state]
         return JobStatus.COMPLETE if has_result else JobStatus.NOT_FOUND
 
     def outcome(self, job_id: str, queue_name: str) -> Gen[str | None]:
@@ -301,7 +236,7 @@ class Producer(QueueAdmin, EventReads):
                 Command(("LINDEX", keys.results(job_id), 0)),
             ]
         )
-        if state in _STATES or latest is None:
+        if state in STATES or latest is None:
             return None
         try:
             return self._decode_result(latest).outcome
@@ -314,24 +249,15 @@ class Producer(QueueAdmin, EventReads):
         data, state, tries, worker, started = yield Command(
             ("HMGET", keys.job(job_id), "data", "state", "tries", "worker", "started_ms")
         )
-        if data is None or state not in _STATES:
+        if data is None or state not in STATES:
             return None
         return JobInfo.from_stored(
             self._decode_job(data),
-            _STATES[state],
+            STATES[state],
             tries=int(tries or 0),
             worker=text(worker) if worker else None,
             started_ms=int(started) if started else None,
         )
-
-    def _decode_job(self, data: bytes) -> JobHeader:
-        """The whole job when its format is accepted here, else its metadata only."""
-        try:
-            return self.codec.decode_job(data)
-        except FormatNotAccepted as exc:
-            if exc.header is None:
-                raise
-            return exc.header
 
     def result_info(self, job_id: str, queue_name: str) -> Gen[JobResult | None]:
         """The latest execution's result, if kept."""
@@ -342,9 +268,6 @@ class Producer(QueueAdmin, EventReads):
         """Results of the latest executions (up to 10), newest first."""
         entries = yield Command(("LRANGE", self.job_keys(job_id, queue_name).results(job_id), 0, 9))
         return [self._decode_result(e) for e in entries]
-
-    def _decode_result(self, data: bytes) -> JobResult:
-        return JobResult.from_envelope(self.codec.decode_result(data))
 
     def wait_final(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[JobResult]:
         """Block until the job has a final result and return it.
@@ -429,166 +352,6 @@ class Producer(QueueAdmin, EventReads):
             started_ms=now,
             finished_ms=now,
         )
-
-    # ------------------------------------------------------------- listings
-
-    def queued_jobs(self, queue_name: str | None, limit: int) -> Gen[list[JobInfo]]:
-        """Jobs waiting in a queue: up to ``limit`` queued, then up to ``limit`` deferred.
-
-        Queued ones in order (a sharded queue's partition after partition), deferred ones
-        by start time.
-        """
-        every = self.queues_of(queue_name)
-        replies = yield from pipeline(
-            [script_command(LIST_JOBS, (k.stream, k.deferred), (CONSUMER_GROUP, k.base, limit))
-             for k in every]
-        )  # fmt: skip
-        rows = [JobInfo.from_stored(self._decode_job(data), _STATES[state])
-                for reply in replies for state, data in reply]  # fmt: skip
-        if len(every) == 1:
-            return rows
-        queued = [r for r in rows if r.status is JobStatus.QUEUED][:limit]
-        deferred = [r for r in rows if r.status is JobStatus.DEFERRED]
-        deferred.sort(key=lambda r: r.defer_until or r.enqueue_time)
-        return queued + deferred[:limit]
-
-    def queue_size(self, queue_name: str | None) -> Gen[int]:
-        """Number of jobs waiting in a queue (queued and deferred; not running)."""
-        stats = yield from self.counts(self.queues_of(queue_name))
-        return stats["queued"] + stats["deferred"]
-
-    def queue_stats(self, queue_name: str | None) -> Gen[dict[str, int]]:
-        """Counts of a queue: queued, deferred, in_progress and dead_letters.
-
-        One round trip; a sharded queue's counts are the sums over its partitions.
-        """
-        return (yield from self.counts(self.queues_of(queue_name)))
-
-    def counts(self, queues: Sequence[QueueKeys]) -> Gen[dict[str, int]]:
-        """The sums of :meth:`queue_stats` over ``queues`` (one round trip)."""
-        commands: list[Command] = []
-        for keys in queues:
-            commands += (
-                script_command(QUEUE_SIZE, (keys.stream, keys.deferred), (CONSUMER_GROUP,)),
-                Command(("XLEN", keys.dead)),
-            )
-        replies = yield from pipeline(commands)
-        total = {"queued": 0, "deferred": 0, "in_progress": 0, "dead_letters": 0}
-        for counts, dead in zip(replies[::2], replies[1::2], strict=True):
-            queued, deferred, running = (int(n) for n in counts)
-            total["queued"] += queued
-            total["deferred"] += deferred
-            total["in_progress"] += running
-            total["dead_letters"] += int(dead)
-        return total
-
-    def all_job_results(self) -> Gen[list[JobResult]]:
-        """The latest result of every job with a kept result, in every queue, newest first.
-
-        Scans the keyspace (SCAN, O(number of keys)); results whose value this client cannot
-        decode (pickle not accepted) are left out.
-        """
-        found = yield from scan(f"{glob_escape(self.prefix)}:{{*}}:results:*")
-        out: list[JobResult] = []
-        for start in range(0, len(found), 500):
-            chunk = found[start : start + 500]
-            latest = yield from pipeline([Command(("LINDEX", key, 0)) for key in chunk])
-            for data in latest:
-                if data is None:
-                    continue
-                try:
-                    out.append(self._decode_result(data))
-                except DecodeError:
-                    continue
-        out.sort(key=lambda r: r.finish_time, reverse=True)
-        return out
-
-    # -------------------------------------------------------------- dead letters
-
-    def dead_letters(self, queue_name: str | None, limit: int) -> Gen[list[DeadLetter]]:
-        """Dead-letter entries of a queue, newest first (of all its partitions when sharded).
-
-        Each entry names the queue (partition) that holds it, for requeue and delete.
-        """
-        every = self.queues_of(queue_name)
-        replies = yield from pipeline(
-            [Command(("XREVRANGE", keys.dead, "+", "-", "COUNT", limit)) for keys in every]
-        )
-        out = [dead_letter(keys.queue, entry_id, fields)
-               for keys, entries in zip(every, replies, strict=True)
-               for entry_id, fields in entries]  # fmt: skip
-        out.sort(key=lambda d: d.time, reverse=True)
-        return out[:limit]
-
-    def requeue_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[JobRef | None]:
-        """Enqueue a dead-lettered message again, unchanged (its bytes, id and signature).
-
-        Returns None when a job with its id exists already; raises JobNotFound for an
-        unknown entry and a DecodeError when the message has no readable job id.
-        """
-        keys = yield from self._holding_dead(entry_id, queue_name)
-        entries = yield Command(("XRANGE", keys.dead, entry_id, entry_id))
-        if not entries:
-            raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {keys.queue!r}")
-        data = entries[0][1][b"data"]
-        header = self.codec.read_job_header(data)
-        job = Prepared(header.id, keys, data, None, None, header.function, header.job_try)
-        reply = yield from call(self._enqueue_command(keys, header.id, data, None, None, None, job))
-        if not reply:
-            return None
-        yield Command(("XDEL", keys.dead, entry_id))
-        return self.ref(header.id, keys)
-
-    def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[bool]:
-        """Delete one dead-letter entry; False if it did not exist."""
-        keys = yield from self._holding_dead(entry_id, queue_name)
-        removed = yield Command(("XDEL", keys.dead, entry_id))
-        return bool(removed)
-
-    def _holding_dead(self, entry_id: str, queue_name: str | None) -> Gen[QueueKeys]:
-        """The partition whose dead letters hold ``entry_id`` (the queue when not sharded).
-
-        Entry ids are per partition: the first partition that has it (or the queue itself).
-        """
-        every = self.queues_of(queue_name)
-        if len(every) == 1:
-            return every[0]
-        found = yield from pipeline(
-            [Command(("XRANGE", keys.dead, entry_id, entry_id)) for keys in every]
-        )
-        return next((k for k, entries in zip(every, found, strict=True) if entries), every[0])
-
-    def health_records(self, queue_name: str | None) -> Gen[dict[str, bytes]]:
-        """Health records of the live workers of a queue, by worker name.
-
-        A sharded queue's workers record their health in each partition; the records of
-        the first partition that has one are returned for each worker.
-        """
-        records: dict[str, bytes] = {}
-        for keys in self.queues_of(queue_name):
-            prefix = keys.health("")
-            found = yield from scan(glob_escape(prefix) + "*", route=keys.stream)
-            if not found:
-                continue
-            values = yield Command(("MGET", *found))  # one slot: MGET works on a cluster
-            for key, value in zip(found, values, strict=True):
-                if value is not None:
-                    records.setdefault(text(key)[len(prefix) :], value)
-        return records
-
-    def register_queues(self, names: Sequence[str]) -> Gen[None]:
-        """Record queue names for listings (workers do this at startup)."""
-        yield Command(("SADD", queues_key(self.prefix), *names))
-
-    def known_queues(self) -> Gen[list[str]]:
-        """Names of the queues that have been enqueued to (each partition by its own)."""
-        names = yield Command(("SMEMBERS", queues_key(self.prefix)))
-        return sorted(text(n) for n in names)
-
-    def listed_queues(self) -> Gen[list[str]]:
-        """Names of the queues that have been enqueued to, a sharded queue's once."""
-        known = yield from self.known_queues()
-        return sorted({self.partitions.logical(n) for n in known})
 
     def ping(self) -> Gen[bool]:
         """Check that Redis answers."""
