@@ -42,6 +42,7 @@ from .scripts import (
     REQUEUE,
     RETRY,
     START,
+    START_DELIVERED,
 )
 from .stats import bucket_index, duration_ms
 
@@ -147,26 +148,39 @@ class Consumer:
         )  # fmt: skip
         return self._deliveries(rows), _due(next_due)
 
-    def read(self, count: int, block: float) -> Gen[list[Delivery]]:
+    def read(self, count: int, block: float, running: int = 0) -> Gen[list[Delivery]]:
         """Wait up to ``block`` seconds for ready jobs (or a deferred-job wake-up), take them.
 
+        The blocking read and ``start_delivered`` go out together, so jobs it delivers are
+        started in the same round trip (``running``, the jobs this consumer runs, bounds the
+        pending entries that script looks at); any it missed are started with ``start``.
         Returns an empty list on time-out or when only a wake-up marker arrived: the caller
         then promotes deferred jobs and reads again.
         """
         keys = self.keys
-        reply = yield Command(
+        read = Command(
             (
                 "XREADGROUP", "GROUP", CONSUMER_GROUP, self.name, "COUNT", count,
                 "BLOCK", max(1, int(block * 1000)), "STREAMS", keys.stream, keys.wake, ">", ">",
             )
         )  # fmt: skip
+        start = script_command(
+            START_DELIVERED, (keys.stream,),
+            (CONSUMER_GROUP, self.name, self.session, keys.base, self.max_events,
+             count + running + 8),
+        )  # fmt: skip
+        reply, rows = yield from pipeline([read, start])
         if not reply:
-            return []
+            return self._deliveries(rows)  # (started by a read whose reply was lost: rare)
+        started = self._deliveries(rows)
+        taken = {d.entry_id for d in started}
         jobs: list[Any] = []
         wakes: list[Any] = []
         for stream, entries in reply:
-            target = jobs if stream in (keys.stream, keys.stream.encode()) else wakes
-            target.extend(entries)
+            if stream in (keys.stream, keys.stream.encode()):
+                jobs.extend(e for e in entries if _text(e[0])[0] not in taken)
+            else:
+                wakes.extend(entries)
         commands = [
             Command(("XACK", keys.wake, CONSUMER_GROUP, *[e for e, _ in wakes])),
             Command(("XDEL", keys.wake, *[e for e, _ in wakes])),
@@ -178,9 +192,9 @@ class Consumer:
                 argv += [entry, (fields or {}).get(b"job", b"")]
             commands.append(script_command(START, (keys.stream,), argv))
         if not commands:
-            return []
+            return started
         replies = yield from pipeline(commands)
-        return self._deliveries(replies[-1]) if jobs else []
+        return started + self._deliveries(replies[-1]) if jobs else started
 
     def renew(self, deliveries: Sequence[Delivery]) -> Gen[list[int]]:
         """Renew the leases of running jobs, in one round trip.

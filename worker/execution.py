@@ -81,7 +81,8 @@ class Attempts:
         self.now_ms = now_ms
         self.hooks = hooks = config.hooks
         # per job, a hook that is not set costs a dict lookup, not a coroutine
-        self._job_hooks = {n for n in ("on_job_start", "on_job_end", "after_job_end") if hooks.get(n)}
+        job_hooks = ("on_job_start", "on_job_end", "after_job_end")
+        self._job_hooks = {name for name in job_hooks if hooks.get(name)}
         self._tracebacks: dict[tuple[str, str, str, int], float] = {}
 
     async def run(self, r: Running) -> None:
