@@ -29,7 +29,7 @@ from .errors import RedisCommandError
 from .keys import CONSUMER_GROUP, QueueKeys
 from .models import Delivery
 from .producer import Producer, now_ms
-from .protocol import Command, Gen, call_script, pipeline, script_command
+from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import (
     DEAD_LETTER,
     FETCH,
@@ -42,7 +42,6 @@ from .scripts import (
     REQUEUE,
     RETRY,
     START,
-    START_DELIVERED,
 )
 from .stats import bucket_index, duration_ms
 
@@ -148,39 +147,26 @@ class Consumer:
         )  # fmt: skip
         return self._deliveries(rows), _due(next_due)
 
-    def read(self, count: int, block: float, running: int = 0) -> Gen[list[Delivery]]:
+    def read(self, count: int, block: float) -> Gen[list[Delivery]]:
         """Wait up to ``block`` seconds for ready jobs (or a deferred-job wake-up), take them.
 
-        The blocking read and ``start_delivered`` go out together, so jobs it delivers are
-        started in the same round trip (``running``, the jobs this consumer runs, bounds the
-        pending entries that script looks at); any it missed are started with ``start``.
         Returns an empty list on time-out or when only a wake-up marker arrived: the caller
         then promotes deferred jobs and reads again.
         """
         keys = self.keys
-        read = Command(
+        reply = yield Command(
             (
                 "XREADGROUP", "GROUP", CONSUMER_GROUP, self.name, "COUNT", count,
                 "BLOCK", max(1, int(block * 1000)), "STREAMS", keys.stream, keys.wake, ">", ">",
             )
         )  # fmt: skip
-        start = script_command(
-            START_DELIVERED, (keys.stream,),
-            (CONSUMER_GROUP, self.name, self.session, keys.base, self.max_events,
-             count + running + 8),
-        )  # fmt: skip
-        reply, rows = yield from pipeline([read, start])
         if not reply:
-            return self._deliveries(rows)  # (started by a read whose reply was lost: rare)
-        started = self._deliveries(rows)
-        taken = {d.entry_id for d in started}
+            return []
         jobs: list[Any] = []
         wakes: list[Any] = []
         for stream, entries in reply:
-            if stream in (keys.stream, keys.stream.encode()):
-                jobs.extend(e for e in entries if _text(e[0])[0] not in taken)
-            else:
-                wakes.extend(entries)
+            target = jobs if stream in (keys.stream, keys.stream.encode()) else wakes
+            target.extend(entries)
         commands = [
             Command(("XACK", keys.wake, CONSUMER_GROUP, *[e for e, _ in wakes])),
             Command(("XDEL", keys.wake, *[e for e, _ in wakes])),
@@ -192,9 +178,11 @@ class Consumer:
                 argv += [entry, (fields or {}).get(b"job", b"")]
             commands.append(script_command(START, (keys.stream,), argv))
         if not commands:
-            return started
+            return []
+        if not wakes:  # the usual case: one command, without a pipeline's overhead
+            return self._deliveries((yield from call(commands[0])))
         replies = yield from pipeline(commands)
-        return started + self._deliveries(replies[-1]) if jobs else started
+        return self._deliveries(replies[-1]) if jobs else []
 
     def renew(self, deliveries: Sequence[Delivery]) -> Gen[list[int]]:
         """Renew the leases of running jobs, in one round trip.

@@ -386,45 +386,6 @@ return out
     ),
 )
 
-START_DELIVERED = Script(
-    "start_delivered",
-    keys=("stream",),
-    argv=("group", "consumer", "session", "base", "max_events", "count"),
-    source=_lua(
-        _WRITES,
-        _START,
-        """
--- sent right behind a blocking XREADGROUP on the same connection, so it runs as soon as that
--- read returns: it starts the entries the read has just delivered to this consumer (pending
--- for it, delivered once, idle under 100 ms, their job queued for that entry), sparing the
--- worker a round trip. The worker starts whatever it left with `start`.
-local stream = KEYS[1]
-local group, consumer, session, base = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local events, count = tonumber(ARGV[5]) or 0, tonumber(ARGV[6]) or 1
-local t = redis.call('TIME')
-local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local out = {}
-local pending = redis.call('XPENDING', stream, group, '-', '+', count, consumer)
-for _, p in ipairs(pending) do
-  if p[4] == 1 and p[3] < 100 then
-    local e = redis.call('XRANGE', stream, p[1], p[1])[1]
-    local jid = e and e[2] and field(e[2], 'job')
-    if jid and jid ~= '' then
-      -- only a job waiting for this very entry: anything else (started already, gone, not a
-      -- hash) is left to `start`, which the worker calls for the entries of its read
-      local h = redis.pcall('HMGET', base .. 'job:' .. jid, 'state', 'entry')
-      if not h.err and h[1] == 'queued' and h[2] == p[1] then
-        start_job(stream, group, consumer, session, base, now, events, p[1], jid, out)
-      end
-    end
-  end
-end
-trim_events()
-return out
-""",
-    ),
-)
-
 RECLAIM = Script(
     "reclaim",
     keys=("stream",),
@@ -851,9 +812,7 @@ JOB_EVENTS = Script(
 )
 
 #: Every script by name.
-_ALL: Final = (
-    ENQUEUE, ENQUEUE_ONCE, FETCH, START, START_DELIVERED, RECLAIM, RENEW, FINISH, RETRY, REQUEUE,
-)  # fmt: skip
+_ALL: Final = (ENQUEUE, ENQUEUE_ONCE, FETCH, START, RECLAIM, RENEW, FINISH, RETRY, REQUEUE)
 SCRIPTS: Final[dict[str, Script]] = {
     s.name: s
     for s in (

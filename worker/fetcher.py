@@ -191,9 +191,7 @@ class Fetcher:
             # another connection instead; its XADD wakes the blocked read at once.
             timer = asyncio.ensure_future(self._promote_at(q, q.next_due))
         try:
-            got = await self._run(
-                q.consumer.read(self.slots.free(), block, len(self.slots.running))
-            )
+            got = await self._run(q.consumer.read(self.slots.free(), block))
         finally:
             if timer is not None:
                 timer.cancel()
