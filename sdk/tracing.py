@@ -147,8 +147,6 @@ def process(
         return _NOT_PROCESSING
     from opentelemetry import propagate, trace
 
-    if type(trace.get_tracer_provider()) is trace.ProxyTracerProvider:
-        return _NOT_PROCESSING  # no provider set (yet): its spans would not record
     parent = propagate.extract(dict(headers)) if headers else None
     span = tracer.start_span(
         f"process {queue}",
