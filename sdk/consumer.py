@@ -29,7 +29,7 @@ from .errors import RedisCommandError
 from .keys import CONSUMER_GROUP, QueueKeys
 from .models import Delivery
 from .producer import Producer, now_ms
-from .protocol import Command, Gen, call_script, pipeline, script_command
+from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import (
     DEAD_LETTER,
     FETCH,
@@ -179,6 +179,8 @@ class Consumer:
             commands.append(script_command(START, (keys.stream,), argv))
         if not commands:
             return []
+        if not wakes:  # the usual case: one command, without a pipeline's overhead
+            return self._deliveries((yield from call(commands[0])))
         replies = yield from pipeline(commands)
         return self._deliveries(replies[-1]) if jobs else []
 

@@ -79,7 +79,10 @@ class Attempts:
         self.threads = threads
         self.processes = processes
         self.now_ms = now_ms
-        self.hooks = config.hooks
+        self.hooks = hooks = config.hooks
+        # per job, a hook that is not set costs a dict lookup, not a coroutine
+        job_hooks = ("on_job_start", "on_job_end", "after_job_end")
+        self._job_hooks = {name for name in job_hooks if hooks.get(name)}
         self._tracebacks: dict[tuple[str, str, str, int], float] = {}
 
     async def run(self, r: Running) -> None:
@@ -134,7 +137,9 @@ class Attempts:
             reporter = self.progress.reporter(r, run.function.name, run.job_try, self.now_ms)
             current.set(reporter)
         ctx = job_context(self.ctx, run, r.abort_event, reporter)
-        await call_hook(self.hooks, "on_job_start", ctx)
+        hooks = self._job_hooks
+        if "on_job_start" in hooks:
+            await call_hook(self.hooks, "on_job_start", ctx)
         if logger.isEnabledFor(logging.DEBUG):
             logger.debug(
                 "→ %s %s(%s) try=%d", run.job.id, run.job.function, _args(run), run.job_try,
@@ -152,14 +157,16 @@ class Attempts:
             result=value if exc is None else (final.exception or exc),
             success=outcome == "success",
         )
-        await call_hook(self.hooks, "on_job_end", ctx)
+        if "on_job_end" in hooks:
+            await call_hook(self.hooks, "on_job_end", ctx)
         r.settling = True
         if final.retry_in is not None:
             await self.recorder.retry(r, run, final, started)
         else:
             await self.recorder.finish(r, run, final, started)
         self._log_outcome(run, final, ctx["outcome"], started)
-        await call_hook(self.hooks, "after_job_end", ctx)
+        if "after_job_end" in hooks:
+            await call_hook(self.hooks, "after_job_end", ctx)
 
     def _log_outcome(self, run: Run, final: Final, outcome: str, started: int) -> None:
         """Log one line per job, with the error and its traceback when it failed.

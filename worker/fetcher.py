@@ -96,7 +96,7 @@ class Fetcher:
     async def _fetch(self, q: QueueState, state: LoopState) -> None:
         while not self._stopping():
             state.waiting()
-            await self.slots.wait_for(lambda: self.slots.free() > 0 or self._stopping())
+            await self.slots.wait_for(lambda: self._may_fetch(q) or self._stopping())
             state.beat()
             if self._stopping():
                 return
@@ -134,6 +134,19 @@ class Fetcher:
                     lambda: self.slots.ended != ended or self._stopping()  # noqa: B023
                 )
 
+    def _may_fetch(self, q: QueueState) -> bool:
+        """A slot is free; while more jobs wait, also no result is being recorded.
+
+        With a deep queue, a fetch waits for the results being written to free their slots
+        (within a round trip), so that one fetch takes their places together rather than
+        one call per freed slot; jobs still running never hold it back, nor half the slots
+        free.
+        """
+        free = self.slots.free()
+        if free <= 0:
+            return False
+        return not q.deep or 2 * free >= self.slots.max_jobs or not self.slots.settling()
+
     async def _paused(self, q: QueueState) -> bool:
         """The queue's paused flag, read again when the last reading is half a second old."""
         now = time.monotonic()
@@ -162,7 +175,9 @@ class Fetcher:
             if got:
                 return got
         # one round trip: promotes due deferred jobs, takes ready ones, tells the next due time
-        got, q.next_due = await self._run(q.consumer.fetch_and_next_due(self.slots.free()))
+        count = self.slots.free()
+        got, q.next_due = await self._run(q.consumer.fetch_and_next_due(count))
+        q.deep = len(got) >= count
         if got or self.burst or self._stopping():  # (a cancel swallowed by redis-py: see pause)
             return got
         # never block past the moment the paused flag's reading is a second old

@@ -31,6 +31,8 @@ class QueueState:
     # the queue's paused flag as last read, and when (time.monotonic()): see Fetcher
     paused: bool = False
     paused_read_at: float = float("-inf")
+    # the last fetch took all it asked for: more jobs are likely waiting (see Fetcher)
+    deep: bool = False
 
 
 @dataclass(eq=False)
@@ -95,6 +97,10 @@ class Slots:
                 del self.running[r.delivery.job_id]
         self.ended += 1
         self.wake()
+
+    def settling(self) -> bool:
+        """True when a running job's outcome is being recorded (its slot frees soon)."""
+        return any(r.settling for r in self.running.values())
 
     def snapshot(self) -> list[Running]:
         """The running jobs now (safe from any thread)."""
