@@ -134,6 +134,18 @@ class Fetcher:
                     lambda: self.slots.ended != ended or self._stopping()  # noqa: B023
                 )
 
+    def _share(self) -> int:
+        """How many slots one fetch may take: all free ones, or a fair part of them.
+
+        A worker of several queues (or a sharded queue's partitions) takes at most
+        ``max_jobs / queues`` per fetch, so that no queue waits while another fills every
+        slot; a deep queue fetches again at once while slots stay free.
+        """
+        free = self.slots.free()
+        if len(self.queues) == 1:
+            return free
+        return min(free, -(-self.slots.max_jobs // len(self.queues)))
+
     def _may_fetch(self, q: QueueState) -> bool:
         """A slot is free; while more jobs wait, also no result is being recorded.
 
@@ -175,8 +187,15 @@ class Fetcher:
             if got:
                 return got
         # one round trip: promotes due deferred jobs, takes ready ones, tells the next due time
-        count = self.slots.free()
-        got, q.next_due = await self._run(q.consumer.fetch_and_next_due(count))
+        while True:
+            with self.slots.reserving(self._share()) as count:
+                if count:
+                    got, q.next_due = await self._run(q.consumer.fetch_and_next_due(count))
+                    break
+            # another queue's fetch holds the free slots: wait for its jobs to start
+            await self.slots.wait_for(lambda: self.slots.free() > 0 or self._stopping())
+            if self._stopping():
+                return []
         q.deep = len(got) >= count
         if got or self.burst or self._stopping():  # (a cancel swallowed by redis-py: see pause)
             return got
@@ -184,6 +203,10 @@ class Fetcher:
         block = min(self.max_block, PAUSE_NOTICE - (time.monotonic() - q.paused_read_at))
         if block <= 0.01:
             return got
+        # no slots are held while blocked (an idle queue would keep them from busy ones)
+        wanted = self._share()
+        if wanted <= 0:
+            return got  # another queue's fetch took the free slots meanwhile
         timer: asyncio.Task[None] | None = None
         if q.next_due is not None and (q.next_due - self.now_ms()) / 1000 < block:
             # Redis ends a BLOCK on its own clock tick (100 ms with the default hz 10), too
@@ -191,7 +214,7 @@ class Fetcher:
             # another connection instead; its XADD wakes the blocked read at once.
             timer = asyncio.ensure_future(self._promote_at(q, q.next_due))
         try:
-            got = await self._run(q.consumer.read(self.slots.free(), block))
+            got = await self._run(q.consumer.read(wanted, block))
         finally:
             if timer is not None:
                 timer.cancel()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -78,12 +79,29 @@ class Slots:
         self.max_jobs = max_jobs
         self.running: dict[str, Running] = {}
         self.ended = 0
+        self.reserved = 0  # slots a fetch in flight will fill (see reserving)
         self._lock = threading.Lock()
         self._changed = asyncio.Event()
 
     def free(self) -> int:
-        """How many more jobs may start now."""
-        return self.max_jobs - len(self.running)
+        """How many more jobs may start now (slots a fetch in flight holds are not free)."""
+        return self.max_jobs - len(self.running) - self.reserved
+
+    @contextlib.contextmanager
+    def reserving(self, wanted: int) -> Iterator[int]:
+        """Hold up to ``wanted`` free slots while a fetch for them is in flight.
+
+        Several fetch loops (a worker of several queues or partitions) then never take
+        more jobs together than there are slots. Yields how many were held; they are free
+        again afterwards, once the jobs fetched have started (``add``) in their place.
+        """
+        held = max(0, min(wanted, self.free()))
+        self.reserved += held
+        try:
+            yield held
+        finally:
+            self.reserved -= held
+            self.wake()
 
     def add(self, r: Running) -> None:
         """Register a job that starts (replacing an earlier attempt of the same job)."""

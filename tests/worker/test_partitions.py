@@ -92,6 +92,28 @@ def test_a_worker_takes_from_every_partition_in_turn(
     assert all(n >= 10 for n in counts.values()), counts
 
 
+_running = {"now": 0, "most": 0}
+
+
+async def counted(ctx: dict[str, Any]) -> None:
+    _running["now"] += 1
+    _running["most"] = max(_running["most"], _running["now"])
+    await asyncio.sleep(0.003)
+    _running["now"] -= 1
+
+
+def test_several_partitions_never_run_more_than_max_jobs_together(
+    start_worker: StartWorker, redis_url: str
+) -> None:
+    _running.update(now=0, most=0)
+    with jobwire.Client.from_url(redis_url, partitions=SHARDED, queue_name="sharded") as client:
+        jobs = [j for j in client.enqueue_many([jobwire.JobSpec("counted")] * 150) if j]
+        start_worker([counted], partitions=SHARDED, queue_name="sharded", max_jobs=4)
+        for job in jobs:
+            job.result(timeout=30)
+    assert _running["most"] == 4  # every slot used, never one more (three fetch loops)
+
+
 async def sleepy(ctx: dict[str, Any]) -> None:
     await asyncio.sleep(30)
 
