@@ -7,6 +7,7 @@ from typing import Any, Final
 
 from .errors import JobAborted, JobFailed, JobTimedOut, ResultNotFound
 from .models import JobResult
+from .partitions import SEPARATOR
 
 __all__ = ["result_not_found", "unwrap"]
 
@@ -19,7 +20,14 @@ def result_not_found(job_id: str, queue: str, elsewhere: Sequence[str]) -> Resul
     message = (
         f"job {job_id!r} is not queued or running in queue {queue!r} and no result of it is kept"
     )
-    if elsewhere:
+    base = elsewhere[0].split(SEPARATOR, 1)[0] if elsewhere else ""
+    if elsewhere and base != elsewhere[0]:
+        message += (
+            f"; it is in {elsewhere[0]!r}, a partition of the sharded queue {base!r}: "
+            f"give this client the partitions= setting its producers use "
+            f"(partitions={{{base!r}: K}})"
+        )
+    elif elsewhere:
         message += (
             f"; it is in queue {elsewhere[0]!r}: use "
             f"client.job({job_id!r}, queue_name={elsewhere[0]!r})"

@@ -141,7 +141,7 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         for command in register:
             self._registered.update(str(name) for name in command.args[2:])
 
-    def _waits(self, queues: Iterable[str]) -> list[Command]:
+    def _waits(self, queues: Iterable[str]) -> dict[str, Command]:
         """``WAIT`` for the replicas, one per queue (its slot's master on a cluster).
 
         Each follows the queue's writes in the same pipeline, so it is sent on the
@@ -149,26 +149,31 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         connection's* writes.
         """
         if not self.wait_replicas:
-            return []
+            return {}
         wait = ("WAIT", self.wait_replicas, self.wait_timeout_ms)
-        return [Command(wait, route=self.keys(q).stream) for q in sorted(set(queues))]
+        return {q: Command(wait, route=self.keys(q).stream) for q in sorted(set(queues))}
 
-    def _check_replicated(self, written: Sequence[JobRef], acks: Sequence[Any]) -> None:
-        """Raise ReplicationTimeout when a WAIT confirmed fewer replicas than asked."""
-        if not written or not acks:
+    def _check_replicated(self, written: Sequence[tuple[str, str]], acks: dict[str, Any]) -> None:
+        """Raise ReplicationTimeout naming the jobs whose queue's WAIT confirmed too few.
+
+        ``written``: (job id, queue) of each job written; ``acks``: each queue's WAIT
+        reply. Jobs of a queue (a slot's master) whose replicas confirmed enough are fine.
+        """
+        short = [(job_id, int(acks[q])) for job_id, q in written
+                 if q in acks and int(acks[q]) < self.wait_replicas]  # fmt: skip
+        if not short:
             return
-        acknowledged = min(int(n) for n in acks)
-        if acknowledged < self.wait_replicas:
-            ids = tuple(job_id for job_id, _ in written)
-            raise ReplicationTimeout(
-                f"only {acknowledged} of {self.wait_replicas} replicas confirmed the enqueue of "
-                f"{', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''} within "
-                f"{self.wait_timeout_ms / 1000}s; the job was written on the master and may "
-                "still run (or be lost if that master fails now)",
-                job_ids=ids,
-                acknowledged=acknowledged,
-                wanted=self.wait_replicas,
-            )
+        ids = tuple(job_id for job_id, _ in short)
+        acknowledged = min(n for _, n in short)
+        raise ReplicationTimeout(
+            f"only {acknowledged} of {self.wait_replicas} replicas confirmed the enqueue of "
+            f"{', '.join(ids[:3])}{' ...' if len(ids) > 3 else ''} within "
+            f"{self.wait_timeout_ms / 1000}s; the job was written on the master and may "
+            "still run (or be lost if that master fails now)",
+            job_ids=ids,
+            acknowledged=acknowledged,
+            wanted=self.wait_replicas,
+        )
 
     def enqueue(self, spec: JobSpec, once: tuple[str, int] | None = None) -> Gen[JobRef | None]:
         """Enqueue one job; None when its id is taken (or ``once`` was used already).
@@ -182,10 +187,11 @@ class Producer(QueueAdmin, EventReads, QueueListings):
             register = self._registration((keys.queue,))
             waits = self._waits((keys.queue,))
             if register or waits:
-                replies = yield from pipeline([*register, command, *waits])
+                replies = yield from pipeline([*register, command, *waits.values()])
                 self._registered_by(register)
                 reply = replies[len(register)]
-                self._check_replicated([ref] if reply else [], replies[len(register) + 1 :])
+                acks = dict(zip(waits, replies[len(register) + 1 :], strict=True))
+                self._check_replicated([(ref[0], keys.queue)] if reply else [], acks)
             else:
                 reply = yield from call(command)
         return ref if reply else None
@@ -201,15 +207,20 @@ class Producer(QueueAdmin, EventReads, QueueListings):
             built = [self.build(spec, now, None, span.headers) for spec in specs]
             register = self._registration(keys.queue for _, keys, _ in built)
             waits = self._waits(keys.queue for _, keys, _ in built)
-            commands = [*register, *(command for _, _, command in built), *waits]
+            commands = [*register, *(command for _, _, command in built), *waits.values()]
             replies = yield from pipeline(commands)
             self._registered_by(register)
-            acks = replies[len(replies) - len(waits) :]
+            acks = dict(zip(waits, replies[len(replies) - len(waits) :], strict=True))
             replies = replies[len(register) : len(replies) - len(waits)]
             refs = [
                 ref if reply else None for (ref, _, _), reply in zip(built, replies, strict=True)
             ]
-            self._check_replicated([r for r in refs if r], acks)
+            written = [
+                (ref[0], keys.queue)
+                for (ref, keys, _), reply in zip(built, replies, strict=True)
+                if reply
+            ]
+            self._check_replicated(written, acks)
         return refs
 
     # ------------------------------------------------------------ job state

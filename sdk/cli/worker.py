@@ -92,8 +92,11 @@ def configure_logging(verbose: bool, log_format: str = "text") -> None:
         logging.basicConfig(level=level, handlers=[handler])
         return
     # UTC, marked so: one clock for every process (Django's TIME_ZONE changes local time)
+    # one of --processes N: its lines name the process (the supervisor's own do not)
+    index = os.environ.get("JOBWIRE_PROCESS_INDEX")
+    process = f" [process {index}]" if index is not None and index.isdigit() else ""
     formatter = logging.Formatter(
-        "%(asctime)sZ %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
+        f"%(asctime)sZ %(levelname)-7s %(name)s{process}: %(message)s", datefmt="%H:%M:%S"
     )
     formatter.converter = time.gmtime
     handler = logging.StreamHandler()

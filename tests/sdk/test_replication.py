@@ -7,6 +7,8 @@ same) when fewer confirm it in time: on one Redis with a replica and on the clus
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +18,7 @@ import redis
 
 import jobwire
 from jobwire import JobSpec, JobStatus, RedisSettings
+from jobwire.partitions import partition_names
 from tests.helpers.redis_harness import RedisCluster, RedisServer, wait_replicated
 
 
@@ -80,6 +83,29 @@ def test_wait_on_the_cluster(make_redis_client: Any, redis_cluster: RedisCluster
     )
     with pytest.raises(jobwire.ReplicationTimeout, match="of 2 replicas"):
         strict.enqueue("f")  # every master has one replica
+
+
+def test_a_timeout_names_only_the_jobs_of_the_master_whose_replica_lagged(
+    make_redis_client: Any, redis_cluster: RedisCluster, cluster_url: str
+) -> None:
+    settings = RedisSettings.from_url(cluster_url, wait_replicas=1, wait_timeout=0.3)
+    client = make_redis_client(settings, partitions={"sharded": 3})
+    names = partition_names("sharded", 3)
+    ids: dict[str, list[str]] = {}
+    for n in range(60):  # two jobs in each partition (each on its own master)
+        ids.setdefault(client._core.job_keys(f"j{n}", "sharded").queue, []).append(f"j{n}")
+    chosen = [i for name in names for i in ids[name][:2]]
+    lagging = redis_cluster.replica_of(redis_cluster.owner_of(f"{{{names[1]}}}"))
+    assert lagging.pid is not None
+    os.kill(lagging.pid, signal.SIGSTOP)  # for well under the node timeout: no failover
+    try:
+        with pytest.raises(jobwire.ReplicationTimeout) as info:
+            client.enqueue_many([JobSpec("f", _job_id=i, _queue_name="sharded") for i in chosen])
+    finally:
+        os.kill(lagging.pid, signal.SIGCONT)
+    assert info.value.job_ids == tuple(ids[names[1]][:2])
+    assert info.value.acknowledged == 0
+    assert client.queue_size("sharded") == 6  # every job was written
 
 
 def test_cluster_urls_and_settings_are_checked() -> None:

@@ -68,6 +68,9 @@ def test_n_processes_run_jobs_restart_when_killed_and_stop_together(
         assert supervisor.wait(timeout=30) == 0
         assert not _alive(second) and not _alive(replacement)
         assert "stopping the 2 worker processes gracefully" in log.read_text()
+        # each process's own lines say which process wrote them
+        lines = log.read_text().splitlines()
+        assert all(any(f"[process {n}]: " in line for line in lines) for n in (0, 1))
     finally:
         if supervisor.poll() is None:
             supervisor.kill()
