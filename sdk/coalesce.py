@@ -372,9 +372,9 @@ class Coalescer:
 class _Awaiting(Entry):
     __slots__ = ("future",)
 
-    def __init__(self, gen: Gen[Any]) -> None:
+    def __init__(self, gen: Gen[Any], loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(gen)
-        self.future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.future: asyncio.Future[Any] = loop.create_future()
 
     def settle(self, ok: bool, value: Any) -> None:
         if self.future.done():  # cancelled while its batch was in flight
@@ -400,12 +400,16 @@ class AsyncCoalescer:
 
     def __init__(self, run: Callable[[Gen[Any]], Awaitable[Any]]) -> None:
         self._run = run
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._busy = False  # a round trip is in flight (or its batch is about to leave)
         self._pending: list[_Awaiting] = []
         self._sending: asyncio.Task[None] | None = None
 
     async def run(self, gen: Gen[T]) -> T:
         """Run an operation: at once when nothing is in flight, else in the next batch."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._loop:  # (a loop that ended may have left a batch unsent)
+            self._loop, self._busy, self._pending = loop, False, []
         if not self._busy:
             self._busy = True
             try:
@@ -413,7 +417,7 @@ class AsyncCoalescer:
             finally:
                 self._release()
         try:
-            entry = _Awaiting(gen)
+            entry = _Awaiting(gen, loop)
         except StopIteration as stop:  # nothing to send after all
             return stop.value  # type: ignore[no-any-return]
         self._pending.append(entry)
@@ -421,8 +425,8 @@ class AsyncCoalescer:
 
     def _release(self) -> None:
         """The round trip in flight ended: what is queued leaves on the loop's next turn."""
-        if self._pending:
-            self._sending = asyncio.get_running_loop().create_task(self._send())
+        if self._pending and self._loop is not None:
+            self._sending = self._loop.create_task(self._send())
         else:
             self._busy = False
 

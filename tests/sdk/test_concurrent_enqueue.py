@@ -303,3 +303,23 @@ def test_concurrent_enqueues_to_queues_on_several_masters_of_a_cluster(cluster_u
         for n, queue in enumerate(queues):
             queued = {info.job_id for info in sync.queued_jobs(queue)}
             assert queued == {j.job_id for j in (*jobs[n::3], *threaded[n::3])}
+
+
+def test_a_client_whose_loop_ended_with_a_batch_unsent_works_on_the_next_loop(
+    redis_url: str,
+) -> None:
+    client = jobwire.AsyncClient.from_url(redis_url)
+
+    async def abandoned() -> None:
+        for i in range(10):  # one in flight, nine queued when the loop ends
+            asyncio.ensure_future(client.enqueue("f", i))
+        await asyncio.sleep(0)
+
+    async def later() -> Any:
+        try:
+            return await asyncio.wait_for(client.enqueue("f", "later"), 10)
+        finally:
+            await client.close()
+
+    asyncio.run(abandoned())
+    assert isinstance(asyncio.run(later()), jobwire.AsyncJob)
