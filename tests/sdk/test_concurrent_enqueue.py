@@ -310,10 +310,11 @@ def test_a_client_whose_loop_ended_with_a_batch_unsent_works_on_the_next_loop(
 ) -> None:
     client = jobwire.AsyncClient.from_url(redis_url)
 
-    async def abandoned() -> None:
-        for i in range(10):  # one in flight, nine queued when the loop ends
-            asyncio.ensure_future(client.enqueue("f", i))
+    async def abandoned() -> list[asyncio.Task[Any]]:
+        # one in flight, nine queued when the loop ends
+        tasks = [asyncio.ensure_future(client.enqueue("f", i)) for i in range(10)]
         await asyncio.sleep(0)
+        return tasks
 
     async def later() -> Any:
         try:
