@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import redis.asyncio
 from typing_extensions import Self, Unpack
 
+from .coalesce import AsyncCoalescer
 from .events import Event, Progress, check_since, follow_async
 from .keys import check_job_id
 from .models import (
@@ -28,7 +29,7 @@ from .models import (
     check_timeout,
     params_of,
 )
-from .options import ClientOptions, make_producer, specs_from
+from .options import ClientOptions, coalescing, make_producer, specs_from
 from .producer import JobRef, Producer, now_ms
 from .protocol import AsyncRedis, Gen, run_async
 from .settings import RedisSettings
@@ -58,6 +59,8 @@ class AsyncClient:
         self.redis = redis_client if redis_client is not None else self.settings.async_client()
         self._owns_redis = redis_client is None
         self._core: Producer = make_producer(self.settings, options)
+        # concurrent enqueues of several tasks share round trips (jobwire.coalesce)
+        self._coalescer = AsyncCoalescer(self._run) if coalescing(options) else None
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
@@ -74,6 +77,8 @@ class AsyncClient:
             await client.close()
             raise
         return client
+
+    _coalescer: AsyncCoalescer | None = None  # (the in-memory twin has none)
 
     async def _run(self, gen: Gen[T]) -> T:
         return await run_async(self.redis, gen)
@@ -106,9 +111,12 @@ class AsyncClient:
     async def enqueue(self, *args: Any, **kwargs: Any) -> AsyncJob | None:
         """Enqueue ``function(*args, **kwargs)``; None if ``_job_id`` is taken.
 
-        The options are those of :meth:`jobwire.Client.enqueue`.
+        The options are those of :meth:`jobwire.Client.enqueue`. Enqueues of several tasks
+        at once share pipelined round trips (unless made with ``coalesce=False``).
         """
-        return self._job(await self._run(self._core.enqueue(JobSpec(*args, **kwargs))))
+        gen, coalescer = self._core.enqueue(JobSpec(*args, **kwargs)), self._coalescer
+        run = self._run(gen) if coalescer is None else coalescer.run(gen)
+        return self._job(await run)
 
     async def enqueue_many(
         self, jobs: Sequence[JobSpec | str | Callable[..., Any]]

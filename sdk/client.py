@@ -9,6 +9,7 @@ thread-safe and bounded (``RedisSettings.max_connections``).
 from __future__ import annotations
 
 import asyncio
+import sys
 import warnings
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime, timedelta
@@ -17,6 +18,7 @@ from typing import Any, TypeVar
 import redis
 from typing_extensions import Self, Unpack
 
+from .coalesce import Coalescer
 from .events import Event, Progress, check_since, follow
 from .keys import check_job_id
 from .models import (
@@ -30,7 +32,7 @@ from .models import (
     check_timeout,
     params_of,
 )
-from .options import ClientOptions, make_producer, specs_from
+from .options import ClientOptions, coalescing, make_producer, specs_from
 from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, SyncRedis, run_sync
 from .settings import RedisSettings
@@ -60,6 +62,8 @@ class Client:
         self.redis = redis_client if redis_client is not None else self.settings.sync_client()
         self._owns_redis = redis_client is None
         self._core: Producer = make_producer(self.settings, options)
+        # concurrent enqueues of several threads share round trips (jobwire.coalesce)
+        self._coalescer = Coalescer(self._run) if coalescing(options) else None
 
     @classmethod
     def from_url(cls, url: str, **options: Unpack[ClientOptions]) -> Self:
@@ -71,6 +75,7 @@ class Client:
         return cls(settings=RedisSettings.from_url(url), **options)
 
     _warned_loop = False
+    _coalescer: Coalescer | None = None  # (the in-memory twin has none)
 
     def _run(self, gen: Gen[T]) -> T:
         if not self._warned_loop and asyncio.events._get_running_loop() is not None:
@@ -85,7 +90,7 @@ class Client:
             "blocks that loop until Redis answers. In async code use jobwire.AsyncClient "
             "(or run the call in a thread: await asyncio.to_thread(...))",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=_outside_jobwire(),
         )
 
     def _job(self, ref: JobRef | None) -> Job | None:
@@ -120,9 +125,11 @@ class Client:
         ``_defer_by`` (seconds or timedelta), ``_expires`` (duration or datetime after which
         the job must not start), ``_job_try``, ``_serializer`` (``json``/``msgpack``/
         ``pickle``), ``_headers`` (string map passed to the job). ``client.job(job_id)``
-        returns the handle of an existing job.
+        returns the handle of an existing job. Enqueues of several threads at once share
+        pipelined round trips (unless the client was made with ``coalesce=False``).
         """
-        return self._job(self._run(self._core.enqueue(JobSpec(*args, **kwargs))))
+        gen, coalescer = self._core.enqueue(JobSpec(*args, **kwargs)), self._coalescer
+        return self._job(self._run(gen) if coalescer is None else coalescer.run(gen))
 
     def enqueue_many(self, jobs: Sequence[JobSpec | str | Callable[..., Any]]) -> list[Job | None]:
         """Enqueue many jobs in one round trip; None in place of each job whose id is taken."""
@@ -222,6 +229,18 @@ class Client:
         check_function(function)
         gen = self._core.stats(queue_name, since, function, check_resolution(resolution))
         return self._run(gen)
+
+
+def _outside_jobwire() -> int:
+    """The ``stacklevel`` of a warning that points at the caller's line, past jobwire's."""
+    frame, level = sys._getframe(1), 1  # the function that warns
+    while frame.f_back is not None and _in_jobwire(frame.f_globals.get("__name__", "")):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _in_jobwire(module: str) -> bool:
+    return module == "jobwire" or module.startswith("jobwire.")
 
 
 class Job(JobHandle["Client"]):

@@ -14,7 +14,14 @@ from .models import JobSpec
 from .producer import Producer
 from .settings import RedisSettings
 
-__all__ = ["ClientOptions", "core_options", "event_cap", "make_producer", "specs_from"]
+__all__ = [
+    "ClientOptions",
+    "coalescing",
+    "core_options",
+    "event_cap",
+    "make_producer",
+    "specs_from",
+]
 
 
 def specs_from(items: Sequence[JobSpec | str | Callable[..., Any]]) -> list[JobSpec]:
@@ -34,7 +41,9 @@ class ClientOptions(TypedDict, total=False):
     the job is queued or running. events: False writes no lifecycle events or stats (for
     this client: the enqueued and aborted events). max_events: cap of each queue's event
     stream (10,000). partitions: sharded queues, ``{"emails": 3}`` spreads queue ``emails``
-    over 3 partitions (give workers the same setting; see the README, Scaling).
+    over 3 partitions (give workers the same setting; see the README, Scaling). coalesce:
+    False sends each enqueue in a round trip of its own instead of coalescing concurrent
+    ones into pipelines (see :mod:`jobwire.coalesce`; no effect on the in-memory twins).
     """
 
     queue_name: str
@@ -49,6 +58,7 @@ class ClientOptions(TypedDict, total=False):
     events: bool
     max_events: int
     partitions: Mapping[str, int]
+    coalesce: bool
 
 
 def core_options(socket_timeout: float | None, options: ClientOptions) -> dict[str, Any]:
@@ -86,6 +96,14 @@ def event_cap(events: object, max_events: object) -> int:
     if type(cap) is not int or cap < 1:
         raise InvalidArgument(f"max_events must be a whole number from 1, not {cap!r:.40}")
     return cap if events else 0
+
+
+def coalescing(options: ClientOptions) -> bool:
+    """Whether a client coalesces concurrent enqueues (the ``coalesce`` option, True)."""
+    value = options.get("coalesce", True)
+    if not isinstance(value, bool):
+        raise InvalidArgument(f"coalesce is True or False, not {value!r:.40}")
+    return value
 
 
 def make_producer(settings: RedisSettings, options: ClientOptions) -> Producer:

@@ -23,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -197,6 +198,69 @@ def bench_enqueue(b: Bench) -> None:
         asyn.values.append(asyncio.run(jobwire_enqueue_async(b.url, count)))
         b.flush()
         many.values.append(jobwire_enqueue_many(b.url, b.n(50_000, 10_000)))
+
+
+def jobwire_enqueue_threads(url: str, count: int, threads: int, coalesce: bool = True) -> float:
+    """``threads`` threads sharing one Client, each enqueuing one job at a time."""
+    client = jobwire.Client.from_url(url, coalesce=coalesce, **EVENTS)
+    client.enqueue("noop")
+    each = count // threads
+    start = threading.Barrier(threads + 1)
+
+    def produce() -> None:
+        start.wait()
+        for _ in range(each):
+            client.enqueue("noop")
+
+    running = [threading.Thread(target=produce) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    start.wait()
+    started = time.perf_counter()
+    for thread in running:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    client.close()
+    return rate(each * threads, elapsed)
+
+
+async def jobwire_enqueue_tasks(url: str, count: int, tasks: int, coalesce: bool = True) -> float:
+    """``tasks`` asyncio tasks sharing one AsyncClient, each enqueuing one job at a time."""
+    client = jobwire.AsyncClient.from_url(url, coalesce=coalesce, **EVENTS)
+    await client.enqueue("noop")
+    each = count // tasks
+
+    async def produce() -> None:
+        for _ in range(each):
+            await client.enqueue("noop")
+
+    started = time.perf_counter()
+    await asyncio.gather(*(produce() for _ in range(tasks)))
+    elapsed = time.perf_counter() - started
+    await client.close()
+    return rate(each * tasks, elapsed)
+
+
+def bench_enqueue_concurrent(b: Bench) -> None:
+    """Many callers sharing one client (coalesced enqueues) vs one caller, in the same run."""
+    count = b.n(5000, 1000)
+    tasks = b.row("enqueue, 100 async tasks", "jobs/s", bar="≥ 4 × one task")
+    threads = b.row("enqueue, 16 threads", "jobs/s", bar="≥ 2 × one thread")
+    apart: dict[str, list[float]] = {"tasks": [], "threads": []}
+    for _ in range(b.repeat):
+        b.flush()
+        tasks.baseline.append(asyncio.run(jobwire_enqueue_async(b.url, count)))
+        tasks.values.append(asyncio.run(jobwire_enqueue_tasks(b.url, count, 100)))
+        apart["tasks"].append(asyncio.run(jobwire_enqueue_tasks(b.url, count, 100, False)))
+        b.flush()
+        threads.baseline.append(jobwire_enqueue_sync(b.url, count))
+        threads.values.append(jobwire_enqueue_threads(b.url, count, 16))
+        apart["threads"].append(jobwire_enqueue_threads(b.url, count, 16, False))
+    for row, key, one in ((tasks, "tasks", "one task"), (threads, "threads", "one thread")):
+        row.note = (
+            f"baseline: the same client, {one} at a time; "
+            f"coalesce=False: {statistics.median(apart[key]):,.0f} jobs/s"
+        )
 
 
 # ------------------------------------------------------------------------------ draining
@@ -580,6 +644,7 @@ def bench_depth(b: Bench) -> None:
 
 WORKLOADS: dict[str, Callable[[Bench], None]] = {
     "enqueue": bench_enqueue,
+    "enqueue_concurrent": bench_enqueue_concurrent,
     "drain": bench_drain,
     "latency": bench_latency,
     "cpu": bench_cpu,
