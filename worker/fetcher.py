@@ -137,14 +137,15 @@ class Fetcher:
     def _share(self) -> int:
         """How many slots one fetch may take: all free ones, or a fair part of them.
 
-        A worker of several queues (or a sharded queue's partitions) takes at most
-        ``max_jobs / queues`` per fetch, so that no queue waits while another fills every
-        slot; a deep queue fetches again at once while slots stay free.
+        While several of a worker's queues (or a sharded queue's partitions) have jobs
+        waiting, each fetch takes at most ``max_jobs`` divided among them, so that no queue
+        waits while another fills every slot; a single busy queue takes every free slot.
         """
         free = self.slots.free()
-        if len(self.queues) == 1:
+        busy = sum(1 for q in self.queues if q.busy)
+        if busy <= 1:
             return free
-        return min(free, -(-self.slots.max_jobs // len(self.queues)))
+        return min(free, -(-self.slots.max_jobs // busy))
 
     def _may_fetch(self, q: QueueState) -> bool:
         """A slot is free; while more jobs wait, also no result is being recorded.
@@ -197,6 +198,7 @@ class Fetcher:
             if self._stopping():
                 return []
         q.deep = len(got) >= count
+        q.busy = bool(got)
         if got or self.burst or self._stopping():  # (a cancel swallowed by redis-py: see pause)
             return got
         # never block past the moment the paused flag's reading is a second old
@@ -218,6 +220,7 @@ class Fetcher:
         finally:
             if timer is not None:
                 timer.cancel()
+        q.busy = bool(got)
         return got
 
     async def _promote_at(self, q: QueueState, due_ms: int) -> None:

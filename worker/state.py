@@ -34,6 +34,8 @@ class QueueState:
     paused_read_at: float = float("-inf")
     # the last fetch took all it asked for: more jobs are likely waiting (see Fetcher)
     deep: bool = False
+    # the last fetch took jobs (assumed at first): it competes for slots (Fetcher._share)
+    busy: bool = True
 
 
 @dataclass(eq=False)
