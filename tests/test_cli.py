@@ -84,6 +84,7 @@ def test_info_lists_queue_counts(redis_url: str, client: jobwire.Client) -> None
     client.enqueue("double", 1)
     client.enqueue("double", 2, _defer_by=60)
     out = jobwire_cli("info", url=redis_url).stdout
+    assert out.splitlines()[0] == f"redis {redis_url}"  # which server was read
     assert "queue default: 1 queued, 1 deferred, 0 in progress, 0 dead letters\n" in out
     client.pause()
     out = jobwire_cli("info", url=redis_url).stdout

@@ -33,6 +33,7 @@ def snapshot(client: jobwire.Client) -> dict[str, Any]:
         "time": datetime.fromtimestamp(now / 1000, timezone.utc)
         .isoformat(timespec="seconds")
         .replace("+00:00", "Z"),
+        "redis": client.settings.safe_url(),
         "queues": [],
         "warnings": [],
     }
@@ -74,9 +75,10 @@ def _queue(client: jobwire.Client, name: str, now: int) -> dict[str, Any]:
 
 def render(data: dict[str, Any]) -> list[str]:
     """The text lines of a :func:`snapshot` (every piece from Redis escaped)."""
+    # where this was read: a URL left out (REDIS_URL unset) means localhost
+    lines = [safe(f"redis {data['redis']}")] if "redis" in data else []
     if not data["queues"]:
-        return ["no queues yet"]
-    lines = []
+        return [*lines, "no queues yet"]
     for q in data["queues"]:
         name = q["name"]
         if "error" in q:
