@@ -44,12 +44,13 @@ def test_a_busy_worker_stops_taking_jobs_within_a_second(
     client: jobwire.Client, start_worker: StartWorker
 ) -> None:
     start_worker(max_jobs=2)
-    jobs = [client.enqueue("ok_thread", n) for n in range(400)]
-    wait_until(lambda: client.queue_size() < 395, timeout=10)
+    # enough jobs that the worker is still busy a second after the pause, however fast
+    jobs = client.enqueue_many([jobwire.JobSpec("ok_thread", n) for n in range(4000)])
+    wait_until(lambda: client.queue_size() < 3995, timeout=10)
     client.pause()
     time.sleep(1.1)
     left = client.queue_size()
     time.sleep(1.0)
     assert client.queue_size() == left > 0  # nothing more was taken
     client.resume()
-    assert jobs[-1] is not None and jobs[-1].result(timeout=30) == 798
+    assert jobs[-1] is not None and jobs[-1].result(timeout=60) == 7998
