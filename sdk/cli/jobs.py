@@ -121,7 +121,7 @@ def _show_job(client: jobwire.Client, job: jobwire.Job, status: JobStatus) -> No
             _print(f"args: (not shown: the job is {info.format}, not accepted here)", "  ")
         else:
             shown = [*map(repr, info.args), *(f"{k}={v!r}" for k, v in info.kwargs.items())]
-            _print(f"args: {clip(', '.join(shown))}", "  ")
+            _print(f"args: {clip(', '.join(shown)) if shown else '(none)'}", "  ")
     elif readable:
         _print("args: (not kept once a job has finished)", "  ")
     enqueued = info.enqueue_time if info else latest.enqueue_time if latest else None
