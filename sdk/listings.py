@@ -7,6 +7,7 @@ partition (SPEC 12.10).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from jobwire.wire import DecodeError
 
@@ -121,8 +122,7 @@ class QueueListings(QueueRouting):
         Returns None when a job with its id exists already; raises JobNotFound for an
         unknown entry and a DecodeError when the message has no readable job id.
         """
-        keys = yield from self._holding_dead(entry_id, queue_name)
-        entries = yield Command(("XRANGE", keys.dead, entry_id, entry_id))
+        keys, entries = yield from self._holding_dead(entry_id, queue_name)
         if not entries:
             raise JobNotFound(f"no dead-letter entry {entry_id!r} in queue {keys.queue!r}")
         data = entries[0][1][b"data"]
@@ -136,22 +136,26 @@ class QueueListings(QueueRouting):
 
     def delete_dead_letter(self, entry_id: str, queue_name: str | None) -> Gen[bool]:
         """Delete one dead-letter entry; False if it did not exist."""
-        keys = yield from self._holding_dead(entry_id, queue_name)
+        keys = self.keys(queue_name)
+        if len(self.queues_of(queue_name)) > 1:  # sharded: the partition holding the entry
+            keys, _ = yield from self._holding_dead(entry_id, queue_name)
         removed = yield Command(("XDEL", keys.dead, entry_id))
         return bool(removed)
 
-    def _holding_dead(self, entry_id: str, queue_name: str | None) -> Gen[QueueKeys]:
-        """The partition whose dead letters hold ``entry_id`` (the queue when not sharded).
+    def _holding_dead(self, entry_id: str, queue_name: str | None) -> Gen[tuple[QueueKeys, Any]]:
+        """The partition whose dead letters hold ``entry_id``, and that entry (XRANGE reply).
 
-        Entry ids are per partition: the first partition that has it (or the queue itself).
+        Entry ids are per partition: the first partition that has it (or the queue itself,
+        with an empty reply, when none has). One round trip, whatever the partitions.
         """
         every = self.queues_of(queue_name)
-        if len(every) == 1:
-            return every[0]
         found = yield from pipeline(
             [Command(("XRANGE", keys.dead, entry_id, entry_id)) for keys in every]
         )
-        return next((k for k, entries in zip(every, found, strict=True) if entries), every[0])
+        return next(
+            ((k, entries) for k, entries in zip(every, found, strict=True) if entries),
+            (every[0], found[0]),
+        )
 
     def health_records(self, queue_name: str | None) -> Gen[dict[str, bytes]]:
         """Health records of the live workers of a queue, by worker name.

@@ -152,10 +152,10 @@ def test_jobs_in_partitions_no_worker_serves_make_its_health_check_fail(
     start_worker: StartWorker, redis_url: str
 ) -> None:
     # producers shard the queue, the worker was not told: two partitions would wait forever
-    worker = start_worker([where], queue_name="sharded", health_check_interval=0.2)
     with jobwire.Client.from_url(redis_url, partitions=SHARDED) as client:
-        for n in range(30):
-            client.enqueue("where", n, _queue_name="sharded")
+        # all sent before the worker looks (else its first record may see only some)
+        client.enqueue_many([jobwire.JobSpec("where", n, _queue_name="sharded") for n in range(30)])
+        worker = start_worker([where], queue_name="sharded", health_check_interval=0.2)
 
         def problems() -> list[str]:
             records = client._run(client._core.health_records("sharded"))
