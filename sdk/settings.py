@@ -37,6 +37,7 @@ import redis.sentinel
 from redis.backoff import ExponentialBackoff
 
 from .errors import InvalidArgument
+from .packing import hiredis_packing
 from .protocol import AsyncRedis, SyncRedis, is_auth_failure
 
 __all__ = ["RedisSettings"]
@@ -179,6 +180,7 @@ class RedisSettings:
         client: redis.asyncio.Redis = _build(
             redis.asyncio, _AsyncRetry, redis.asyncio.sentinel.Sentinel, self
         )
+        hiredis_packing(client.connection_pool)
         return client
 
 

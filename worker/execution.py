@@ -106,7 +106,7 @@ class Attempts:
             elif isinstance(decision, Unknown):
                 await self.recorder.hand_back(r, decision.job, decision.message)
             elif isinstance(decision, Refused):
-                r.settling = True
+                self.slots.settle(r)
                 final = Final("error", None, decision.error, None, None)
                 await self.recorder.finish(r, decision.run, final, started)
             else:
@@ -159,7 +159,7 @@ class Attempts:
         )
         if "on_job_end" in hooks:
             await call_hook(self.hooks, "on_job_end", ctx)
-        r.settling = True
+        self.slots.settle(r)
         if final.retry_in is not None:
             await self.recorder.retry(r, run, final, started)
         else:
@@ -204,7 +204,12 @@ class Attempts:
                 else:  # a flood of one failure: every job has its line, the trace once
                     line += " (traceback as logged above, within %.0fs)"
                     args.append(_TRACEBACK_WINDOW)
-        logger.log(level, line, *args, extra={"job": fields})
+        # the record made directly: the caller is known, no need to look it up per job
+        record = logger.makeRecord(
+            logger.name, level, __file__, _LOG_LINE, line, tuple(args), None, "_log_outcome",
+            {"job": fields},
+        )  # fmt: skip
+        logger.handle(record)
 
     def _traceback_is_new(self, function: str, error: ErrorRecord, level: int) -> bool:
         """False when this failure logged its traceback lately.
@@ -283,6 +288,9 @@ class Attempts:
         return await self.processes.run(
             fn, small, job.args, job.kwargs, started, ctx.get("progress")
         )
+
+
+_LOG_LINE = Attempts._log_outcome.__code__.co_firstlineno
 
 
 class _Deadline:

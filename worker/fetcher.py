@@ -148,17 +148,13 @@ class Fetcher:
         return min(free, -(-self.slots.max_jobs // busy))
 
     def _may_fetch(self, q: QueueState) -> bool:
-        """A slot is free; while more jobs wait, also no result is being recorded.
+        """A slot is free.
 
-        With a deep queue, a fetch waits for the results being written to free their slots
-        (within a round trip), so that one fetch takes their places together rather than
-        one call per freed slot; jobs still running never hold it back, nor half the slots
-        free.
+        Jobs whose outcome is being recorded hold no slot (see ``Slots``), so a fetch
+        takes their places while Redis writes their results, and the jobs of one batch,
+        ending together, free their slots together for one fetch.
         """
-        free = self.slots.free()
-        if free <= 0:
-            return False
-        return not q.deep or 2 * free >= self.slots.max_jobs or not self.slots.settling()
+        return self.slots.free() > 0
 
     async def _paused(self, q: QueueState) -> bool:
         """The queue's paused flag, read again when the last reading is half a second old."""
@@ -197,7 +193,6 @@ class Fetcher:
             await self.slots.wait_for(lambda: self.slots.free() > 0 or self._stopping())
             if self._stopping():
                 return []
-        q.deep = len(got) >= count
         q.busy = bool(got)
         if got or self.burst or self._stopping():  # (a cancel swallowed by redis-py: see pause)
             return got

@@ -62,14 +62,20 @@ class JobProgress:
 
     Safe to call from any thread: a report from another thread than the loop's is handed
     over with one ``call_soon_threadsafe`` at a time, the latest report winning meanwhile.
+    Made for every job that starts, so it holds little: the writer's loop and lock serve
+    all of them.
     """
 
-    def __init__(self, deliver: Callable[[float, str, int], None], clock: Callable[[], int]):
-        self._deliver = deliver
+    __slots__ = ("_clock", "_function", "_job", "_latest", "_loop", "_thread", "_try", "_writer")
+
+    def __init__(
+        self, writer: ProgressWriter, r: Running, function: str, job_try: int,
+        clock: Callable[[], int],
+    ) -> None:  # fmt: skip
+        self._writer, self._job, self._function, self._try = writer, r, function, job_try
         self._clock = clock
         self._loop = asyncio.get_running_loop()
         self._thread = threading.get_ident()
-        self._lock = threading.Lock()
         self._latest: tuple[float, str, int] | None = None
 
     def __call__(self, value: float, message: str = "") -> None:
@@ -77,9 +83,9 @@ class JobProgress:
         value, message = check_progress(value, message)
         at = self._clock()
         if threading.get_ident() == self._thread:
-            self._deliver(value, message, at)
+            self._writer.report(self._job, self._function, self._try, value, message, at)
             return
-        with self._lock:
+        with self._writer.lock:
             idle = self._latest is None
             self._latest = (value, message, at)
         if idle:
@@ -87,10 +93,10 @@ class JobProgress:
                 self._loop.call_soon_threadsafe(self._hand_over)
 
     def _hand_over(self) -> None:
-        with self._lock:
+        with self._writer.lock:
             latest, self._latest = self._latest, None
         if latest is not None:
-            self._deliver(*latest)
+            self._writer.report(self._job, self._function, self._try, *latest)
 
 
 class ProgressWriter:
@@ -104,14 +110,12 @@ class ProgressWriter:
         self._task: asyncio.Task[None] | None = None
         self._last = -float("inf")
         self.log = RateLimitedLog()
+        #: guards the reports that jobs' threads hand over to the loop
+        self.lock = threading.Lock()
 
     def reporter(self, r: Running, function: str, job_try: int, clock: Callable[[], int]) -> Any:
         """The ``ctx["progress"]`` of a job that starts (call it on the loop)."""
-
-        def deliver(value: float, message: str, at: int) -> None:
-            self.report(r, function, job_try, value, message, at)
-
-        return JobProgress(deliver, clock)
+        return JobProgress(self, r, function, job_try, clock)
 
     def report(
         self, r: Running, function: str, job_try: int, value: float, message: str, at: int

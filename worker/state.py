@@ -32,8 +32,6 @@ class QueueState:
     # the queue's paused flag as last read, and when (time.monotonic()): see Fetcher
     paused: bool = False
     paused_read_at: float = float("-inf")
-    # the last fetch took all it asked for: more jobs are likely waiting (see Fetcher)
-    deep: bool = False
     # the last fetch took jobs (assumed at first): it competes for slots (Fetcher._share)
     busy: bool = True
 
@@ -74,6 +72,11 @@ class Stats:
 class Slots:
     """The running jobs, bounded by ``max_jobs``; waiters wake when one ends.
 
+    A job whose outcome is being recorded (settling) gives its slot up: its function has
+    ended, and the next job may run while Redis writes the result, so that the worker's
+    own work and Redis's overlap. It stays among the running jobs (its lease is renewed)
+    until the outcome is written; at most ``max_jobs`` more may be settling.
+
     The lease keeper's thread reads the running jobs too, so changes take a lock.
     """
 
@@ -82,12 +85,14 @@ class Slots:
         self.running: dict[str, Running] = {}
         self.ended = 0
         self.reserved = 0  # slots a fetch in flight will fill (see reserving)
+        self.settling = 0  # running jobs whose outcome is being recorded (see settle)
         self._lock = threading.Lock()
         self._changed = asyncio.Event()
 
     def free(self) -> int:
         """How many more jobs may start now (slots a fetch in flight holds are not free)."""
-        return self.max_jobs - len(self.running) - self.reserved
+        held = len(self.running) + self.reserved
+        return min(self.max_jobs - held + self.settling, 2 * self.max_jobs - held)
 
     @contextlib.contextmanager
     def reserving(self, wanted: int) -> Iterator[int]:
@@ -108,19 +113,30 @@ class Slots:
     def add(self, r: Running) -> None:
         """Register a job that starts (replacing an earlier attempt of the same job)."""
         with self._lock:
+            earlier = self.running.get(r.delivery.job_id)
+            if earlier is not None and earlier.settling:
+                self.settling -= 1
             self.running[r.delivery.job_id] = r
+
+    def settle(self, r: Running) -> None:
+        """A job's function ended and its outcome is being recorded: its slot is free."""
+        if r.settling:
+            return
+        r.settling = True
+        with self._lock:
+            if self.running.get(r.delivery.job_id) is r:
+                self.settling += 1
+        self.wake()
 
     def remove(self, r: Running) -> None:
         """Forget a job that ended, unless a later attempt of it replaced it already."""
         with self._lock:
             if self.running.get(r.delivery.job_id) is r:
                 del self.running[r.delivery.job_id]
+                if r.settling:
+                    self.settling -= 1
         self.ended += 1
         self.wake()
-
-    def settling(self) -> bool:
-        """True when a running job's outcome is being recorded (its slot frees soon)."""
-        return any(r.settling for r in self.running.values())
 
     def snapshot(self) -> list[Running]:
         """The running jobs now (safe from any thread)."""
@@ -134,6 +150,7 @@ class Slots:
     def reset(self) -> None:
         """Bind to the running event loop (a worker may be started more than once)."""
         self._changed = asyncio.Event()
+        self.settling = sum(1 for r in self.running.values() if r.settling)
 
     async def wait_for(self, condition: Callable[[], bool]) -> None:
         """Wait until ``condition()`` holds; checked again whenever a job ends."""
