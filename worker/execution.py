@@ -251,7 +251,7 @@ class Attempts:
         r.executing = True
         deadline = _Deadline(run.timeout)
         try:
-            async with deadline:
+            with deadline:
                 value = await self._call(run, ctx, deadline.arm)
             return "success", value, None, None
         except asyncio.CancelledError:
@@ -318,17 +318,16 @@ class _Deadline:
         self._expired = True
         task.cancel()
 
-    async def __aenter__(self) -> _Deadline:
+    def __enter__(self) -> _Deadline:
         self._task = asyncio.current_task()
         return self
 
-    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
         if self._handle is not None:
             self._handle.cancel()
         if self._expired and exc_type is asyncio.CancelledError:
             _uncancel()
             raise TimeoutError
-        return False
 
 
 def _uncancel() -> None:
