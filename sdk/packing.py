@@ -17,12 +17,22 @@ from redis.utils import HIREDIS_AVAILABLE
 __all__ = ["hiredis_packing"]
 
 _SERIALIZER = HiredisRespSerializer()
+if HIREDIS_AVAILABLE:
+    from hiredis import pack_command as _pack
 
 
 class _HiredisPacking:
     """Mixed into a redis-py asyncio connection class: ``pack_command`` by hiredis."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        # the usual command (str, bytes and numbers) straight to hiredis; anything else
+        # (a memoryview, a value Redis cannot take) as redis-py's own serializer has it
+        first = args[0]
+        if isinstance(first, str) and " " not in first:
+            try:
+                return [_pack(args)]
+            except TypeError:
+                pass
         return _SERIALIZER.pack(*args)  # type: ignore[no-any-return]
 
 
