@@ -96,7 +96,7 @@ class Fetcher:
     async def _fetch(self, q: QueueState, state: LoopState) -> None:
         while not self._stopping():
             state.waiting()
-            await self.slots.wait_for(lambda: self._may_fetch(q) or self._stopping())
+            await self.slots.wait_for(self._may_start)
             state.beat()
             if self._stopping():
                 return
@@ -147,14 +147,14 @@ class Fetcher:
             return free
         return min(free, -(-self.slots.max_jobs // busy))
 
-    def _may_fetch(self, q: QueueState) -> bool:
-        """A slot is free.
+    def _may_start(self) -> bool:
+        """A slot is free, or the worker stops (what a fetch loop waits for).
 
         Jobs whose outcome is being recorded hold no slot (see ``Slots``), so a fetch
         takes their places while Redis writes their results, and the jobs of one batch,
         ending together, free their slots together for one fetch.
         """
-        return self.slots.free() > 0
+        return self.slots.free() > 0 or self._stopping()
 
     async def _paused(self, q: QueueState) -> bool:
         """The queue's paused flag, read again when the last reading is half a second old."""
@@ -190,7 +190,7 @@ class Fetcher:
                     got, q.next_due = await self._run(q.consumer.fetch_and_next_due(count))
                     break
             # another queue's fetch holds the free slots: wait for its jobs to start
-            await self.slots.wait_for(lambda: self.slots.free() > 0 or self._stopping())
+            await self.slots.wait_for(self._may_start)
             if self._stopping():
                 return []
         q.busy = bool(got)

@@ -90,7 +90,11 @@ class Slots:
         self._changed = asyncio.Event()
 
     def free(self) -> int:
-        """How many more jobs may start now (slots a fetch in flight holds are not free)."""
+        """How many more jobs may start now.
+
+        Slots a fetch in flight holds are not free; those of settling jobs are, as long as
+        the worker holds no more than twice ``max_jobs`` jobs in all.
+        """
         held = len(self.running) + self.reserved
         return min(self.max_jobs - held + self.settling, 2 * self.max_jobs - held)
 
