@@ -26,7 +26,7 @@ from .models import JobInfo, JobStatus
 from .prepare import Prepared
 from .protocol import Command, Gen, call, pipeline
 from .routing import QueueRouting
-from .stored import text
+from .stored import entry_data, text
 
 __all__ = ["QueueAdmin"]
 
@@ -80,16 +80,20 @@ class QueueAdmin(QueueRouting):
         # Every entry from the first to the last pending one is pending: finished entries
         # are deleted from the stream, and entries not yet delivered come after the last.
         found = yield Command(("XRANGE", keys.stream, first, last, "COUNT", limit))
-        wanted = [jid for jid in (_job_id(fields) for _, fields in found) if jid]
+        wanted = [(jid, fields) for jid, fields in ((_job_id(f), f) for _, f in found) if jid]
         if not wanted:
             return []
-        fields = ("data", "state", "tries", "worker", "started_ms")
-        rows = yield from pipeline([Command(("HMGET", keys.job(jid), *fields)) for jid in wanted])
+        names = ("data", "state", "tries", "worker", "started_ms")
+        rows = yield from pipeline([Command(("HMGET", keys.job(jid), *names)) for jid, _ in wanted])
         out: list[JobInfo] = []
-        for row in rows:
-            if isinstance(row, BaseException) or row[0] is None or row[1] != b"active":
+        for (_, fields), row in zip(wanted, rows, strict=True):
+            if isinstance(row, BaseException) or row[1] != b"active":
                 continue
+            # a running job's envelope is in its entry (in the hash for an older producer's)
             data, _state, tries, worker, started = row
+            data = data or entry_data(fields)
+            if data is None:
+                continue
             try:
                 header = self._decode_job(data)
                 out.append(

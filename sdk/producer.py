@@ -42,7 +42,7 @@ from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline
 from .routing import STATES, JobRef
 from .scripts import ABORT
-from .stored import text
+from .stored import job_fields, text
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -257,8 +257,8 @@ class Producer(QueueAdmin, EventReads, QueueListings):
     def info(self, job_id: str, queue_name: str) -> Gen[JobInfo | None]:
         """The job as stored while deferred, queued or running; None otherwise."""
         keys = self.job_keys(job_id, queue_name)
-        data, state, tries, worker, started = yield Command(
-            ("HMGET", keys.job(job_id), "data", "state", "tries", "worker", "started_ms")
+        data, (state, tries, worker, started) = yield from job_fields(
+            keys.stream, keys.job(job_id), "state", "tries", "worker", "started_ms"
         )
         if data is None or state not in STATES:
             return None
@@ -333,7 +333,7 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         another way first; raises WaitTimeout if a running job has not stopped in time.
         """
         keys = self.job_keys(job_id, queue_name)
-        data = yield Command(("HGET", keys.job(job_id), "data"))
+        data, _ = yield from job_fields(keys.stream, keys.job(job_id))
         if data is None:
             return False
         aborted = self._aborted_result(job_id, self.partitions.logical(keys.queue), data)

@@ -113,14 +113,54 @@ local function field(flat, name)
 end
 """
 
+# Where a job's envelope is (SPEC 12.1): a queued or running job's in its stream entry
+# (`job ID data ENVELOPE`), a deferred one's in its hash; a hash `data` (an older producer's
+# layout) is read first wherever both could be. The entry id comes from the hash: untrusted.
+_ENVELOPE: Final = (
+    _FIELD
+    + """
+local function entry_data(stream, entry)
+  if not entry then return nil end
+  local e = redis.pcall('XRANGE', stream, entry, entry)
+  if e.err or not e[1] or type(e[1][2]) ~= 'table' then return nil end
+  return field(e[1][2], 'data')
+end
+-- puts a job on the stream with its envelope (data nil: an entry without one, which the
+-- worker dead-letters as bad_field) and moves the envelope out of its hash
+local function queue_entry(stream, job, jid, data)
+  local entry
+  if data then
+    entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data)
+  else
+    entry = redis.call('XADD', stream, '*', 'job', jid)
+  end
+  if redis.call('HDEL', job, 'data') == 1 then
+    -- a hash that held the envelope keeps Redis's large encoding (it never converts back to
+    -- listpack): written anew, it is compact again, with the same fields and expiry
+    local fields = redis.call('HGETALL', job)
+    if #fields <= 200 then
+      local at = redis.call('PEXPIRETIME', job)
+      redis.call('DEL', job)
+      if #fields > 0 then redis.call('HSET', job, unpack(fields)) end
+      if at > 0 then redis.call('PEXPIREAT', job, at) end
+    end
+  end
+  redis.call('HSET', job, 'state', 'queued', 'entry', entry)
+  return entry
+end
+"""
+)
+
 # Rows are {entry, job_id, data, tries, problem}; problem is '' for a job to run, else a code
 # for a malformed entry (tries 0, data if readable), left pending for this consumer so that
 # dead-lettering it removes it.
 _START: Final = (
-    _FIELD
+    _ENVELOPE
     + EMIT
     + """
-local function start_job(stream, group, consumer, session, base, now, cap, entry, jid, out)
+-- data: the envelope the entry carries, when the caller read the entry (nil: look it up)
+local function start_job(stream, group, consumer, session, base, now, cap, entry, jid, data,
+                         out)
   if not jid or jid == '' then
     out[#out + 1] = {entry, '', '', 0, 'no_job_id'}
     return
@@ -132,14 +172,15 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
     out[#out + 1] = {entry, jid, '', 0, 'wrong_type'}
     return
   end
-  if not h[1] then
-    if redis.call('EXISTS', job) == 1 then
-      out[#out + 1] = {entry, jid, '', 0, 'bad_field'}
-    else
-      -- the job is gone (it expired, or was aborted): its entry goes too
-      redis.call('XACK', stream, group, entry)
-      redis.call('XDEL', stream, entry)
-    end
+  if not h[1] and not h[2] and redis.call('EXISTS', job) == 0 then
+    -- the job is gone (it expired, or was aborted): its entry goes too
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+    return
+  end
+  data = h[1] or data or entry_data(stream, entry)
+  if not data then
+    out[#out + 1] = {entry, jid, '', 0, 'bad_field'}
     return
   end
   local tries
@@ -160,10 +201,10 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
     end
   end
   if not tries then
-    out[#out + 1] = {entry, jid, h[1], 0, 'bad_field'}
+    out[#out + 1] = {entry, jid, data, 0, 'bad_field'}
     return
   end
-  out[#out + 1] = {entry, jid, h[1], tries, ''}
+  out[#out + 1] = {entry, jid, data, tries, ''}
 end
 """
 )
@@ -197,9 +238,10 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
     redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0, 'token', token)
     outcome = 2
   else
-    local entry = redis.call('XADD', stream, '*', 'job', jid)
-    redis.call('HSET', job, 'data', data, 'state', 'queued', 'entry', entry, 'tries', 0,
-               'token', token)
+    -- the envelope rides in the entry: the hash stays small enough for Redis's compact
+    -- (listpack) encoding, which an envelope-sized value would rule out
+    local entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data)
+    redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'tries', 0, 'token', token)
     outcome = 1
   end
   if expires ~= '' then redis.call('PEXPIREAT', job, expires) end
@@ -229,6 +271,7 @@ _ENQUEUE_ARGV: Final = (
 _EVENT_KEY: Final = ("[lifecycle]",)
 _EVENT_ARGV: Final = ("[function", "first_try - 1", "max_events]")
 
+# (uses _ENVELOPE's queue_entry)
 _PROMOTE: Final = """
 -- 2^53 ms: a due time beyond it (or +inf) is no time at all; such a member would never come
 -- due and would make the next due time unreadable, so it goes to the dead letters
@@ -263,13 +306,12 @@ local function promote_due(stream, deferred, dead, base, now, limit, cap)
   for _, jid in ipairs(due) do
     redis.call('ZREM', deferred, jid)
     local job = base .. 'job:' .. jid
-    local state = redis.pcall('HGET', job, 'state')
-    if type(state) == 'table' then
+    local h = redis.pcall('HMGET', job, 'state', 'data')
+    if h.err then
       redis.call('DEL', job)
       bury(dead, cap, jid, 'wrong_type', 'the job key is not a hash', '', now)
-    elseif state == 'deferred' then
-      local entry = redis.call('XADD', stream, '*', 'job', jid)
-      redis.call('HSET', job, 'state', 'queued', 'entry', entry)
+    elseif h[1] == 'deferred' then
+      queue_entry(stream, job, jid, h[2])
       moved = moved + 1
     end
   end
@@ -310,15 +352,20 @@ REQUEUE = Script(
     argv=("group", "base", "job_id", "entry_id"),
     source=_lua(
         _WRITES,
+        _ENVELOPE,
         """
 local stream = KEYS[1]
 local group, base, jid, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local job = base .. 'job:' .. jid
 redis.call('XACK', stream, group, entry)
+local h = redis.call('HMGET', job, 'entry', 'data')
+if h[1] ~= entry then
+  redis.call('XDEL', stream, entry)
+  return 0
+end
+local data = h[2] or entry_data(stream, entry)
 redis.call('XDEL', stream, entry)
-if redis.call('HGET', job, 'entry') ~= entry then return 0 end
-local new = redis.call('XADD', stream, '*', 'job', jid)
-redis.call('HSET', job, 'state', 'queued', 'entry', new)
+queue_entry(stream, job, jid, data)
 redis.call('HDEL', job, 'worker', 'started_ms', 'progress')
 redis.call('HINCRBY', job, 'tries', -1)
 return 1
@@ -356,7 +403,7 @@ local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
 if res then
   for _, e in ipairs(res[1][2]) do
     start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
-              out)
+              field(e[2], 'data'), out)
   end
 end
 trim_events()
@@ -378,7 +425,8 @@ local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], 
 local events = tonumber(ARGV[6]) or 0
 local out = {}
 for i = 7, #ARGV, 2 do
-  start_job(stream, group, consumer, session, base, now, events, ARGV[i], ARGV[i + 1], out)
+  start_job(stream, group, consumer, session, base, now, events, ARGV[i], ARGV[i + 1], nil,
+            out)
 end
 trim_events()
 return out
@@ -408,7 +456,7 @@ repeat
   for _, e in ipairs(res[2]) do
     if e and e[2] then
       start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
-                out)
+                field(e[2], 'data'), out)
     elseif e then
       redis.call('XACK', stream, group, e[1])
     end
@@ -467,6 +515,7 @@ FINISH = Script(
     source=_lua(
         _WRITES,
         _STORE_RESULT,
+        _ENVELOPE,
         EMIT,
         TALLY,
         _EVENT_TYPES,
@@ -476,13 +525,18 @@ local cap = tonumber(ARGV[5]) or 0
 for i = 6, #ARGV, 10 do
   local jid, entry, result, keep = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local acked = redis.call('XACK', stream, group, entry)
-  redis.call('XDEL', stream, entry)
   local job = base .. 'job:' .. jid
   local h = redis.call('HMGET', job, 'entry', 'data')
   if h[1] == entry then
+    local outcome, data = ARGV[i + 6], h[2]
+    -- the envelope is read (from the entry, before it goes) only when it is to be kept
+    if not data and keep ~= 0 and outcome ~= '' and outcome ~= 'success' then
+      data = entry_data(stream, entry)
+    end
     redis.call('DEL', job)
-    keep_failed(base, jid, h[2], ARGV[i + 6], keep)
+    keep_failed(base, jid, data, outcome, keep)
   end
+  redis.call('XDEL', stream, entry)
   store_result(base, jid, result, keep)
   signal_done(base, jid)
   -- recorded once: a resent call finds the entry acknowledged already
@@ -524,6 +578,7 @@ RETRY = Script(
         _WRITES,
         _STORE_RESULT,
         _WAKE,
+        _ENVELOPE,
         EMIT,
         TALLY,
         """
@@ -531,9 +586,14 @@ local stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, entry, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local keep, due = tonumber(ARGV[6]), ARGV[7]
 redis.call('XACK', stream, group, entry)
-redis.call('XDEL', stream, entry)
 local job = base .. 'job:' .. jid
-if redis.call('HGET', job, 'entry') ~= entry then return 0 end
+local h = redis.call('HMGET', job, 'entry', 'data')
+if h[1] ~= entry then
+  redis.call('XDEL', stream, entry)
+  return 0
+end
+local data = h[2] or entry_data(stream, entry)
+redis.call('XDEL', stream, entry)
 store_result(base, jid, result, keep)
 if (tonumber(ARGV[10]) or 0) > 0 then
   emit(base .. 'lifecycle', tonumber(ARGV[10]), 'retried', jid, ARGV[11], ARGV[12], ARGV[8],
@@ -548,9 +608,9 @@ if due ~= '' then
   redis.call('ZADD', deferred, due, jid)
   redis.call('HDEL', job, 'entry')
   redis.call('HSET', job, 'state', 'deferred')
+  if data then redis.call('HSET', job, 'data', data) end
 else
-  local new = redis.call('XADD', stream, '*', 'job', jid)
-  redis.call('HSET', job, 'state', 'queued', 'entry', new)
+  queue_entry(stream, job, jid, data)
 end
 return 1
 """,
@@ -574,6 +634,7 @@ HAND_BACK = Script(
     source=_lua(
         _WRITES,
         _WAKE,
+        _ENVELOPE,
         """
 local stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3]
 local group, consumer, base, jid, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
@@ -583,7 +644,7 @@ local p = redis.pcall('XPENDING', stream, group, entry, entry, 1)
 -- settled already, or another consumer's since its lease ran out: not ours to touch
 if p.err or not p[1] or p[1][2] ~= consumer then return 0 end
 local job = base .. 'job:' .. jid
-local h = redis.pcall('HMGET', job, 'entry', 'handed_back_ms', 'handbacks', 'tries')
+local h = redis.pcall('HMGET', job, 'entry', 'handed_back_ms', 'handbacks', 'tries', 'data')
 if h.err or h[1] ~= entry then
   redis.call('XACK', stream, group, entry)
   redis.call('XDEL', stream, entry)
@@ -597,6 +658,9 @@ end
 -- left pending: the caller dead-letters it with this delivery, which acknowledges it
 if now - first >= grace then return 2 end
 local n = (tonumber(h[3]) or 0) + 1
+-- deferred, the job keeps its envelope in its hash
+local data = h[5] or entry_data(stream, entry)
+if data then redis.call('HSET', job, 'data', data) end
 redis.call('XACK', stream, group, entry)
 redis.call('XDEL', stream, entry)
 local due = string.format('%d', now + math.floor(math.min(base_delay * 2 ^ (n - 1), max_delay)))
@@ -617,6 +681,7 @@ PROMOTE = Script(
     argv=("base", "now_ms", "limit", "max_dead_entries"),
     source=_lua(
         _WRITES,
+        _ENVELOPE,
         _PROMOTE,
         """
 local stream, deferred, dead = KEYS[1], KEYS[2], KEYS[3]
@@ -632,6 +697,7 @@ ABORT = Script(
     source=_lua(
         _WRITES,
         _STORE_RESULT,
+        _ENVELOPE,
         EMIT,
         TALLY,
         """
@@ -648,16 +714,18 @@ if state == 'active' then
   redis.call('SPUBLISH', base .. 'events', 'abort ' .. jid)
   return 2
 end
+local h = redis.call('HMGET', job, 'entry', 'data')
+local data = h[2]
 if state == 'queued' then
-  local entry = redis.call('HGET', job, 'entry')
-  if entry then
-    redis.call('XACK', stream, group, entry)
-    redis.call('XDEL', stream, entry)
+  if h[1] then
+    data = data or entry_data(stream, h[1])
+    redis.call('XACK', stream, group, h[1])
+    redis.call('XDEL', stream, h[1])
   end
 else
   redis.call('ZREM', deferred, jid)
 end
-keep_failed(base, jid, redis.call('HGET', job, 'data'), 'aborted', keep)
+keep_failed(base, jid, data, 'aborted', keep)
 redis.call('DEL', job)
 store_result(base, jid, result, keep)
 signal_done(base, jid)
@@ -696,7 +764,7 @@ DEAD_LETTER = Script(
     source=_lua(
         _WRITES,
         _STORE_RESULT,
-        _FIELD,
+        _ENVELOPE,
         EMIT,
         TALLY,
         """
@@ -704,12 +772,13 @@ local stream, dead = KEYS[1], KEYS[2]
 local group, base, entry, jid, reason, message, raw, now, cap, result, keep =
   ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9],
   ARGV[10], tonumber(ARGV[11])
-local key_id = jid
+local key_id, held_data = jid, nil
 if entry ~= '' then
   -- the job id as the entry holds it: a caller's copy of an id that is not UTF-8 is escaped
   local e = redis.call('XRANGE', stream, entry, entry)
   local held = e[1] and e[1][2] and field(e[1][2], 'job')
   if held and held ~= '' and jid ~= '' then key_id = held end
+  held_data = e[1] and e[1][2] and field(e[1][2], 'data')
   -- not pending any more: settled already (by this call, resent after its reply was lost,
   -- or by another worker), so it is not recorded twice
   if redis.call('XACK', stream, group, entry) == 0 then return '' end
@@ -728,8 +797,9 @@ end
 if key_id ~= '' then
   local job = base .. 'job:' .. key_id
   local h = redis.pcall('HMGET', job, 'data', 'entry')
-  if h.err or not h[1] then
-    -- not a job (no hash, or one without data): nothing to keep (the key is ours)
+  local real = not h.err and (h[1] or (h[2] == entry and held_data) or entry_data(stream, h[2]))
+  if not real then
+    -- not a job (no hash, or one with no envelope): nothing to keep (the key is ours)
     redis.call('DEL', job)
   elseif entry == '' or h[2] == entry then
     -- only a real job gets a result: a stray entry leaves no results or done keys behind
@@ -767,6 +837,7 @@ LIST_JOBS = Script(
     argv=("group", "base", "limit"),
     source=_lua(
         _NO_WRITES,
+        _FIELD,
         """
 local stream, deferred = KEYS[1], KEYS[2]
 local group, base, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -785,8 +856,13 @@ end
 -- a job key of the wrong type is skipped, not an error for the whole listing
 local out = {}
 for _, e in ipairs(redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', limit)) do
-  local data = redis.pcall('HGET', base .. 'job:' .. e[2][2], 'data')
-  if type(data) == 'string' then out[#out + 1] = {'queued', data} end
+  local jid = field(e[2], 'job')
+  local h = jid and redis.pcall('HMGET', base .. 'job:' .. jid, 'data', 'state')
+  -- a job whose hash is gone (aborted, expired) is not listed
+  if h and not h.err and (h[1] or h[2]) then
+    local data = h[1] or field(e[2], 'data')
+    if data then out[#out + 1] = {'queued', data} end
+  end
 end
 for _, jid in ipairs(redis.call('ZRANGE', deferred, 0, limit - 1)) do
   local data = redis.pcall('HGET', base .. 'job:' .. jid, 'data')

@@ -1,4 +1,4 @@
-"""Reading what Redis holds for listings: keys by pattern and dead-letter entries.
+"""Reading what Redis holds: a job's envelope and fields, keys by pattern, dead letters.
 
 Everything here treats what it reads as untrusted: bytes that are not UTF-8 are kept as
 backslash escapes and out-of-range numbers fall back to a neutral value.
@@ -8,18 +8,47 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import Any
 
 from jobwire.wire import MAX_MS
 
+from .errors import RedisCommandError
 from .models import DeadLetter
 from .protocol import Command, Gen, Primaries
 
-__all__ = ["dead_letter", "glob_escape", "scan", "text"]
+__all__ = ["dead_letter", "entry_data", "glob_escape", "job_fields", "scan", "text"]
 
 
 def text(value: bytes | str) -> str:
     """Text read from Redis: bytes that are not UTF-8 are kept as backslash escapes."""
     return value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else value
+
+
+def entry_data(fields: Any) -> bytes | None:
+    """The envelope a stream entry's fields carry (``data``), or None."""
+    data = fields.get(b"data") if isinstance(fields, dict) else None
+    return data if isinstance(data, bytes) else None
+
+
+def job_fields(stream: str, job_key: str, *names: str) -> Gen[tuple[bytes | None, list[Any]]]:
+    """A job's envelope and the hash ``names`` (``HMGET`` replies, None when missing).
+
+    The envelope of a queued or running job is in its stream entry, that of a deferred one
+    (or of a job an older producer wrote) in its hash's ``data`` (SPEC 12.1). The entry is
+    read again when the job moved to another one between the two reads (a retry).
+    """
+    for _ in range(3):
+        row = yield Command(("HMGET", job_key, "data", "entry", *names))
+        data, entry = row[0], row[1]
+        if data is not None or entry is None:
+            return data, list(row[2:])
+        try:
+            found = yield Command(("XRANGE", stream, entry, entry))
+        except RedisCommandError:  # an entry id that is none: the hash is not ours to trust
+            return None, list(row[2:])
+        if found:
+            return entry_data(found[0][1]), list(row[2:])
+    return None, list(row[2:])
 
 
 def scan(pattern: str, route: str | None = None) -> Gen[list[bytes]]:

@@ -1,8 +1,12 @@
 // A Node.js service enqueueing jobwire jobs and reading their results, using nothing but
-// wire/SPEC.md: a JSON envelope (§3), the plain-command enqueue of §12.3 and the result
-// wait of §12.4. Usage: REDIS_URL=redis://127.0.0.1:6379/0 node producer.mjs
+// wire/SPEC.md: a JSON envelope (§3), the enqueue script of §12.3 (enqueue.lua, its exact
+// source) and the result wait of §12.4. Usage: REDIS_URL=redis://127.0.0.1:6379/0 node producer.mjs
 import { randomBytes, randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import { createClient } from "redis";
+
+const ENQUEUE_LUA = readFileSync(new URL("./enqueue.lua", import.meta.url), "utf8");
+let enqueueSha = null;
 
 const PREFIX = process.env.JOBWIRE_PREFIX ?? "jobwire";
 const QUEUE = process.env.JOBWIRE_QUEUE ?? "default";
@@ -18,13 +22,27 @@ async function enqueue(redis, fn, args = [], kwargs = {}, headers = {}) {
     v: "1.0", fmt: "json", id, function: fn, queue: QUEUE, try: 1,
     enqueued_ms: Date.now(), headers, args, kwargs,
   };
-  // the hash first, then the stream entry (SPEC §12.3), atomically
-  await redis.multi()
-    .hSet(`${base}job:${id}`, { state: "queued", tries: "0", data: JSON.stringify(envelope) })
-    .xAdd(`${base}stream`, "*", { job: id })
-    .sAdd(`${PREFIX}:queues`, QUEUE)
-    .exec();
+  // the script checks the id and stores the job atomically (SPEC §12.3); 1 means queued
+  const keys = ["job:", "stream", "deferred", "wake", "results:", "done:"]
+    .map((k) => base + k + (k.endsWith(":") ? id : ""));
+  const argv = [id, JSON.stringify(envelope), "", "", "0", randomBytes(8).toString("hex")];
+  const queued = await evalEnqueue(redis, keys, argv);
+  if (queued !== 1) throw new Error(`job ${id}: not enqueued (${queued})`);
+  await redis.sAdd(`${PREFIX}:queues`, QUEUE);
   return id;
+}
+
+/** EVALSHA the enqueue script, loading it first and again after NOSCRIPT (a restarted Redis). */
+async function evalEnqueue(redis, keys, args) {
+  for (let attempt = 1; ; attempt++) {
+    enqueueSha ??= await redis.scriptLoad(ENQUEUE_LUA);
+    try {
+      return await redis.evalSha(enqueueSha, { keys, arguments: args });
+    } catch (err) {
+      if (attempt > 1 || !String(err?.message).startsWith("NOSCRIPT")) throw err;
+      enqueueSha = null;  // the failed call had no effect: load the script and call again
+    }
+  }
 }
 
 /** Wait for a job's final result (SPEC §12.4): no polling, a blocking BLMOVE on its done list. */

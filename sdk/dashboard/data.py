@@ -26,6 +26,7 @@ from jobwire.health import Assessment, assess, redis_time_ms
 from jobwire.models import DeadLetter, JobInfo, JobResult
 from jobwire.protocol import Command, Gen, pipeline
 from jobwire.stats import FunctionStats
+from jobwire.stored import job_fields
 from jobwire.wire import DecodeError, FormatNotAccepted, WireError
 
 __all__ = [
@@ -418,7 +419,8 @@ async def progress(handle: Any) -> Any:
 
 
 def _stored_size(client: AsyncClient, queue: str, job_id: str) -> Gen[int | None]:
-    data = yield Command(("HGET", client._core.keys(queue).job(job_id), "data"))
+    keys = client._core.keys(queue)
+    data, _ = yield from job_fields(keys.stream, keys.job(job_id))
     return None if data is None else len(data)
 
 

@@ -556,12 +556,16 @@ def bench_memory(b: Bench) -> None:
             client.enqueue_many([JobSpec("noop") for _ in range(1000)])
         after = int(r.info("memory")["used_memory"])
         sample = client.queued_jobs(limit=1)[0].job_id
-        hash_bytes = int(r.memory_usage(f"jobwire:{{default}}:job:{sample}") or 0)
+        job_key = f"jobwire:{{default}}:job:{sample}"
+        hash_bytes = int(r.memory_usage(job_key) or 0)
+        encoding = r.object("encoding", job_key).decode()
+        entry_bytes = int(r.memory_usage("jobwire:{default}:stream", samples=0) or 0)
     row = b.row(
         "Redis bytes per queued no-arg JSON job",
         "bytes",
         higher_is_better=False,
-        note=f"used_memory delta over {count} jobs; the job hash alone: {hash_bytes} B",
+        note=f"used_memory delta over {count} jobs, events on; the job hash alone: {hash_bytes}"
+        f" B ({encoding}), a stream entry {entry_bytes / (count + 1):.0f} B",
     )
     row.values.append((after - before) / count)
 

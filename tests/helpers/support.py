@@ -78,3 +78,17 @@ def finish(
     """Record one final result, as the worker's group commit does for many."""
     data = consumer.core.codec.encode_result(result)
     yield from consumer.finish_encoded([(delivery, data, keep)], [result])
+
+
+def stored_envelope(r: Any, keys: Any, job_id: str | bytes) -> bytes | None:
+    """A job's envelope as Redis holds it (SPEC 12.1), read with plain commands.
+
+    In its hash's ``data`` while deferred (or when an older producer wrote it), else in its
+    stream entry's ``data``. ``r`` is a blocking redis-py client, ``keys`` the QueueKeys.
+    """
+    key = keys.job(job_id) if isinstance(job_id, str) else keys.base.encode() + b"job:" + job_id
+    data, entry = r.hmget(key, "data", "entry")
+    if data is None and entry is not None:
+        found = r.xrange(keys.stream, entry, entry)
+        data = found[0][1].get(b"data") if found else None
+    return data  # type: ignore[no-any-return]

@@ -37,7 +37,7 @@ from jobwire.protocol import Command, Gen, call, run_sync, translate_error
 from jobwire.scripts import SCRIPTS
 from tests.helpers.clients import ClientFactory
 from tests.helpers.redis_harness import RedisServer
-from tests.helpers.support import fetch
+from tests.helpers.support import fetch, stored_envelope
 
 from .conftest import Drive, Worker
 
@@ -89,7 +89,7 @@ def write_hostile_batch(producer: jobwire.Client) -> list[tuple[str, str | None,
     r.hset(keys.job(bad_tries.job_id), "tries", "abc")
     r.xadd(keys.stream, {"not-job": "x"})
     raw_id = b"\xff\xfe-id"
-    data = r.hget(keys.job(first.job_id), "data")
+    data = stored_envelope(r, keys, first.job_id)
     r.hset(keys.base.encode() + b"job:" + raw_id, mapping={"data": data, "state": "queued",
                                                           "tries": 0})  # fmt: skip
     r.xadd(keys.stream, {"job": raw_id})
@@ -196,7 +196,7 @@ def test_deferred_members_due_at_no_valid_time_are_dead_lettered(
     r.zadd(keys.deferred, {forever.job_id: math.inf, "no-job": 2**60, due.job_id: 1})
     r.set(keys.job("not-a-hash"), "x")
     r.zadd(keys.deferred, {"not-a-hash": 2**55})
-    data = r.hget(keys.job(forever.job_id), "data")
+    data = stored_envelope(r, keys, forever.job_id)
     if via == "promote":
         moved, next_due = drive(c.promote())
         assert moved == 1

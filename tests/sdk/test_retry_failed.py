@@ -9,6 +9,7 @@ import pytest
 
 import jobwire
 from jobwire import JobStatus
+from tests.helpers.support import stored_envelope
 
 from .conftest import AnyWorker, Worker
 
@@ -120,7 +121,7 @@ def test_a_kept_copy_naming_another_job_is_refused(
     keys = producer._core.keys()
     other = producer.enqueue("f", 1, _job_id="victim")
     assert other is not None
-    raw = producer.redis.hget(keys.job("victim"), "data")
+    raw = stored_envelope(producer.redis, keys, "victim")
     producer.redis.set(keys.failed("forged"), raw)
     with pytest.raises(jobwire.wire.DecodeError):
         producer.job("forged").retry()

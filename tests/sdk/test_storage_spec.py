@@ -7,6 +7,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,12 @@ def block_after(marker: str, lang: str) -> str:
     return match.group(1)
 
 
-def test_spec_has_the_exact_enqueue_script() -> None:
+NODE_ENQUEUE = Path(__file__).resolve().parents[2] / "examples" / "node_producer" / "enqueue.lua"
+
+
+def test_spec_and_the_node_producer_have_the_exact_enqueue_script() -> None:
     assert block_after("enqueue.lua", "lua").strip() == ENQUEUE.source.strip()
+    assert NODE_ENQUEUE.read_text(encoding="utf-8").strip() == ENQUEUE.source.strip()
 
 
 def test_spec_lists_every_script_with_its_keys_and_arguments() -> None:
@@ -81,3 +86,71 @@ def test_redis_cli_worked_example_enqueues_a_job_the_client_can_read(
                          capture_output=True, text=True).stdout  # fmt: skip
     result = json.loads(out)
     assert result["outcome"] == "success" and result["value"] == {"sent": True}
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed")
+def test_redis_cli_script_example_stores_the_compact_layout_a_worker_runs(
+    redis_server: RedisServer, redis_url: str, redis_worker: Worker, tmp_path: Path
+) -> None:
+    (tmp_path / "enqueue.lua").write_text(block_after("enqueue.lua", "lua"), encoding="utf-8")
+    (line,) = block_after("redis-cli script example: begin", "sh").strip().splitlines()
+    line = line.replace("redis-cli ", f"redis-cli -p {redis_server.port} ", 1)
+    done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True)
+    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr  # 1: queued
+
+    keys = QueueKeys("jobwire", "default")
+    with jobwire.Client.from_url(redis_url) as client:
+        raw = client.redis
+        # the envelope rides in the stream entry; the hash holds short values only
+        entry = raw.hget(keys.job("order-43"), "entry")
+        assert raw.hget(keys.job("order-43"), "data") is None
+        assert b"send_receipt" in raw.xrange(keys.stream, entry, entry)[0][1][b"data"]
+        assert raw.object("encoding", keys.job("order-43")) == b"listpack"
+        job = client.job("order-43")
+        info = job.info()
+        assert info is not None and (info.function, info.args) == ("send_receipt", (43,))
+        (d,) = redis_worker.take()
+        assert (d.job_id, json.loads(d.data)["args"]) == ("order-43", [43])
+        redis_worker.succeed(d, "sent")
+        assert job.result(timeout=5) == "sent"
+
+
+def test_the_envelope_moves_with_the_job_and_the_hash_stays_compact(
+    redis_url: str, redis_worker: Worker
+) -> None:
+    """SPEC 12.1: in the entry while queued or running, in the hash while deferred."""
+    keys = QueueKeys("jobwire", "default")
+
+    def where(job_id: str) -> tuple[str, bytes | None]:
+        r = redis_worker.client.redis
+        if r.hget(keys.job(job_id), "data") is not None:
+            return "hash", r.object("encoding", keys.job(job_id))
+        entry = r.hget(keys.job(job_id), "entry")
+        found = r.xrange(keys.stream, entry, entry) if entry else []
+        return ("entry" if found and b"data" in found[0][1] else "nowhere"), r.object(
+            "encoding", keys.job(job_id)
+        )
+
+    with jobwire.Client.from_url(redis_url) as client:
+        now = client.enqueue("f", "x" * 500, _job_id="now")
+        later = client.enqueue("f", "y", _job_id="later", _defer_by=0.2)
+        assert now and later
+        assert where("now") == ("entry", b"listpack")  # even with a 500-byte argument
+        assert where("later")[0] == "hash"
+        (d,) = redis_worker.take()
+        assert where("now") == ("entry", b"listpack")  # running
+        assert redis_worker.retry(d, RuntimeError("again"), defer=60)
+        assert where("now")[0] == "hash"  # deferred again
+        time.sleep(0.25)
+        redis_worker.promote()
+        assert where("later") == ("entry", b"listpack")
+        (d,) = redis_worker.take()
+        assert d.job_id == "later" and json.loads(d.data)["args"] == ["y"]
+        assert redis_worker.retry(d, RuntimeError("again"))  # queued again at once
+        assert where("later") == ("entry", b"listpack")
+        (d,) = redis_worker.take()
+        assert d.job_id == "later" and d.tries == 2 and json.loads(d.data)["args"] == ["y"]
+        redis_worker.fail(d, RuntimeError("for good"))
+        # the failed job's envelope is kept for a retry, from the entry it was in
+        assert client.job("later").retry() is not None
+        assert client.job("later").info().args == ("y",)

@@ -99,7 +99,7 @@ def test_node_producer_with_a_python_worker(
 
 
 def node_json_job(redis_url: str, job_id: str) -> None:
-    """A JSON job written exactly as the Node producer writes it (SPEC §12.3)."""
+    """A JSON job written with plain commands, the envelope in the hash (SPEC §12.3)."""
     import redis
 
     envelope = {
