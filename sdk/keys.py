@@ -158,8 +158,8 @@ ACL_COMMANDS: Final = (
     "info", "time", "wait",
     # inside the Lua scripts
     "del", "hdel", "hincrby", "hset", "lpush", "ltrim", "rpush", "persist", "pexpire",
-    "pexpireat", "spublish", "xadd", "xautoclaim", "xclaim", "xinfo|groups", "xpending", "xtrim",
-    "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
+    "pexpireat", "pexpiretime", "spublish", "xadd", "xautoclaim", "xclaim", "xinfo|groups",
+    "xpending", "xtrim", "zadd", "zcard", "zrange", "zrangebyscore", "zrem",
 )  # fmt: skip
 
 

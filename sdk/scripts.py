@@ -138,8 +138,9 @@ local function queue_entry(stream, job, jid, data)
     -- a hash that held the envelope keeps Redis's large encoding (it never converts back to
     -- listpack): written anew, it is compact again, with the same fields and expiry
     local fields = redis.call('HGETALL', job)
-    if #fields <= 200 then
-      local at = redis.call('PEXPIRETIME', job)
+    -- pcall: under an ACL rule older than PEXPIRETIME's use the hash just stays as it is
+    local at = redis.pcall('PEXPIRETIME', job)
+    if #fields <= 200 and type(at) == 'number' then
       redis.call('DEL', job)
       if #fields > 0 then redis.call('HSET', job, unpack(fields)) end
       if at > 0 then redis.call('PEXPIREAT', job, at) end

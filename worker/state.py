@@ -15,7 +15,28 @@ from jobwire.models import Delivery
 if TYPE_CHECKING:
     from .recorder import GroupCommit
 
-__all__ = ["QueueState", "Running", "Slots", "Stats"]
+__all__ = ["AbortEvent", "QueueState", "Running", "Slots", "Stats"]
+
+_CONDITION_LOCK = threading.Lock()
+
+
+class AbortEvent(threading.Event):
+    """A job's ``ctx["aborted"]``: a :class:`threading.Event` whose lock is made on first use.
+
+    Most jobs are never aborted nor wait on it, and a condition with its lock is the
+    costliest part of starting a job otherwise (about 3.5 µs of a no-op job's 130).
+    """
+
+    def __init__(self) -> None:  # no super().__init__(): the condition comes later
+        self._flag = False
+
+    @property
+    def _cond(self) -> threading.Condition:
+        cond: threading.Condition | None = self.__dict__.get("_lazy_cond")
+        if cond is None:
+            with _CONDITION_LOCK:  # one condition, even when two threads ask at once
+                cond = self.__dict__.setdefault("_lazy_cond", threading.Condition(threading.Lock()))
+        return cond
 
 
 @dataclass(eq=False)
@@ -45,7 +66,7 @@ class Running:
     task: asyncio.Task[None] | None = None
     function: str = "?"
     executing: bool = False  # its function is running (abortable)
-    abort_event: threading.Event = field(default_factory=threading.Event)
+    abort_event: threading.Event = field(default_factory=AbortEvent)
     aborted: bool = False
     lost: bool = False  # another worker took its lease over
     settling: bool = False  # its outcome is being recorded: the lease may end any moment

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from jobwire.models import Delivery
-from jobwire.worker.state import Running, Slots
+from jobwire.worker.state import AbortEvent, Running, Slots
 
 
 def running(job_id: str, entry: str = "1-0") -> Running:
@@ -56,3 +57,18 @@ def test_a_replaced_attempt_no_longer_counts_as_recording() -> None:
     slots.settle(retry)
     slots.remove(retry)
     assert slots.free() == 1 and slots.settling == 0
+
+
+def test_a_jobs_abort_event_is_a_thread_event_made_on_first_use() -> None:
+    """ctx["aborted"]: a thread waiting on it wakes when the job is aborted, as before."""
+    event = AbortEvent()
+    assert isinstance(event, threading.Event) and not event.is_set()
+    assert not event.wait(0.01)
+    woke: list[bool] = []
+    waiter = threading.Thread(target=lambda: woke.append(event.wait(10)))
+    waiter.start()
+    event.set()
+    waiter.join(10)
+    assert woke == [True] and event.is_set() and event.wait(0)
+    event.clear()
+    assert not event.is_set()
