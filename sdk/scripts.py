@@ -125,6 +125,16 @@ local function entry_data(stream, entry)
   if e.err or not e[1] or type(e[1][2]) ~= 'table' then return nil end
   return field(e[1][2], 'data')
 end
+-- acknowledges and deletes the entry a job ran from; returns whether the job was still at it
+-- and, if so, its envelope (from the hash, or read from the entry before the entry goes)
+local function settle_entry(stream, group, job, entry)
+  redis.call('XACK', stream, group, entry)
+  local h = redis.call('HMGET', job, 'entry', 'data')
+  local ours = h[1] == entry
+  local data = ours and (h[2] or entry_data(stream, entry)) or nil
+  redis.call('XDEL', stream, entry)
+  return ours, data
+end
 -- puts a job on the stream with its envelope (data nil: an entry without one, which the
 -- worker dead-letters as bad_field) and moves the envelope out of its hash
 local function queue_entry(stream, job, jid, data)
@@ -358,14 +368,8 @@ REQUEUE = Script(
 local stream = KEYS[1]
 local group, base, jid, entry = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local job = base .. 'job:' .. jid
-redis.call('XACK', stream, group, entry)
-local h = redis.call('HMGET', job, 'entry', 'data')
-if h[1] ~= entry then
-  redis.call('XDEL', stream, entry)
-  return 0
-end
-local data = h[2] or entry_data(stream, entry)
-redis.call('XDEL', stream, entry)
+local ours, data = settle_entry(stream, group, job, entry)
+if not ours then return 0 end
 queue_entry(stream, job, jid, data)
 redis.call('HDEL', job, 'worker', 'started_ms', 'progress')
 redis.call('HINCRBY', job, 'tries', -1)
@@ -586,15 +590,9 @@ RETRY = Script(
 local stream, deferred, wake = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, entry, result = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local keep, due = tonumber(ARGV[6]), ARGV[7]
-redis.call('XACK', stream, group, entry)
 local job = base .. 'job:' .. jid
-local h = redis.call('HMGET', job, 'entry', 'data')
-if h[1] ~= entry then
-  redis.call('XDEL', stream, entry)
-  return 0
-end
-local data = h[2] or entry_data(stream, entry)
-redis.call('XDEL', stream, entry)
+local ours, data = settle_entry(stream, group, job, entry)
+if not ours then return 0 end
 store_result(base, jid, result, keep)
 if (tonumber(ARGV[10]) or 0) > 0 then
   emit(base .. 'lifecycle', tonumber(ARGV[10]), 'retried', jid, ARGV[11], ARGV[12], ARGV[8],
