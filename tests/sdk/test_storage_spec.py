@@ -93,10 +93,14 @@ def test_redis_cli_script_example_stores_the_compact_layout_a_worker_runs(
     redis_server: RedisServer, redis_url: str, redis_worker: Worker, tmp_path: Path
 ) -> None:
     (tmp_path / "enqueue.lua").write_text(block_after("enqueue.lua", "lua"), encoding="utf-8")
-    (line,) = block_after("redis-cli script example: begin", "sh").strip().splitlines()
-    line = line.replace("redis-cli ", f"redis-cli -p {redis_server.port} ", 1)
-    done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True)
-    assert (done.returncode, done.stdout.strip()) == (0, "1"), done.stderr  # 1: queued
+    evaluate, *rest = block_after("redis-cli script example: begin", "sh").strip().splitlines()
+    replies = []
+    for line in (evaluate, *rest):
+        line = line.replace("redis-cli ", f"redis-cli -p {redis_server.port} ", 1)
+        done = subprocess.run(["bash", "-c", line], cwd=tmp_path, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        replies.append(done.stdout.strip())
+    assert replies[0] == "1"  # queued
 
     keys = QueueKeys("jobwire", "default")
     with jobwire.Client.from_url(redis_url) as client:
@@ -106,6 +110,7 @@ def test_redis_cli_script_example_stores_the_compact_layout_a_worker_runs(
         assert raw.hget(keys.job("order-43"), "data") is None
         assert b"send_receipt" in raw.xrange(keys.stream, entry, entry)[0][1][b"data"]
         assert raw.object("encoding", keys.job("order-43")) == b"listpack"
+        assert "default" in client.queues()
         job = client.job("order-43")
         info = job.info()
         assert info is not None and (info.function, info.args) == ("send_receipt", (43,))
@@ -154,3 +159,23 @@ def test_the_envelope_moves_with_the_job_and_the_hash_stays_compact(
         # the failed job's envelope is kept for a retry, from the entry it was in
         assert client.job("later").retry() is not None
         assert client.job("later").info().args == ("y",)
+
+
+@pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed")
+def test_redis_cli_deferred_example_is_shown_deferred_and_runs_when_due(
+    redis_server: RedisServer, redis_url: str, redis_worker: Worker
+) -> None:
+    for line in block_after("redis-cli deferred example: begin", "sh").strip().splitlines():
+        argv = shlex.split(line)
+        subprocess.run([argv[0], "-p", str(redis_server.port), *argv[1:]], check=True,
+                       capture_output=True)  # fmt: skip
+    with jobwire.Client.from_url(redis_url) as client:
+        job = client.job("order-44")
+        info = job.info()
+        assert info is not None and info.status is JobStatus.DEFERRED
+        assert info.defer_until is not None and info.args == (44,)
+        redis_worker.promote()  # its time (in the example, long past) has come
+        (d,) = redis_worker.take()
+        assert d.job_id == "order-44" and json.loads(d.data)["args"] == [44]
+        redis_worker.succeed(d, 88)
+        assert job.result(timeout=5) == 88
