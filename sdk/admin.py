@@ -89,7 +89,7 @@ class QueueAdmin(QueueRouting):
         for (_, fields), row in zip(wanted, rows, strict=True):
             if isinstance(row, BaseException) or row[1] != b"active":
                 continue
-            # a running job's envelope is in its entry (in the hash for an older producer's)
+            # a running job's envelope is in its entry (its hash's, written with plain commands)
             data, _state, tries, worker, started = row
             data = data or entry_data(fields)
             if data is None:

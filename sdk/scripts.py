@@ -114,8 +114,9 @@ end
 """
 
 # Where a job's envelope is (SPEC 12.1): a queued or running job's in its stream entry
-# (`job ID data ENVELOPE`), a deferred one's in its hash; a hash `data` (an older producer's
-# layout) is read first wherever both could be. The entry id comes from the hash: untrusted.
+# (`job ID data ENVELOPE`), a deferred one's in its hash; a hash `data` (what plain-command
+# producers write, and every job had before) is read first wherever both could be. The entry
+# id comes from the hash: untrusted.
 _ENVELOPE: Final = (
     _FIELD
     + """

@@ -34,7 +34,7 @@ def job_fields(stream: str, job_key: str, *names: str) -> Gen[tuple[bytes | None
     """A job's envelope and the hash ``names`` (``HMGET`` replies, None when missing).
 
     The envelope of a queued or running job is in its stream entry, that of a deferred one
-    (or of a job an older producer wrote) in its hash's ``data`` (SPEC 12.1). The entry is
+    (or of one written with plain commands) in its hash's ``data`` (SPEC 12.1). The entry is
     read again when the job moved to another one between the two reads (a retry).
     """
     for _ in range(3):
