@@ -28,7 +28,13 @@ _tracer: Any = None  # opentelemetry's tracer once loaded; False when the API is
 
 
 def _load() -> Any:
-    """The tracer, loading opentelemetry on first use; None without the package."""
+    """The tracer, or None when there is nothing to trace into.
+
+    None without the package, and while the application has set no tracer provider: the
+    API's default provider only makes spans that record nothing and inject nothing, so
+    skipping them changes nothing but their per-job cost. Checked on each call, since an
+    application may set its provider after jobwire's first use.
+    """
     global _tracer
     if _tracer is None:
         if importlib.util.find_spec("opentelemetry") is None:
@@ -40,7 +46,15 @@ def _load() -> Any:
 
             # a proxy: spans go to whichever provider the application sets, even later
             _tracer = trace.get_tracer("jobwire", __version__)
-    return _tracer or None
+    if not _tracer:
+        return None
+    from opentelemetry import trace
+
+    if isinstance(_tracer, trace.ProxyTracer) and isinstance(
+        trace.get_tracer_provider(), trace.ProxyTracerProvider
+    ):
+        return None  # the proxy has no provider behind it yet
+    return _tracer
 
 
 class Sending:

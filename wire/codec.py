@@ -51,6 +51,7 @@ from .fields import (
     check_version,
     error_fields,
     error_record,
+    header_values,
     headers_out,
     int_in,
     int_out,
@@ -203,11 +204,11 @@ class Codec:
         ``accept``; every failure is a :class:`DecodeError`.
         """
         obj, fmt, version = self._open(data)
-        header = job_header(obj, fmt, version)
+        values = header_values(obj, fmt, version)
         if fmt not in self.accept:
-            raise FormatNotAccepted(fmt, self.accept, header=header)
+            raise FormatNotAccepted(fmt, self.accept, header=JobHeader(**values))
         if fmt == "pickle":
-            args, kwargs = unpickle_args(obj, header)
+            args, kwargs = unpickle_args(obj, JobHeader(**values))
         else:
             # null is the same as absent (SPEC §3)
             raw_args = obj.get("args")
@@ -215,13 +216,13 @@ class Codec:
             raw_kwargs = obj.get("kwargs")
             raw_kwargs = {} if raw_kwargs is None else raw_kwargs
             if type(raw_args) is not list:
-                raise InvalidEnvelope("field 'args' must be an array", header=header)
+                raise InvalidEnvelope("field 'args' must be an array", header=JobHeader(**values))
             if not is_str_map(raw_kwargs):
                 raise InvalidEnvelope(
-                    "field 'kwargs' must be an object with string keys", header=header
+                    "field 'kwargs' must be an object with string keys", header=JobHeader(**values)
                 )
             args, kwargs = tuple(raw_args), raw_kwargs
-        return JobEnvelope(**header.header_fields(), args=args, kwargs=kwargs)
+        return JobEnvelope(**values, args=args, kwargs=kwargs)
 
     def read_job_header(self, data: bytes | bytearray | memoryview) -> JobHeader:
         """Read a job's metadata without decoding its arguments (never unpickles).

@@ -112,23 +112,31 @@ def check_version(obj: dict[str, Any]) -> tuple[int, int]:
 
 def job_header(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> JobHeader:
     """A job's metadata (everything but its arguments), every field checked."""
+    return JobHeader(**header_values(obj, fmt, version))
+
+
+def header_values(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> dict[str, Any]:
+    """A job's metadata as keyword arguments of :class:`JobHeader`, every field checked.
+
+    (A decoder adds the arguments and builds the envelope in one step.)
+    """
     headers = obj.get("headers", {})
     if headers is None:
         headers = {}
     if not is_str_map(headers) or not all(type(v) is str for v in headers.values()):
         raise InvalidEnvelope("field 'headers' must be an object of string values")
-    return JobHeader(
-        id=req_str(obj, "id", limit=MAX_NAME_LENGTH),
-        function=req_str(obj, "function", limit=MAX_NAME_LENGTH),
-        queue=opt_str(obj, "queue", DEFAULT_QUEUE),
-        enqueued_ms=int_in(obj, "enqueued_ms", 0, MAX_MS),
-        job_try=int_in(obj, "try", 1, MAX_TRY, default=1),
-        defer_until_ms=int_in(obj, "defer_until_ms", 0, MAX_MS, default=None),
-        expires_ms=int_in(obj, "expires_ms", 0, MAX_MS, default=None),
-        format=fmt,
-        headers=headers,
-        version=version,
-    )
+    return {
+        "id": req_str(obj, "id", limit=MAX_NAME_LENGTH),
+        "function": req_str(obj, "function", limit=MAX_NAME_LENGTH),
+        "queue": opt_str(obj, "queue", DEFAULT_QUEUE),
+        "enqueued_ms": int_in(obj, "enqueued_ms", 0, MAX_MS),
+        "job_try": int_in(obj, "try", 1, MAX_TRY, default=1),
+        "defer_until_ms": int_in(obj, "defer_until_ms", 0, MAX_MS, default=None),
+        "expires_ms": int_in(obj, "expires_ms", 0, MAX_MS, default=None),
+        "format": fmt,
+        "headers": headers,
+        "version": version,
+    }
 
 
 def is_str_map(value: Any) -> bool:
