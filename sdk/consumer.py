@@ -42,6 +42,7 @@ from .scripts import (
     REQUEUE,
     RETRY,
     START,
+    START_DELIVERED,
 )
 from .stats import bucket_index, duration_ms
 
@@ -112,6 +113,8 @@ class Consumer:
         self.dead_letter_cap = dead_letter_cap
         #: the event stream's cap; 0 writes no events or stats (the core's setting)
         self.max_events = core.max_events
+        #: the highest stream entry id this process was given (``start_delivered``'s floor)
+        self.given: tuple[int, int] | None = None
 
     def _deliveries(self, rows: Sequence[Any]) -> list[Delivery]:
         """Deliveries from start rows ``[entry, job_id, data, tries, problem]``."""
@@ -120,7 +123,11 @@ class Consumer:
         for entry, jid, data, tries, problem in rows:
             job_id, utf8 = _text(jid)
             code = _text(problem)[0] or (None if utf8 else "bad_job_id")
-            out.append(Delivery(_text(entry)[0], job_id, data, int(tries), queue, code))
+            entry_id = _text(entry)[0]
+            out.append(Delivery(entry_id, job_id, data, int(tries), queue, code))
+            given = _entry_id(entry_id)
+            if given is not None and (self.given is None or given > self.given):
+                self.given = given
         return out
 
     def ensure_group(self) -> Gen[None]:
@@ -154,12 +161,26 @@ class Consumer:
         then promotes deferred jobs and reads again.
         """
         keys = self.keys
-        reply = yield Command(
+        read = Command(
             (
                 "XREADGROUP", "GROUP", CONSUMER_GROUP, self.name, "COUNT", count,
                 "BLOCK", max(1, int(block * 1000)), "STREAMS", keys.stream, keys.wake, ">", ">",
             )
         )  # fmt: skip
+        if self.given is not None:
+            # the usual case: the read and the start of what it gave in one round trip. Before
+            # this process was given any entry, entries pending for its name may be an earlier
+            # process's (same name, after a restart): those wait for their lease to lapse.
+            after = "{}-{}".format(*self.given)
+            start = script_command(
+                START_DELIVERED,
+                (keys.stream, keys.wake),
+                (CONSUMER_GROUP, self.name, self.session, keys.base, self.clock(),
+                 self.max_events, after, count),
+            )  # fmt: skip
+            replies = yield from pipeline([read, start])
+            return self._deliveries(replies[1][1:])  # (after the count of wake markers)
+        reply = yield read
         if not reply:
             return []
         jobs: list[Any] = []
@@ -393,6 +414,14 @@ def _text(value: object) -> tuple[str, bool]:
 def _ms(seconds: float) -> int:
     """Seconds as whole ms for a script, clamped to [0, 2^53] (inf is the longest)."""
     return 0 if math.isnan(seconds) else int(min(max(seconds * 1000, 0), _MAX_DUE_MS))
+
+
+def _entry_id(entry: str) -> tuple[int, int] | None:
+    """A stream entry id as a pair of integers (None if it is not one)."""
+    ms, _, seq = entry.partition("-")
+    if not (ms.isdigit() and seq.isdigit()):
+        return None
+    return int(ms), int(seq)
 
 
 def _keep_ms(keep_result: float | None) -> int:

@@ -228,6 +228,49 @@ return out
     ),
 )
 
+# XREADGROUP BLOCK and this script go in one pipeline: Redis runs the script right after the
+# read returns, on the same connection, so an idle worker starts a job without a second round
+# trip. It starts what the read gave this consumer: its pending entries above ``after`` (the
+# highest entry id this worker process was given before), less those its own session started
+# already (jobs it reclaimed meanwhile, which it knows of). It also settles the wake markers the
+# read took and returns their count first, so that the worker promotes deferred jobs.
+START_DELIVERED = Script(
+    "start_delivered",
+    keys=("stream", "wake"),
+    argv=("group", "consumer", "session", "base", "now_ms", "max_events", "after", "count"),
+    source=_lua(
+        _WRITES,
+        START_JOB,
+        """
+local stream, wake = KEYS[1], KEYS[2]
+local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local events, after, count = tonumber(ARGV[6]) or 0, ARGV[7], ARGV[8]
+local marks = redis.call('XPENDING', wake, group, '-', '+', 100, consumer)
+for _, m in ipairs(marks) do
+  redis.call('XACK', wake, group, m[1])
+  redis.call('XDEL', wake, m[1])
+end
+local out = {#marks}
+for _, p in ipairs(redis.call('XPENDING', stream, group, '(' .. after, '+', count, consumer)) do
+  local entry = p[1]
+  local e = redis.call('XRANGE', stream, entry, entry)[1]
+  if not e then
+    redis.call('XACK', stream, group, entry)  -- deleted while pending: nothing to start
+  else
+    local jid = field(e[2], 'job')
+    local h = jid and redis.pcall('HMGET', base .. 'job:' .. jid, 'state', 'session', 'entry')
+    if not (h and not h.err and h[1] == 'active' and h[2] == session and h[3] == entry) then
+      start_job(stream, group, consumer, session, base, now, events, entry, jid,
+                field(e[2], 'data'), out)
+    end
+  end
+end
+trim_events()
+return out
+""",
+    ),
+)
+
 RECLAIM = Script(
     "reclaim",
     keys=("stream",),
@@ -676,7 +719,9 @@ JOB_EVENTS = Script(
 )
 
 #: Every script by name.
-_ALL: Final = (ENQUEUE, ENQUEUE_ONCE, FETCH, START, RECLAIM, RENEW, FINISH, RETRY, REQUEUE)
+_ALL: Final = (
+    ENQUEUE, ENQUEUE_ONCE, FETCH, START, START_DELIVERED, RECLAIM, RENEW, FINISH, RETRY, REQUEUE,
+)  # fmt: skip
 SCRIPTS: Final[dict[str, Script]] = {
     s.name: s
     for s in (

@@ -40,6 +40,50 @@ def test_blocking_read_waits_for_a_job(producer: jobwire.Client, drive: Drive) -
     assert d.job_id == job.job_id and job.status() is jobwire.JobStatus.IN_PROGRESS
 
 
+def test_a_worker_given_jobs_reads_and_starts_in_one_round_trip(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    # once the consumer was given an entry, read pipelines XREADGROUP with start_delivered
+    c = consumer(producer, "c1")
+    drive(c.ensure_group())
+    first = producer.enqueue("f")
+    (d0,) = drive(fetch(c, 5))
+    assert d0.job_id == first.job_id and c.given is not None
+    assert drive(c.read(10, block=0.1)) == []  # a time-out starts nothing
+    jobs = [producer.enqueue("f", i) for i in range(3)]
+    got = drive(c.read(10, block=5))
+    assert [d.job_id for d in got] == [j.job_id for j in jobs]
+    assert all(d.tries == 1 and d.problem is None for d in got)
+    assert all(j.status() is jobwire.JobStatus.IN_PROGRESS for j in jobs)
+    assert drive(c.read(10, block=0.1)) == []  # nothing is started twice
+    # a deferred job's wake marker: settled by the script, nothing started, then promoted
+    producer.enqueue("f", _defer_by=0.2)
+    assert drive(c.read(10, block=5)) == []
+    assert producer.redis.xlen(c.keys.wake) == 0
+
+
+def test_a_pipelined_read_leaves_a_job_its_session_reclaimed(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    a, b = consumer(producer, "a", lease=0.3), consumer(producer, "b", lease=0.3)
+    drive(a.ensure_group())
+    producer.enqueue("f")
+    drive(fetch(b, 1))  # b is given the first entry
+    job = producer.enqueue("f")
+    (taken,) = drive(fetch(a, 1))  # a takes the second job, then dies
+    assert taken.job_id == job.job_id
+    time.sleep(0.4)
+    # b's session starts it (an id above b's floor), and takes back its own lapsed first job;
+    # in a worker, that reclaim can run while the fetch loop's read is already sent with the
+    # floor it had: keep that floor
+    floor = b.given
+    again = {d.job_id: d for d in drive(b.reclaim(10))}
+    b.given = floor
+    assert again[job.job_id].tries == 2 and len(again) == 2
+    assert drive(b.read(10, block=0.1)) == []  # the read does not hand it out a second time
+    assert producer.redis.hget(f"{b.keys.base}job:{job.job_id}", "tries") == b"2"
+
+
 def test_an_earlier_deferred_job_wakes_a_blocked_reader(
     producer: jobwire.Client, drive: Drive
 ) -> None:
