@@ -32,18 +32,15 @@ from .producer import Producer, now_ms
 from .protocol import Command, Gen, call, call_script, pipeline, script_command
 from .scripts import (
     DEAD_LETTER,
-    FETCH,
     FINISH,
     HAND_BACK,
     PROGRESS,
     PROMOTE,
-    RECLAIM,
     RENEW,
     REQUEUE,
     RETRY,
-    START,
-    START_DELIVERED,
 )
+from .start_scripts import FETCH, RECLAIM, START, START_DELIVERED
 from .stats import bucket_index, duration_ms
 
 __all__ = [
@@ -125,9 +122,10 @@ class Consumer:
             code = _text(problem)[0] or (None if utf8 else "bad_job_id")
             entry_id = _text(entry)[0]
             out.append(Delivery(entry_id, job_id, data, int(tries), queue, code))
-            given = _entry_id(entry_id)
-            if given is not None and (self.given is None or given > self.given):
-                self.given = given
+        # every script returns its rows in stream order: the last has the batch's highest id
+        given = _entry_id(out[-1].entry_id) if out else None
+        if given is not None and (self.given is None or given > self.given):
+            self.given = given
         return out
 
     def ensure_group(self) -> Gen[None]:
@@ -158,7 +156,10 @@ class Consumer:
         """Wait up to ``block`` seconds for ready jobs (or a deferred-job wake-up), take them.
 
         Returns an empty list on time-out or when only a wake-up marker arrived: the caller
-        then promotes deferred jobs and reads again.
+        then promotes deferred jobs and reads again. Once this process has been given an
+        entry, the blocking read and ``start_delivered`` go in one pipeline, so what the read
+        gives is started without a second round trip; before that, the read's entries are
+        started by ``start`` after it.
         """
         keys = self.keys
         read = Command(

@@ -40,7 +40,7 @@ from .errors import (
     RedisUnavailable,
     ScriptMissing,
 )
-from .scripts import Script
+from .lua_script import Script
 
 __all__ = [
     "AsyncRedis",

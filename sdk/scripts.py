@@ -19,12 +19,12 @@ What a script reads from Redis is untrusted: a malformed job or entry is reporte
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import dataclass, field
 from typing import Final
 
 from .lua_events import EMIT, JOB_EVENTS_SOURCE, PROGRESS_SOURCE, TALLY
-from .lua_jobs import ENVELOPE, FIELD, PROMOTE_DUE, START_JOB, STORE_RESULT, WAKE
+from .lua_jobs import ENVELOPE, FIELD, PROMOTE_DUE, STORE_RESULT, WAKE
+from .lua_script import ALLOW_OOM, NO_WRITES, WRITES, Script, lua
+from .start_scripts import FETCH, RECLAIM, START, START_DELIVERED
 
 __all__ = ["SCRIPTS", "Script"]
 
@@ -33,30 +33,6 @@ _EVENT_TYPES: Final = """
 local EVENT_TYPES = {success = 'succeeded', error = 'failed', timeout = 'failed',
                      aborted = 'aborted'}
 """
-
-# Redis 7 script flags (the first line of a script)
-_WRITES: Final = "#!lua\n"  # refused whole under OOM ("deny-oom")
-_ALLOW_OOM: Final = "#!lua flags=allow-oom\n"
-_NO_WRITES: Final = "#!lua flags=no-writes\n"
-
-
-def _lua(shebang: str, *pieces: str) -> str:
-    return shebang + "".join(pieces).lstrip("\n")
-
-
-@dataclass(frozen=True, slots=True)
-class Script:
-    """A named Lua script with its documented KEYS and ARGV."""
-
-    name: str
-    keys: tuple[str, ...]
-    argv: tuple[str, ...]
-    source: str
-    sha: str = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "sha", hashlib.sha1(self.source.encode()).hexdigest())
-
 
 _ENQUEUE_FN: Final = (
     WAKE
@@ -84,13 +60,13 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   if due ~= '' then
     wake_if_earliest(deferred, wake, due)
     redis.call('ZADD', deferred, due, jid)
-    redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0, 'token', token)
+    redis.call('HSET', job, 'data', data, 'state', 'deferred', 'token', token)
     outcome = 2
   else
     -- the envelope rides in the entry: the hash stays small enough for Redis's compact
     -- (listpack) encoding, which an envelope-sized value would rule out
     local entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data)
-    redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'tries', 0, 'token', token)
+    redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'token', token)
     outcome = 1
   end
   if expires ~= '' then redis.call('PEXPIREAT', job, expires) end
@@ -124,8 +100,8 @@ ENQUEUE = Script(
     "enqueue",
     keys=(*_ENQUEUE_KEYS, *_EVENT_KEY),
     argv=(*_ENQUEUE_ARGV, *_EVENT_ARGV),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         _ENQUEUE_FN,
         "\nreturn enqueue_job(KEYS, ARGV, KEYS[7], ARGV[7], ARGV[8], ARGV[9])\n",
     ),
@@ -135,8 +111,8 @@ ENQUEUE_ONCE = Script(
     "enqueue_once",
     keys=(*_ENQUEUE_KEYS, "once", *_EVENT_KEY),
     argv=(*_ENQUEUE_ARGV, "once_ttl_ms", *_EVENT_ARGV),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         _ENQUEUE_FN,
         """
 -- the marker makes one enqueue per marker key (e.g. one cron run per scheduled time)
@@ -150,8 +126,8 @@ REQUEUE = Script(
     "requeue",
     keys=("stream",),
     argv=("group", "base", "job_id", "entry_id"),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         ENVELOPE,
         """
 local stream = KEYS[1]
@@ -167,150 +143,12 @@ return 1
     ),
 )
 
-FETCH = Script(
-    "fetch",
-    keys=("stream", "deferred", "dead"),
-    argv=(
-        "group",
-        "consumer",
-        "session",
-        "base",
-        "now_ms",
-        "count",
-        "max_dead_entries",
-        "max_events",
-    ),
-    source=_lua(
-        _WRITES,
-        START_JOB,
-        PROMOTE_DUE,
-        """
-local stream, deferred, dead = KEYS[1], KEYS[2], KEYS[3]
-local group, consumer, session, base, now, count, cap =
-  ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
-local events = tonumber(ARGV[8]) or 0
--- due deferred jobs join the stream first, so a busy worker needs no separate promote call
-local promoted = promote_due(stream, deferred, dead, base, now, 1000, cap)
-local out = {promoted[2]}
-local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
-                       'STREAMS', stream, '>')
-if res then
-  for _, e in ipairs(res[1][2]) do
-    start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
-              field(e[2], 'data'), out)
-  end
-end
-trim_events()
-return out
-""",
-    ),
-)
-
-START = Script(
-    "start",
-    keys=("stream",),
-    argv=("group", "consumer", "session", "base", "now_ms", "max_events", "entry_id job_id ..."),
-    source=_lua(
-        _WRITES,
-        START_JOB,
-        """
-local stream = KEYS[1]
-local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local events = tonumber(ARGV[6]) or 0
-local out = {}
-for i = 7, #ARGV, 2 do
-  start_job(stream, group, consumer, session, base, now, events, ARGV[i], ARGV[i + 1], nil,
-            out)
-end
-trim_events()
-return out
-""",
-    ),
-)
-
-# XREADGROUP BLOCK and this script go in one pipeline: Redis runs the script right after the
-# read returns, on the same connection, so an idle worker starts a job without a second round
-# trip. It starts what the read gave this consumer: its pending entries above ``after`` (the
-# highest entry id this worker process was given before), less those its own session started
-# already (jobs it reclaimed meanwhile, which it knows of). It also settles the wake markers the
-# read took and returns their count first, so that the worker promotes deferred jobs.
-START_DELIVERED = Script(
-    "start_delivered",
-    keys=("stream", "wake"),
-    argv=("group", "consumer", "session", "base", "now_ms", "max_events", "after", "count"),
-    source=_lua(
-        _WRITES,
-        START_JOB,
-        """
-local stream, wake = KEYS[1], KEYS[2]
-local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local events, after, count = tonumber(ARGV[6]) or 0, ARGV[7], ARGV[8]
-local marks = redis.call('XPENDING', wake, group, '-', '+', 100, consumer)
-for _, m in ipairs(marks) do
-  redis.call('XACK', wake, group, m[1])
-  redis.call('XDEL', wake, m[1])
-end
-local out = {#marks}
-for _, p in ipairs(redis.call('XPENDING', stream, group, '(' .. after, '+', count, consumer)) do
-  local entry = p[1]
-  local e = redis.call('XRANGE', stream, entry, entry)[1]
-  if not e then
-    redis.call('XACK', stream, group, entry)  -- deleted while pending: nothing to start
-  else
-    local jid = field(e[2], 'job')
-    local h = jid and redis.pcall('HMGET', base .. 'job:' .. jid, 'state', 'session', 'entry')
-    if not (h and not h.err and h[1] == 'active' and h[2] == session and h[3] == entry) then
-      start_job(stream, group, consumer, session, base, now, events, entry, jid,
-                field(e[2], 'data'), out)
-    end
-  end
-end
-trim_events()
-return out
-""",
-    ),
-)
-
-RECLAIM = Script(
-    "reclaim",
-    keys=("stream",),
-    argv=("group", "consumer", "session", "base", "now_ms", "lease_ms", "count", "max_events"),
-    source=_lua(
-        _WRITES,
-        START_JOB,
-        """
-local stream = KEYS[1]
-local group, consumer, session, base, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local lease, count, events = ARGV[6], ARGV[7], tonumber(ARGV[8]) or 0
-local out = {}
--- one XAUTOCLAIM looks at no more than 10 x COUNT pending entries: follow its cursor
--- through the whole pending list, or a small COUNT would only ever see live workers' jobs
-local cursor = '0-0'
-repeat
-  local res = redis.call('XAUTOCLAIM', stream, group, consumer, lease, cursor,
-                         'COUNT', count - #out)
-  cursor = res[1]
-  for _, e in ipairs(res[2]) do
-    if e and e[2] then
-      start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
-                field(e[2], 'data'), out)
-    elseif e then
-      redis.call('XACK', stream, group, e[1])
-    end
-  end
-until cursor == '0-0' or #out >= tonumber(count)
-trim_events()
-return out
-""",
-    ),
-)
-
 RENEW = Script(
     "renew",
     keys=("stream",),
     argv=("group", "consumer", "base", "entry_id job_id ..."),
-    source=_lua(
-        _ALLOW_OOM,
+    source=lua(
+        ALLOW_OOM,
         """
 local stream = KEYS[1]
 local group, consumer, base = ARGV[1], ARGV[2], ARGV[3]
@@ -349,8 +187,8 @@ FINISH = Script(
         "job_id entry_id result keep_ms (-1 forever, 0 none) function try outcome duration_ms "
         "bucket error ...",
     ),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         STORE_RESULT,
         ENVELOPE,
         EMIT,
@@ -411,8 +249,8 @@ RETRY = Script(
         "bucket",
         "error",
     ),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         STORE_RESULT,
         WAKE,
         ENVELOPE,
@@ -462,8 +300,8 @@ HAND_BACK = Script(
         "max_delay_ms",
         "grace_ms",
     ),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         WAKE,
         ENVELOPE,
         """
@@ -510,8 +348,8 @@ PROMOTE = Script(
     "promote",
     keys=("stream", "deferred", "dead"),
     argv=("base", "now_ms", "limit", "max_dead_entries"),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         ENVELOPE,
         PROMOTE_DUE,
         """
@@ -525,8 +363,8 @@ ABORT = Script(
     "abort",
     keys=("job", "stream", "deferred"),
     argv=("group", "base", "job_id", "result", "keep_ms", "now_ms", "max_events", "function"),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         STORE_RESULT,
         ENVELOPE,
         EMIT,
@@ -592,8 +430,8 @@ DEAD_LETTER = Script(
         "function",
         "try",
     ),
-    source=_lua(
-        _WRITES,
+    source=lua(
+        WRITES,
         STORE_RESULT,
         ENVELOPE,
         EMIT,
@@ -650,8 +488,8 @@ QUEUE_SIZE = Script(
     "queue_size",
     keys=("stream", "deferred"),
     argv=("group",),
-    source=_lua(
-        _NO_WRITES,
+    source=lua(
+        NO_WRITES,
         """
 local stream, deferred, group = KEYS[1], KEYS[2], ARGV[1]
 local pending = 0
@@ -666,8 +504,8 @@ LIST_JOBS = Script(
     "list_jobs",
     keys=("stream", "deferred"),
     argv=("group", "base", "limit"),
-    source=_lua(
-        _NO_WRITES,
+    source=lua(
+        NO_WRITES,
         FIELD,
         """
 local stream, deferred = KEYS[1], KEYS[2]
@@ -708,14 +546,14 @@ PROGRESS = Script(
     "progress",
     keys=("lifecycle",),
     argv=("base", "worker", "max_events", "job_id entry_id function try progress_json ..."),
-    source=_lua(_WRITES, EMIT, PROGRESS_SOURCE),
+    source=lua(WRITES, EMIT, PROGRESS_SOURCE),
 )
 
 JOB_EVENTS = Script(
     "job_events",
     keys=("lifecycle",),
     argv=("job_id", "chunk"),
-    source=_lua(_NO_WRITES, FIELD, JOB_EVENTS_SOURCE),
+    source=lua(NO_WRITES, FIELD, JOB_EVENTS_SOURCE),
 )
 
 #: Every script by name.

@@ -173,10 +173,10 @@ class Codec:
             "fmt": fmt,
             "id": name_out("id", job.id),
             "function": name_out("function", job.function),
-            "queue": str_out("queue", job.queue),
-            "try": int_out("try", job.job_try, 1, MAX_TRY),
-            "enqueued_ms": int_out("enqueued_ms", job.enqueued_ms, 0, MAX_MS),
         }
+        _put_unless_default(fields, "queue", str_out("queue", job.queue), DEFAULT_QUEUE)
+        _put_unless_default(fields, "try", int_out("try", job.job_try, 1, MAX_TRY), 1)
+        fields["enqueued_ms"] = int_out("enqueued_ms", job.enqueued_ms, 0, MAX_MS)
         if job.defer_until_ms is not None:
             fields["defer_until_ms"] = int_out("defer_until_ms", job.defer_until_ms, 0, MAX_MS)
         if job.expires_ms is not None:
@@ -193,8 +193,10 @@ class Codec:
         if fmt == "pickle":
             fields["payload"] = pickle_args(job.args, job.kwargs)
         else:
-            fields["args"] = job.args
-            fields["kwargs"] = job.kwargs
+            if job.args:
+                fields["args"] = job.args
+            if job.kwargs:
+                fields["kwargs"] = job.kwargs
         return self._finish(_encode_fields(fields, fmt, _locate_arg(job)))
 
     def decode_job(self, data: bytes | bytearray | memoryview) -> JobEnvelope:
@@ -251,14 +253,14 @@ class Codec:
             "fmt": fmt,
             "id": str_out("id", result.id),
             "function": str_out("function", result.function),
-            "queue": str_out("queue", result.queue),
-            "try": int_out("try", result.job_try, 1, MAX_RESULT_TRY),
-            "outcome": outcome,
-            "enqueued_ms": int_out("enqueued_ms", result.enqueued_ms, 0, MAX_MS),
-            "started_ms": int_out("started_ms", result.started_ms, 0, MAX_MS),
-            "finished_ms": int_out("finished_ms", result.finished_ms, 0, MAX_MS),
-            "worker": str_out("worker", result.worker),
         }
+        _put_unless_default(fields, "queue", str_out("queue", result.queue), DEFAULT_QUEUE)
+        _put_unless_default(fields, "try", int_out("try", result.job_try, 1, MAX_RESULT_TRY), 1)
+        fields["outcome"] = outcome
+        fields["enqueued_ms"] = int_out("enqueued_ms", result.enqueued_ms, 0, MAX_MS)
+        fields["started_ms"] = int_out("started_ms", result.started_ms, 0, MAX_MS)
+        fields["finished_ms"] = int_out("finished_ms", result.finished_ms, 0, MAX_MS)
+        fields["worker"] = str_out("worker", result.worker)
         if result.success:
             if fmt == "pickle":
                 fields["payload"] = pickle_value(result.value, "result")
@@ -379,6 +381,13 @@ class Codec:
 
 
 # ---------------------------------------------------------------- encoding
+
+
+def _put_unless_default(fields: dict[str, Any], name: str, value: Any, default: Any) -> None:
+    # A member equal to its default is left out (SPEC §3: readers supply the default): it
+    # costs bytes in every stored envelope and nothing in meaning.
+    if value != default:
+        fields[name] = value
 
 
 def _accepted(accept: Iterable[Format]) -> frozenset[Format]:

@@ -40,13 +40,13 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   if due ~= '' then
     wake_if_earliest(deferred, wake, due)
     redis.call('ZADD', deferred, due, jid)
-    redis.call('HSET', job, 'data', data, 'state', 'deferred', 'tries', 0, 'token', token)
+    redis.call('HSET', job, 'data', data, 'state', 'deferred', 'token', token)
     outcome = 2
   else
     -- the envelope rides in the entry: the hash stays small enough for Redis's compact
     -- (listpack) encoding, which an envelope-sized value would rule out
     local entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data)
-    redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'tries', 0, 'token', token)
+    redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'token', token)
     outcome = 1
   end
   if expires ~= '' then redis.call('PEXPIREAT', job, expires) end

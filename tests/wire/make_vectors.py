@@ -216,6 +216,19 @@ def decode_only() -> list[dict[str, Any]]:
         "kwargs": None,
     }
     mp_nulls = dict(nulls, fmt="msgpack", id="msgpack-nulls")
+    # every defaulted member spelled out, as jobwire wrote them before it left defaults out
+    explicit: dict[str, Any] = {
+        "v": "1.0",
+        "fmt": "json",
+        "id": "json-explicit-defaults",
+        "function": "f",
+        "queue": "default",
+        "try": 1,
+        "enqueued_ms": T0,
+        "args": [],
+        "kwargs": {},
+    }
+    mp_explicit = dict(explicit, fmt="msgpack", id="msgpack-explicit-defaults")
 
     def dec(name: str, fmt: str, data: bytes) -> dict[str, Any]:
         d = ALL.decode_job(data)
@@ -244,6 +257,8 @@ def decode_only() -> list[dict[str, Any]]:
         dec("timestamp-ext", "msgpack", msgpack.packb(mp_ts, datetime=True)),
         dec("nulls", "json", json.dumps(nulls).encode()),
         dec("nulls", "msgpack", msgpack.packb(mp_nulls)),
+        dec("explicit-defaults", "json", json.dumps(explicit, separators=(",", ":")).encode()),
+        dec("explicit-defaults", "msgpack", msgpack.packb(mp_explicit)),
     ]
 
 
@@ -382,6 +397,10 @@ def result_decode_only() -> list[dict[str, Any]]:
     success = dict(base, id="json-nulls-success", outcome="success", value=None, error=None)
     record = {"type": "builtins.ValueError", "message": "bad", "traceback": None, "cause": None}
     failure = dict(base, id="json-nulls-error", outcome="error", error=record)
+    explicit = dict(
+        base, id="json-explicit-defaults", queue="default", outcome="success", value=1
+    )
+    explicit["try"] = 1
 
     def dec(name: str, fmt: str, data: bytes) -> dict[str, Any]:
         r = ALL.decode_result(data)
@@ -416,6 +435,8 @@ def result_decode_only() -> list[dict[str, Any]]:
         dec("nulls-error", "json", json.dumps(failure).encode()),
         dec("nulls-success", "msgpack", mp(success)),
         dec("nulls-error", "msgpack", mp(failure)),
+        dec("explicit-defaults", "json", json.dumps(explicit).encode()),
+        dec("explicit-defaults", "msgpack", mp(explicit)),
     ]
 
 
