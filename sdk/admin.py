@@ -26,7 +26,7 @@ from .models import JobInfo, JobStatus
 from .prepare import Prepared
 from .protocol import Command, Gen, call, pipeline
 from .routing import QueueRouting
-from .stored import entry_data, text
+from .stored import entry_data, text, with_index
 
 __all__ = ["QueueAdmin"]
 
@@ -118,10 +118,12 @@ class QueueAdmin(QueueRouting):
         """
         keys = self.job_keys(job_id, queue_name)
         # MGET, not GET: one command fewer for an ACL user to need (README, Security)
-        (data,), exists = yield from pipeline(
-            [Command(("MGET", keys.failed(job_id))), Command(("EXISTS", keys.job(job_id)))]
+        indexed, ((data,), exists) = yield from with_index(
+            keys,
+            job_id,
+            [Command(("MGET", keys.failed(job_id))), Command(("EXISTS", keys.job(job_id)))],
         )
-        if exists:
+        if indexed or exists:
             return None
         if not isinstance(data, bytes):
             raise JobNotFound(

@@ -8,6 +8,7 @@ slot. A queue spread over partitions would be several queues, each with its own 
 
 from __future__ import annotations
 
+import hashlib
 from typing import Final
 
 from jobwire.wire.fields import MAX_NAME_LENGTH
@@ -116,6 +117,15 @@ class QueueKeys:
     def job(self, job_id: str) -> str:
         """The job's state hash."""
         return self.base + "job:" + job_id
+
+    def index(self, job_id: str) -> str:
+        """The index bucket that holds the job while it is queued without a hash.
+
+        One of 256 small hashes (id → stream entry id), chosen by the first two hex digits of
+        the id's SHA1: a queued job that needs no hash of its own costs far less memory.
+        """
+        digest = hashlib.sha1(job_id.encode()).hexdigest()
+        return self.base + "queued:" + digest[:2]
 
     def results(self, job_id: str) -> str:
         """The job's result history list."""

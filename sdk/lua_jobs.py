@@ -13,7 +13,7 @@ from typing import Final
 from . import defaults
 from .lua_events import EMIT
 
-__all__ = ["ENVELOPE", "FIELD", "PROMOTE_DUE", "START_JOB", "STORE_RESULT", "WAKE"]
+__all__ = ["ENVELOPE", "FIELD", "INDEX", "PROMOTE_DUE", "START_JOB", "STORE_RESULT", "WAKE"]
 
 STORE_RESULT: Final = f"""
 local function store_result(base, jid, result, keep_ms)
@@ -68,6 +68,23 @@ local function field(flat, name)
 end
 """
 
+# A queued job that needs no hash (SPEC 12.1: enqueued to start now, no expiry, first try) has
+# none: its id and entry id are a field of one of the queue's 256 index buckets,
+# P:{Q}:queued:XX (XX: the first two hex digits of the SHA1 of the id), hashes small enough
+# for Redis's compact encoding. A bucket of the wrong type holds nothing.
+INDEX: Final = """
+-- the job's entry id in the index (nil: none there), the key of its bucket and the call token
+-- the field holds after the entry id ('ENTRY' or 'ENTRY TOKEN')
+local function indexed_entry(base, jid)
+  local bucket = base .. 'queued:' .. string.sub(redis.sha1hex(jid), 1, 2)
+  local at = redis.pcall('HGET', bucket, jid)
+  if type(at) ~= 'string' then return nil, bucket, nil end
+  local entry, token = string.match(at, '^(%S+) (%S+)$')
+  if entry then return entry, bucket, token end
+  return at, bucket, nil
+end
+"""
+
 # Where a job's envelope is (SPEC 12.1): a queued or running job's in its stream entry
 # (`job ID data ENVELOPE`), a deferred one's in its hash; a hash `data` (what plain-command
 # producers write, and every job had before) is read first wherever both could be. The entry
@@ -75,11 +92,15 @@ end
 ENVELOPE: Final = (
     FIELD
     + """
-local function entry_data(stream, entry)
+local function entry_fields(stream, entry)
   if not entry then return nil end
   local e = redis.pcall('XRANGE', stream, entry, entry)
   if e.err or not e[1] or type(e[1][2]) ~= 'table' then return nil end
-  return field(e[1][2], 'data')
+  return e[1][2]
+end
+local function entry_data(stream, entry)
+  local fields = entry_fields(stream, entry)
+  return fields and field(fields, 'data')
 end
 -- acknowledges and deletes the entry a job ran from; returns whether the job was still at it
 -- and, if so, its envelope (from the hash, or read from the entry before the entry goes)
@@ -123,10 +144,11 @@ end
 # dead-lettering it removes it.
 START_JOB: Final = (
     ENVELOPE
+    + INDEX
     + EMIT
     + """
--- data: the envelope the entry carries, when the caller read the entry (nil: look it up)
-local function start_job(stream, group, consumer, session, base, now, cap, entry, jid, data,
+-- fields: the entry's fields, when the caller read the entry (nil: read here)
+local function start_job(stream, group, consumer, session, base, now, cap, entry, jid, fields,
                          out)
   if not jid or jid == '' then
     out[#out + 1] = {entry, '', '', 0, 'no_job_id'}
@@ -139,13 +161,29 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
     out[#out + 1] = {entry, jid, '', 0, 'wrong_type'}
     return
   end
-  if not h[1] and not h[2] and redis.call('EXISTS', job) == 0 then
-    -- the job is gone (it expired, or was aborted): its entry goes too
-    redis.call('XACK', stream, group, entry)
-    redis.call('XDEL', stream, entry)
-    return
+  fields = fields or entry_fields(stream, entry) or {}
+  if not h[1] and not h[2] then
+    local at, bucket, token = indexed_entry(base, jid)
+    if at == entry then
+      -- queued without a hash: it gets one now, as it starts (a queued job's, then active)
+      redis.call('HDEL', bucket, jid)
+      h[7] = h[7] or field(fields, 'function') or ''
+      redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'function', h[7])
+      if token then redis.call('HSET', job, 'token', token) end
+    elseif redis.call('EXISTS', job) == 0 then
+      if at then
+        -- the index names another entry for this job: it is not to be trusted, and reported
+        redis.call('HDEL', bucket, jid)
+        out[#out + 1] = {entry, jid, field(fields, 'data') or '', 0, 'bad_field'}
+        return
+      end
+      -- the job is gone (it expired, or was aborted): its entry goes too
+      redis.call('XACK', stream, group, entry)
+      redis.call('XDEL', stream, entry)
+      return
+    end
   end
-  data = h[1] or data or entry_data(stream, entry)
+  local data = h[1] or field(fields, 'data')
   if not data then
     out[#out + 1] = {entry, jid, '', 0, 'bad_field'}
     return

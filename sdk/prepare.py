@@ -26,6 +26,8 @@ class Prepared(NamedTuple):
     expires_ms: int | None
     function: str = ""  # for the job's enqueued event
     job_try: int = 1
+    #: the id was made for this call (no other call can name it): the call needs no token
+    fresh_id: bool = False
 
 
 def prepare_job(
@@ -76,7 +78,9 @@ def prepare_job(
     due = due if due and due > now else None
     if route is not None:
         keys = route(job_id)
-    return Prepared(job_id, keys, data, due, expires, envelope.function, job_try)
+    return Prepared(
+        job_id, keys, data, due, expires, envelope.function, job_try, opts.job_id is None
+    )
 
 
 def _epoch_ms(value: object, what: str = "a time") -> int:

@@ -42,7 +42,7 @@ from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline
 from .routing import STATES, JobRef
 from .scripts import ABORT
-from .stored import job_fields, text
+from .stored import job_fields, stored_state, text, with_index
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -228,12 +228,15 @@ class Producer(QueueAdmin, EventReads, QueueListings):
     def status(self, job_id: str, queue_name: str) -> Gen[JobStatus]:
         """Where the job is in its life."""
         keys = self.job_keys(job_id, queue_name)
-        state, has_result = yield from pipeline(
+        indexed, (state, has_result) = yield from with_index(
+            keys,
+            job_id,
             [
                 Command(("HGET", keys.job(job_id), "state")),
                 Command(("EXISTS", keys.results(job_id))),
-            ]
+            ],
         )
+        state = stored_state(indexed, state)
         if state in STATES:
             return STATES[state]
         return JobStatus.COMPLETE if has_result else JobStatus.NOT_FOUND
@@ -241,13 +244,15 @@ class Producer(QueueAdmin, EventReads, QueueListings):
     def outcome(self, job_id: str, queue_name: str) -> Gen[str | None]:
         """How the job ended; None while it waits or runs, or when nothing of it is kept."""
         keys = self.job_keys(job_id, queue_name)
-        state, latest = yield from pipeline(
+        indexed, (state, latest) = yield from with_index(
+            keys,
+            job_id,
             [
                 Command(("HGET", keys.job(job_id), "state")),
                 Command(("LINDEX", keys.results(job_id), 0)),
-            ]
+            ],
         )
-        if state in STATES or latest is None:
+        if stored_state(indexed, state) in STATES or latest is None:
             return None
         try:
             return self._decode_result(latest).outcome
@@ -258,7 +263,7 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         """The job as stored while deferred, queued or running; None otherwise."""
         keys = self.job_keys(job_id, queue_name)
         data, (state, tries, worker, started) = yield from job_fields(
-            keys.stream, keys.job(job_id), "state", "tries", "worker", "started_ms"
+            keys, job_id, "state", "tries", "worker", "started_ms"
         )
         if data is None or state not in STATES:
             return None
@@ -291,10 +296,10 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         job_key, results_key, done_key = keys.job(job_id), keys.results(job_id), keys.done(job_id)
         deadline = _NO_TIMEOUT if timeout is None else time.monotonic() + timeout
         while True:
-            exists, latest = yield from pipeline(
-                [Command(("EXISTS", job_key)), Command(("LINDEX", results_key, 0))]
+            indexed, (exists, latest) = yield from with_index(
+                keys, job_id, [Command(("EXISTS", job_key)), Command(("LINDEX", results_key, 0))]
             )
-            if not exists:
+            if not (indexed or exists):
                 if latest is None:
                     searched = self.partitions.logical(keys.queue)
                     elsewhere = yield from self._queues_holding(job_id, searched)
@@ -312,15 +317,15 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         names = [n for n in known if self.partitions.logical(n) != searched][:100]
         if not names:
             return []
-        found = yield from pipeline(
-            [
-                Command(("EXISTS", self.keys(n).job(job_id), self.keys(n).results(job_id)))
-                for n in names
-            ]
-        )
-        return sorted(
-            {self.partitions.logical(n) for n, count in zip(names, found, strict=True) if count}
-        )
+        found = []
+        for n in names:
+            keys = self.keys(n)
+            indexed, (count,) = yield from with_index(
+                keys, job_id, [Command(("EXISTS", keys.job(job_id), keys.results(job_id)))]
+            )
+            if indexed or count:
+                found.append(self.partitions.logical(n))
+        return sorted(set(found))
 
     def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
         """The job's return value, waiting for it; raises JobFailed when it did not succeed."""
@@ -333,7 +338,7 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         another way first; raises WaitTimeout if a running job has not stopped in time.
         """
         keys = self.job_keys(job_id, queue_name)
-        data, _ = yield from job_fields(keys.stream, keys.job(job_id))
+        data, _ = yield from job_fields(keys, job_id)
         if data is None:
             return False
         aborted = self._aborted_result(job_id, self.partitions.logical(keys.queue), data)

@@ -92,7 +92,9 @@ class QueueRouting:
             "" if due is None else due,
             "" if expires is None else expires,
             "1" if (self.unique_while_result_kept if unique is None else unique) else "0",
-            os.urandom(8).hex(),
+            # a resent call is known by its token; one whose id was made for it, by the id
+            # and envelope it stored (SPEC 12.3), so it needs none
+            "" if job is not None and job.fresh_id else os.urandom(8).hex(),
         ]
         if once is None:
             return script_command(ENQUEUE, [*job_keys, *events[0]], [*argv, *events[1]])

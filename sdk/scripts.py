@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Final
 
 from .lua_events import EMIT, JOB_EVENTS_SOURCE, PROGRESS_SOURCE, TALLY
-from .lua_jobs import ENVELOPE, FIELD, PROMOTE_DUE, STORE_RESULT, WAKE
+from .lua_jobs import ENVELOPE, FIELD, INDEX, PROMOTE_DUE, STORE_RESULT, WAKE
 from .lua_script import ALLOW_OOM, NO_WRITES, WRITES, Script, lua
 from .start_scripts import FETCH, RECLAIM, START, START_DELIVERED
 
@@ -37,7 +37,17 @@ local EVENT_TYPES = {success = 'succeeded', error = 'failed', timeout = 'failed'
 _ENQUEUE_FN: Final = (
     WAKE
     + EMIT
+    + ENVELOPE
+    + INDEX
     + """
+-- whether this call was sent before (a retry after a lost reply): its token is the one stored
+-- with the job, or, for a job stored without one (a call that sends none: its id is new, made
+-- for it), its envelope is the stored one
+local function sent_before(token, data, stored_token, stored_data)
+  if stored_token and stored_token ~= '' then return stored_token == token end
+  return token == '' and stored_data ~= nil and stored_data == data
+end
+
 -- log, fn, try0, cap: the event stream, the function, the envelope's try - 1 and the stream's
 -- cap; without them (log nil) the job is stored without an event
 local function enqueue_job(keys, argv, log, fn, try0, cap)
@@ -45,8 +55,21 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   local results, done = keys[5], keys[6]
   local jid, data, due, expires, unique_results = argv[1], argv[2], argv[3], argv[4], argv[5]
   local token = argv[6]
+  cap, try0 = tonumber(cap) or 0, tonumber(try0) or 0
+  local events = log and cap > 0
   if redis.call('EXISTS', job) == 1 then
-    if token ~= '' and redis.call('HGET', job, 'token') == token then return 3 end
+    local h = redis.call('HMGET', job, 'token', 'data', 'entry')
+    if sent_before(token, data, h[1], h[2] or entry_data(stream, h[3])) then return 3 end
+    return 0
+  end
+  -- the queue's base (P:{Q}:), when the job key is the usual one: then the job may be
+  -- queued without a hash, in the index
+  local base
+  if string.sub(job, -#jid - 4) == 'job:' .. jid then base = string.sub(job, 1, -#jid - 5) end
+  local indexed, bucket, stored_token
+  if base then indexed, bucket, stored_token = indexed_entry(base, jid) end
+  if indexed then
+    if sent_before(token, data, stored_token, entry_data(stream, indexed)) then return 3 end
     return 0
   end
   if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
@@ -56,26 +79,40 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   if string.sub(results, -#tail) == tail then
     redis.call('DEL', string.sub(results, 1, #results - #tail) .. 'failed:' .. jid)
   end
-  local outcome
+  local outcome, hashed = 1, true
   if due ~= '' then
     wake_if_earliest(deferred, wake, due)
     redis.call('ZADD', deferred, due, jid)
-    redis.call('HSET', job, 'data', data, 'state', 'deferred', 'token', token)
+    redis.call('HSET', job, 'data', data, 'state', 'deferred')
     outcome = 2
+  elseif base and expires == '' and try0 == 0 and #token <= 32 and not string.find(token, '%s') then
+    -- the usual job needs no hash: the entry carries its envelope (and its function, for
+    -- the started event), the index its entry id (and its call's token, short enough for
+    -- the index to stay compact)
+    local entry
+    if events then
+      entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data, 'function', fn)
+    else
+      entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data)
+    end
+    local value = entry
+    if token ~= '' then value = entry .. ' ' .. token end
+    hashed = type(redis.pcall('HSET', bucket, jid, value)) ~= 'number'
+    if hashed then redis.call('HSET', job, 'state', 'queued', 'entry', entry) end
   else
     -- the envelope rides in the entry: the hash stays small enough for Redis's compact
     -- (listpack) encoding, which an envelope-sized value would rule out
     local entry = redis.call('XADD', stream, '*', 'job', jid, 'data', data)
-    redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'token', token)
-    outcome = 1
+    redis.call('HSET', job, 'state', 'queued', 'entry', entry)
   end
+  if hashed and token ~= '' then redis.call('HSET', job, 'token', token) end
   if expires ~= '' then redis.call('PEXPIREAT', job, expires) end
-  cap = tonumber(cap) or 0
-  if log and cap > 0 then
-    -- kept for the started event, which a worker writes without decoding the envelope
-    redis.call('HSET', job, 'function', fn)
-    try0 = tonumber(try0) or 0
-    if try0 > 0 then redis.call('HSET', job, 'try0', try0) end
+  if events then
+    if hashed then
+      -- kept for the started event, which a worker writes without decoding the envelope
+      redis.call('HSET', job, 'function', fn)
+      if try0 > 0 then redis.call('HSET', job, 'try0', try0) end
+    end
     emit(log, cap, 'enqueued', jid, fn, try0 + 1, '', '', due)
     trim_events()
   end
@@ -367,12 +404,19 @@ ABORT = Script(
         WRITES,
         STORE_RESULT,
         ENVELOPE,
+        INDEX,
         EMIT,
         TALLY,
         """
 local job, stream, deferred = KEYS[1], KEYS[2], KEYS[3]
 local group, base, jid, result, keep = ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
 local state = redis.call('HGET', job, 'state')
+local indexed, bucket
+if not state then indexed, bucket = indexed_entry(base, jid) end
+if indexed then
+  state = 'queued'  -- queued without a hash (SPEC 12.1)
+  redis.call('HDEL', bucket, jid)
+end
 if not state then
   -- a resent call whose first run removed the job finds the result it stored itself
   if redis.call('LINDEX', base .. 'results:' .. jid, 0) == result then return 1 end
@@ -383,7 +427,7 @@ if state == 'active' then
   redis.call('SPUBLISH', base .. 'events', 'abort ' .. jid)
   return 2
 end
-local h = redis.call('HMGET', job, 'entry', 'data')
+local h = indexed and {indexed} or redis.call('HMGET', job, 'entry', 'data')
 local data = h[2]
 if state == 'queued' then
   if h[1] then
@@ -507,6 +551,7 @@ LIST_JOBS = Script(
     source=lua(
         NO_WRITES,
         FIELD,
+        INDEX,
         """
 local stream, deferred = KEYS[1], KEYS[2]
 local group, base, limit = ARGV[1], ARGV[2], tonumber(ARGV[3])
@@ -527,8 +572,9 @@ local out = {}
 for _, e in ipairs(redis.call('XRANGE', stream, '(' .. last, '+', 'COUNT', limit)) do
   local jid = field(e[2], 'job')
   local h = jid and redis.pcall('HMGET', base .. 'job:' .. jid, 'data', 'state')
-  -- a job whose hash is gone (aborted, expired) is not listed
-  if h and not h.err and (h[1] or h[2]) then
+  -- a job whose hash is gone (aborted, expired) is not listed, unless it is queued without
+  -- one (in the index, at this entry)
+  if h and not h.err and (h[1] or h[2] or indexed_entry(base, jid) == e[1]) then
     local data = h[1] or field(e[2], 'data')
     if data then out[#out + 1] = {'queued', data} end
   end

@@ -42,7 +42,7 @@ local res = redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count,
 if res then
   for _, e in ipairs(res[1][2]) do
     start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
-              field(e[2], 'data'), out)
+              e[2], out)
   end
 end
 trim_events()
@@ -105,8 +105,7 @@ for _, p in ipairs(redis.call('XPENDING', stream, group, '(' .. after, '+', coun
     local jid = field(e[2], 'job')
     local h = jid and redis.pcall('HMGET', base .. 'job:' .. jid, 'state', 'session', 'entry')
     if not (h and not h.err and h[1] == 'active' and h[2] == session and h[3] == entry) then
-      start_job(stream, group, consumer, session, base, now, events, entry, jid,
-                field(e[2], 'data'), out)
+      start_job(stream, group, consumer, session, base, now, events, entry, jid, e[2], out)
     end
   end
 end
@@ -138,7 +137,7 @@ repeat
   for _, e in ipairs(res[2]) do
     if e and e[2] then
       start_job(stream, group, consumer, session, base, now, events, e[1], field(e[2], 'job'),
-                field(e[2], 'data'), out)
+                e[2], out)
     elseif e then
       redis.call('XACK', stream, group, e[1])
     end

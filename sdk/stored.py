@@ -6,17 +6,27 @@ backslash escapes and out-of-range numbers fall back to a neutral value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from jobwire.wire import MAX_MS
 
 from .errors import RedisCommandError
+from .keys import QueueKeys
 from .models import DeadLetter
-from .protocol import Command, Gen, Primaries
+from .protocol import Command, Gen, Pipeline, Primaries
 
-__all__ = ["dead_letter", "entry_data", "glob_escape", "job_fields", "scan", "text"]
+__all__ = [
+    "dead_letter",
+    "entry_data",
+    "glob_escape",
+    "job_fields",
+    "scan",
+    "stored_state",
+    "text",
+    "with_index",
+]
 
 
 def text(value: bytes | str) -> str:
@@ -30,25 +40,61 @@ def entry_data(fields: Any) -> bytes | None:
     return data if isinstance(data, bytes) else None
 
 
-def job_fields(stream: str, job_key: str, *names: str) -> Gen[tuple[bytes | None, list[Any]]]:
+def job_fields(keys: QueueKeys, job_id: str, *names: str) -> Gen[tuple[bytes | None, list[Any]]]:
     """A job's envelope and the hash ``names`` (``HMGET`` replies, None when missing).
 
     The envelope of a queued or running job is in its stream entry, that of a deferred one
-    (or of one written with plain commands) in its hash's ``data`` (SPEC 12.1). The entry is
-    read again when the job moved to another one between the two reads (a retry).
+    (or of one written with plain commands) in its hash's ``data`` (SPEC 12.1). A job queued
+    without a hash is found in the index (its ``state`` reads ``queued``); the index is read
+    first, since a job only ever moves from it to a hash. The entry is read again when the job
+    moved to another one between the reads (a retry).
     """
     for _ in range(3):
-        row = yield Command(("HMGET", job_key, "data", "entry", *names))
-        data, entry = row[0], row[1]
+        indexed, (row,) = yield from with_index(
+            keys, job_id, [Command(("HMGET", keys.job(job_id), "data", "entry", *names))]
+        )
+        data, entry, values = row[0], row[1], list(row[2:])
+        hashless = data is None and entry is None and all(v is None for v in values)
+        if hashless and indexed is not None:  # queued without a hash (SPEC 12.1)
+            entry, values = indexed, [b"queued" if n == "state" else None for n in names]
         if data is not None or entry is None:
-            return data, list(row[2:])
+            return data, values
         try:
-            found = yield Command(("XRANGE", stream, entry, entry))
+            found = yield Command(("XRANGE", keys.stream, entry, entry))
         except RedisCommandError:  # an entry id that is none: the hash is not ours to trust
-            return None, list(row[2:])
+            return None, values
         if found:
-            return entry_data(found[0][1]), list(row[2:])
-    return None, list(row[2:])
+            return entry_data(found[0][1]), values
+    return None, values
+
+
+def with_index(
+    keys: QueueKeys, job_id: str, commands: Sequence[Command]
+) -> Gen[tuple[bytes | None, list[Any]]]:
+    """The job's index field (its entry id, or None) and the replies of ``commands``.
+
+    One round trip, the index read first: a job only ever moves from the index to a hash
+    (SPEC 12.1), so a job read this way is never missed between the two. An index bucket
+    that is not a hash holds nothing (untrusted, like every key); other errors are raised.
+    """
+    replies = list((yield Pipeline((Command(("HGET", keys.index(job_id), job_id)), *commands))))
+    for reply in replies[1:]:
+        if isinstance(reply, BaseException):
+            raise reply
+    indexed = replies[0]
+    if isinstance(indexed, BaseException) and not isinstance(indexed, RedisCommandError):
+        raise indexed
+    # the field is "ENTRY" or "ENTRY TOKEN"
+    entry = indexed.partition(b" ")[0] if isinstance(indexed, bytes) else None
+    return entry, replies[1:]
+
+
+def stored_state(indexed: bytes | None, state: bytes | None) -> bytes | None:
+    """A job's state from its index field and its hash's ``state`` (see :func:`with_index`).
+
+    A job in the index has no hash, and is queued.
+    """
+    return state if state is not None or indexed is None else b"queued"
 
 
 def scan(pattern: str, route: str | None = None) -> Gen[list[bytes]]:

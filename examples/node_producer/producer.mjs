@@ -1,7 +1,7 @@
 // A Node.js service enqueueing jobwire jobs and reading their results, using nothing but
 // wire/SPEC.md: a JSON envelope (§3), the enqueue script of §12.3 (enqueue.lua, its exact
 // source) and the result wait of §12.4. Usage: REDIS_URL=redis://127.0.0.1:6379/0 node producer.mjs
-import { randomBytes, randomUUID } from "node:crypto";
+import { createHash, randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { createClient } from "redis";
 
@@ -49,7 +49,10 @@ async function evalEnqueue(redis, keys, args) {
 async function result(redis, id, timeoutSeconds = 30) {
   const deadline = Date.now() + timeoutSeconds * 1000;
   for (;;) {
-    if (!(await redis.exists(`${base}job:${id}`))) {
+    // stored: in the index while queued without a hash, then as a hash (SPEC §12.1)
+    const index = `${base}queued:${createHash("sha1").update(id).digest("hex").slice(0, 2)}`;
+    const stored = (await redis.hGet(index, id)) !== null || (await redis.exists(`${base}job:${id}`));
+    if (!stored) {
       const latest = await redis.lIndex(`${base}results:${id}`, 0);
       if (latest === null) throw new Error(`job ${id}: no result kept`);
       return JSON.parse(latest);

@@ -420,7 +420,7 @@ async def progress(handle: Any) -> Any:
 
 def _stored_size(client: AsyncClient, queue: str, job_id: str) -> Gen[int | None]:
     keys = client._core.keys(queue)
-    data, _ = yield from job_fields(keys.stream, keys.job(job_id))
+    data, _ = yield from job_fields(keys, job_id)
     return None if data is None else len(data)
 
 

@@ -555,17 +555,20 @@ def bench_memory(b: Bench) -> None:
         for _ in range(0, count, 1000):
             client.enqueue_many([JobSpec("noop") for _ in range(1000)])
         after = int(r.info("memory")["used_memory"])
-        sample = client.queued_jobs(limit=1)[0].job_id
-        job_key = f"jobwire:{{default}}:job:{sample}"
-        hash_bytes = int(r.memory_usage(job_key) or 0)
-        encoding = r.object("encoding", job_key).decode()
         entry_bytes = int(r.memory_usage("jobwire:{default}:stream", samples=0) or 0)
+        buckets = list(r.scan_iter("jobwire:{default}:queued:*", count=1000))
+        index_bytes = sum(int(r.memory_usage(k, samples=0) or 0) for k in buckets)
+        compact = sum(r.object("encoding", k) == b"listpack" for k in buckets)
+        events = int(r.memory_usage("jobwire:{default}:lifecycle", samples=0) or 0)
+        hashes = sum(1 for _ in r.scan_iter("jobwire:{default}:job:*", count=1000))
     row = b.row(
         "Redis bytes per queued no-arg JSON job",
         "bytes",
         higher_is_better=False,
-        note=f"used_memory delta over {count} jobs, events on; the job hash alone: {hash_bytes}"
-        f" B ({encoding}), a stream entry {entry_bytes / (count + 1):.0f} B",
+        note=f"used_memory delta over {count} jobs, events on; per job: stream entry "
+        f"{entry_bytes / (count + 1):.0f} B, index {index_bytes / (count + 1):.0f} B "
+        f"({compact} of {len(buckets)} buckets compact), event {events / (count + 1):.0f} B; "
+        f"{hashes} job hashes",
     )
     row.values.append((after - before) / count)
 

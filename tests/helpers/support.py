@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import importlib.util
 import inspect
 import os
@@ -88,7 +89,21 @@ def stored_envelope(r: Any, keys: Any, job_id: str | bytes) -> bytes | None:
     """
     key = keys.job(job_id) if isinstance(job_id, str) else keys.base.encode() + b"job:" + job_id
     data, entry = r.hmget(key, "data", "entry")
+    if data is None and entry is None:  # queued without a hash: its entry is in the index
+        indexed = r.hget(index_key(keys, job_id), job_id)  # "ENTRY" or "ENTRY TOKEN"
+        entry = indexed.partition(b" ")[0] if indexed else None
     if data is None and entry is not None:
         found = r.xrange(keys.stream, entry, entry)
         data = found[0][1].get(b"data") if found else None
     return data  # type: ignore[no-any-return]
+
+
+def index_key(keys: Any, job_id: str | bytes) -> str:
+    """The index bucket of a job queued without a hash (SPEC 12.1), computed as SPEC says."""
+    raw = job_id.encode() if isinstance(job_id, str) else job_id
+    return f"{keys.base}queued:{hashlib.sha1(raw).hexdigest()[:2]}"
+
+
+def job_stored(r: Any, keys: Any, job_id: str) -> bool:
+    """Whether Redis holds the job (deferred, queued or running): a hash, or an index field."""
+    return bool(r.exists(keys.job(job_id)) or r.hexists(index_key(keys, job_id), job_id))

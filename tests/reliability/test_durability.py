@@ -20,6 +20,7 @@ import jobwire
 from jobwire import RedisSettings
 from jobwire.keys import QueueKeys
 from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import job_stored
 
 pytestmark = pytest.mark.slow
 
@@ -54,10 +55,7 @@ def test_no_acknowledged_job_is_lost_when_redis_is_killed(
     server.restart()
     keys = QueueKeys("jobwire", "default")
     with redis.Redis.from_url(server.url) as r:
-        pipe = r.pipeline(transaction=False)
-        for job_id in acknowledged:
-            pipe.exists(keys.job(job_id))
-        present = pipe.execute()
+        present = [job_stored(r, keys, job_id) for job_id in acknowledged]
     lost = [job_id for job_id, found in zip(acknowledged, present, strict=True) if not found]
     print(f"\nappendfsync {fsync}: {len(acknowledged)} acknowledged, {len(lost)} lost")
     assert len(failures) == len(producers)  # every producer saw the outage as a typed error

@@ -10,7 +10,9 @@ import redis
 
 import jobwire
 from jobwire import JobStatus, RedisSettings
+from jobwire.keys import QueueKeys
 from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import job_stored
 
 
 def test_redis_down_raises_a_typed_error_then_recovers(
@@ -96,7 +98,7 @@ def test_sentinel(make_redis_client: Any, redis_factory: Callable[..., RedisServ
     client = make_redis_client(f"redis+sentinel://127.0.0.1:{sentinel.port}/mymaster/0")
     job = client.enqueue("f", 1)
     with redis.Redis(port=primary.port) as r:
-        assert r.exists(f"jobwire:{{default}}:job:{job.job_id}")
+        assert job_stored(r, QueueKeys("jobwire", "default"), job.job_id)
 
 
 def test_settings_parse_urls_and_hide_passwords() -> None:

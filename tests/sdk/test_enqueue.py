@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -78,6 +79,30 @@ def test_a_retried_enqueue_of_the_same_bytes_is_not_reported_as_taken(redis_url:
         assert differ == [token]  # keys, id and envelope bytes all equal: only the token differs
         assert run_sync(client.redis, call(other)) == 0
         assert client.queue_size() == 1
+
+
+@pytest.mark.parametrize("defer", [None, 60])
+def test_a_resent_enqueue_of_a_generated_id_is_known_by_its_envelope(
+    redis_url: str, redis_worker: Any, defer: int | None
+) -> None:
+    # an id made for the call needs no token: no other call can name it (SPEC 12.3)
+    with jobwire.Client.from_url(redis_url) as client:
+        (job_id, _), _, command = client._core.build(JobSpec("f", 1, _defer_by=defer), 1)
+        token = 3 + int(command.args[2]) + 5
+        assert command.args[token] == ""
+        assert run_sync(client.redis, call(command)) == (1 if defer is None else 2)
+        assert run_sync(client.redis, call(command)) == 3  # resent while it waits
+        if defer is None:
+            (d,) = redis_worker.take()
+            assert d.job_id == job_id
+            assert run_sync(client.redis, call(command)) == 3  # resent after it started
+        # the same id with another envelope is another call: the id is taken
+        args = list(command.args)
+        args[token - 4] = args[token - 4].replace(b'"args":[1]', b'"args":[2]')
+        assert args[token - 4] != command.args[token - 4]
+        assert run_sync(client.redis, call(replace(command, args=tuple(args)))) == 0
+        assert client.queue_size() == (0 if defer is None else 1)  # once, running or waiting
+        assert client.job(job_id).info().args == (1,)
 
 
 def test_queue_name_option(client: Any) -> None:

@@ -37,7 +37,7 @@ from jobwire.protocol import Command, Gen, call, run_sync, translate_error
 from jobwire.scripts import SCRIPTS
 from tests.helpers.clients import ClientFactory
 from tests.helpers.redis_harness import RedisServer
-from tests.helpers.support import fetch, stored_envelope
+from tests.helpers.support import fetch, index_key, stored_envelope
 
 from .conftest import Drive, Worker
 
@@ -460,3 +460,63 @@ def test_handing_back_a_delivery_that_is_no_longer_ours_does_nothing(
     r.hset(keys.job(job.job_id), "entry", "0-1")  # pending for b, but the job moved on
     assert drive(b.hand_back(taken, 1, 1, 60)) == NOT_OURS
     assert pending(r, keys) == {}
+
+
+# ----------------------------------------------------------------- the index (SPEC 12.1)
+
+
+def test_an_index_bucket_of_the_wrong_type_holds_nothing_and_its_jobs_get_a_hash(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    r, keys = producer.redis, keys_of(producer)
+    r.set(index_key(keys, "bucketed"), "not a hash")
+    assert index_key(keys, "elsewhere") != index_key(keys, "bucketed")
+    job = producer.enqueue("f", 1, _job_id="bucketed")
+    other = producer.enqueue("f", 2, _job_id="elsewhere")
+    assert job is not None and other is not None
+    assert r.exists(keys.job("bucketed")) and not r.exists(keys.job("elsewhere"))
+    # the broken bucket is read as empty, by the clients as by the scripts
+    assert job.status() is JobStatus.QUEUED and other.status() is JobStatus.QUEUED
+    assert job.info().args == (1,) and other.info().args == (2,)
+    assert [j.job_id for j in producer.queued_jobs()] == ["bucketed", "elsewhere"]
+    assert producer.enqueue("f", _job_id="bucketed") is None  # taken
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    assert seen(drive(fetch(c, 10))) == [("bucketed", None, 1), ("elsewhere", None, 1)]
+    assert job.status() is JobStatus.IN_PROGRESS and other.status() is JobStatus.IN_PROGRESS
+
+
+def test_an_index_field_naming_another_entry_is_reported_and_the_jobs_beside_it_run(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    r, keys = producer.redis, keys_of(producer)
+    first = producer.enqueue("f", 1)
+    odd = producer.enqueue("f", 2, _job_id="misindexed")
+    last = producer.enqueue("f", 3)
+    assert first and odd and last
+    r.hset(index_key(keys, "misindexed"), "misindexed", "1-1")
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    batch = drive(fetch(c, 10))
+    assert seen(batch) == [(first.job_id, None, 1), ("misindexed", "bad_field", 0),
+                           (last.job_id, None, 1)]  # fmt: skip
+    assert batch[1].data and b'"misindexed"' in batch[1].data  # for the dead letter
+    assert not r.hexists(index_key(keys, "misindexed"), "misindexed")
+
+
+def test_a_job_aborted_while_in_the_index_leaves_nothing_and_its_entry_is_dropped(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    r, keys = producer.redis, keys_of(producer)
+    job = producer.enqueue("f", 1, _job_id="short-lived")
+    kept = producer.enqueue("f", 2)
+    assert job is not None and kept is not None
+    assert not r.exists(keys.job("short-lived"))
+    assert job.abort(timeout=1)
+    assert job.status() is JobStatus.COMPLETE and job.result_info().outcome == "aborted"
+    assert not r.hexists(index_key(keys, "short-lived"), "short-lived")
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    assert seen(drive(fetch(c, 10))) == [(kept.job_id, None, 1)]
+    assert job.retry() is not None  # its envelope was kept, from the entry
+    assert job.info().args == (1,)

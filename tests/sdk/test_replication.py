@@ -18,8 +18,10 @@ import redis
 
 import jobwire
 from jobwire import JobSpec, JobStatus, RedisSettings
+from jobwire.keys import QueueKeys
 from jobwire.partitions import partition_names
 from tests.helpers.redis_harness import RedisCluster, RedisServer, wait_replicated
+from tests.helpers.support import job_stored
 
 
 @pytest.fixture
@@ -41,8 +43,9 @@ def test_an_enqueue_returns_once_a_replica_has_the_job(
     job = client.enqueue("f", 1)
     many = client.enqueue_many([JobSpec("f", (n,)) for n in range(20)])
     with redis.Redis(port=replica.port) as r:  # read the replica at once: no waiting here
-        assert r.exists(f"jobwire:{{default}}:job:{job.job_id}") == 1
-        assert all(r.exists(f"jobwire:{{default}}:job:{j.job_id}") for j in many)
+        keys = QueueKeys("jobwire", "default")
+        assert job_stored(r, keys, job.job_id)
+        assert all(job_stored(r, keys, j.job_id) for j in many)
 
 
 def test_fewer_replicas_than_asked_is_a_replication_timeout_and_the_job_exists(
@@ -73,11 +76,11 @@ def test_wait_on_the_cluster(make_redis_client: Any, redis_cluster: RedisCluster
     jobs = [client.enqueue("f", _queue_name=f"q{n}") for n in range(6)]  # several masters
     assert all(job.status() is JobStatus.QUEUED for job in jobs)
     for job in jobs:
-        key = f"jobwire:{{{job.queue_name}}}:job:{job.job_id}"
-        replica = redis_cluster.replica_of(redis_cluster.owner_of(key))
+        keys = QueueKeys("jobwire", job.queue_name)
+        replica = redis_cluster.replica_of(redis_cluster.owner_of(keys.stream))
         with redis.Redis(port=replica.port) as r:
             r.execute_command("READONLY")
-            assert r.exists(key) == 1
+            assert job_stored(r, keys, job.job_id)
     strict = make_redis_client(
         RedisSettings.from_url(cluster_url, wait_replicas=2, wait_timeout=0.2)
     )

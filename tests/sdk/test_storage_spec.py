@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -18,6 +19,7 @@ from jobwire import JobStatus
 from jobwire.keys import QueueKeys, queues_key
 from jobwire.scripts import ENQUEUE, SCRIPTS
 from tests.helpers.redis_harness import RedisServer
+from tests.helpers.support import index_key
 
 from .conftest import Worker
 
@@ -51,7 +53,7 @@ def test_spec_names_every_key() -> None:
     for name in (
         keys.job("ID"), keys.stream, keys.wake, keys.deferred, keys.results("ID"),
         keys.done("ID"), keys.failed("ID"), keys.dead, keys.events, keys.lifecycle,
-        keys.once("NAME"), keys.health("W"), keys.paused, queues_key("P"),
+        keys.once("NAME"), keys.health("W"), keys.paused, queues_key("P"), "P:{Q}:queued:XX",
     ):  # fmt: skip
         assert f"`{name}`" in STORAGE, name
 
@@ -105,11 +107,11 @@ def test_redis_cli_script_example_stores_the_compact_layout_a_worker_runs(
     keys = QueueKeys("jobwire", "default")
     with jobwire.Client.from_url(redis_url) as client:
         raw = client.redis
-        # the envelope rides in the stream entry; the hash holds short values only
-        entry = raw.hget(keys.job("order-43"), "entry")
-        assert raw.hget(keys.job("order-43"), "data") is None
+        # the envelope rides in the stream entry; no hash, the index has the entry id
+        assert not raw.exists(keys.job("order-43"))
+        digest = hashlib.sha1(b"order-43").hexdigest()
+        entry = raw.hget(f"jobwire:{{default}}:queued:{digest[:2]}", "order-43")
         assert b"send_receipt" in raw.xrange(keys.stream, entry, entry)[0][1][b"data"]
-        assert raw.object("encoding", keys.job("order-43")) == b"listpack"
         assert "default" in client.queues()
         job = client.job("order-43")
         info = job.info()
@@ -123,27 +125,36 @@ def test_redis_cli_script_example_stores_the_compact_layout_a_worker_runs(
 def test_the_envelope_moves_with_the_job_and_the_hash_stays_compact(
     redis_url: str, redis_worker: Worker
 ) -> None:
-    """SPEC 12.1: in the entry while queued or running, in the hash while deferred."""
+    """SPEC 12.1: in the entry while queued or running, in the hash while deferred; a job
+    queued to start now has no hash, only an index field, until it starts."""
     keys = QueueKeys("jobwire", "default")
+    r = redis_worker.client.redis
 
     def where(job_id: str) -> tuple[str, bytes | None]:
-        r = redis_worker.client.redis
-        if r.hget(keys.job(job_id), "data") is not None:
+        """Where the envelope is, and the encoding of the job's hash (b"index": none)."""
+        data, entry = r.hmget(keys.job(job_id), "data", "entry")
+        if data is not None:
             return "hash", r.object("encoding", keys.job(job_id))
-        entry = r.hget(keys.job(job_id), "entry")
+        indexed = r.hget(index_key(keys, job_id), job_id)
+        if entry is None and indexed is not None:
+            assert not r.exists(keys.job(job_id))
+            assert r.object("encoding", index_key(keys, job_id)) == b"listpack"
+            entry, _, token = indexed.partition(b" ")  # a given id's call keeps its token
+            assert len(token) == 16
         found = r.xrange(keys.stream, entry, entry) if entry else []
-        return ("entry" if found and b"data" in found[0][1] else "nowhere"), r.object(
-            "encoding", keys.job(job_id)
-        )
+        encoding = b"index" if indexed is not None else r.object("encoding", keys.job(job_id))
+        return ("entry" if found and b"data" in found[0][1] else "nowhere"), encoding
 
     with jobwire.Client.from_url(redis_url) as client:
         now = client.enqueue("f", "x" * 500, _job_id="now")
         later = client.enqueue("f", "y", _job_id="later", _defer_by=0.2)
         assert now and later
-        assert where("now") == ("entry", b"listpack")  # even with a 500-byte argument
+        assert where("now") == ("entry", b"index")  # even with a 500-byte argument
+        assert client.job("now").status() is JobStatus.QUEUED
+        assert client.job("now").info().args == ("x" * 500,)
         assert where("later")[0] == "hash"
         (d,) = redis_worker.take()
-        assert where("now") == ("entry", b"listpack")  # running
+        assert where("now") == ("entry", b"listpack")  # running: its hash, from now on
         assert redis_worker.retry(d, RuntimeError("again"), defer=60)
         assert where("now")[0] == "hash"  # deferred again
         time.sleep(0.25)
@@ -159,6 +170,8 @@ def test_the_envelope_moves_with_the_job_and_the_hash_stays_compact(
         # the failed job's envelope is kept for a retry, from the entry it was in
         assert client.job("later").retry() is not None
         assert client.job("later").info().args == ("y",)
+        assert client.enqueue("f", _job_id="expiring", _expires=60)
+        assert where("expiring") == ("entry", b"listpack")  # its hash expires: it needs one
 
 
 @pytest.mark.skipif(shutil.which("redis-cli") is None, reason="redis-cli not installed")

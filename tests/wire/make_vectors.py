@@ -397,9 +397,7 @@ def result_decode_only() -> list[dict[str, Any]]:
     success = dict(base, id="json-nulls-success", outcome="success", value=None, error=None)
     record = {"type": "builtins.ValueError", "message": "bad", "traceback": None, "cause": None}
     failure = dict(base, id="json-nulls-error", outcome="error", error=record)
-    explicit = dict(
-        base, id="json-explicit-defaults", queue="default", outcome="success", value=1
-    )
+    explicit = dict(base, id="json-explicit-defaults", queue="default", outcome="success", value=1)
     explicit["try"] = 1
 
     def dec(name: str, fmt: str, data: bytes) -> dict[str, Any]:
