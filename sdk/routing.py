@@ -18,7 +18,7 @@ from .models import JobResult, JobStatus
 from .partitions import Partitions
 from .prepare import Prepared
 from .protocol import Command, script_command
-from .scripts import ENQUEUE, ENQUEUE_ONCE
+from .enqueue_scripts import ENQUEUE, ENQUEUE_ONCE
 
 __all__ = ["STATES", "JobRef", "QueueRouting"]
 
