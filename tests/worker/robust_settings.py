@@ -50,6 +50,12 @@ class Settings:
     max_jobs = 10
 
 
+class ShortLease(Settings):
+    """A 2-second lease, so that a test can block the loop past it in a few seconds."""
+
+    lease = 2.0
+
+
 async def _wedge_fetching(ctx: dict[str, Any]) -> None:
     from jobwire.worker.fetcher import Fetcher
 

@@ -128,13 +128,13 @@ def test_a_job_blocking_the_loop_past_the_lease_runs_every_job_once(
 ) -> None:
     record = tmp_path / "starts"
     env = {"RECORD_FILE": str(record)}
-    blocker = client.enqueue("block_the_loop", 15, _job_id="the-blocker")
+    blocker = client.enqueue("block_the_loop", 5, _job_id="the-blocker")
     naps = [client.enqueue("nap") for _ in range(5)]
-    first = spawn(redis_url, "Settings", tmp_path / "first.log", **env)  # default lease: 10 s
+    first = spawn(redis_url, "ShortLease", tmp_path / "first.log", **env)  # lease: 2 s
     second = None
     try:
         assert wait_until(lambda: record.exists() and "the-blocker" in record.read_text(), 20)
-        second = spawn(redis_url, "Settings", tmp_path / "second.log", **env)  # ready to steal
+        second = spawn(redis_url, "ShortLease", tmp_path / "second.log", **env)  # to steal
         assert blocker.result(timeout=40) == "done"
         assert [job.result(timeout=20) for job in naps] == ["rested"] * 5
     finally:
