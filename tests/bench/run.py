@@ -565,7 +565,8 @@ def bench_memory(b: Bench) -> None:
         "Redis bytes per queued no-arg JSON job",
         "bytes",
         higher_is_better=False,
-        note=f"used_memory delta over {count} jobs, events on; per job: stream entry "
+        note=f"used_memory delta over {count} jobs, events {'on' if b.events else 'off'}; "
+        f"per job: stream entry "
         f"{entry_bytes / (count + 1):.0f} B, index {index_bytes / (count + 1):.0f} B "
         f"({compact} of {len(buckets)} buckets compact), event {events / (count + 1):.0f} B; "
         f"{hashes} job hashes",
