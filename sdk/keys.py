@@ -53,12 +53,19 @@ def check_name(kind: str, name: str) -> str:
 def check_job_id(job_id: str) -> str:
     """Return ``job_id`` if it can name a job, else raise :class:`~jobwire.InvalidArgument`.
 
-    A job id is a non-empty string of at most 1024 characters (what every reader accepts).
+    A job id is a non-empty string of at most 1024 characters (what every reader accepts),
+    valid Unicode text (encodable as UTF-8).
     """
     if not isinstance(job_id, str) or not 0 < len(job_id) <= MAX_NAME_LENGTH:
         raise InvalidArgument(
             f"a job id must be a string of 1 to {MAX_NAME_LENGTH} characters, not {job_id!r:.40}"
         )
+    if not job_id.isascii():
+        try:
+            job_id.encode()
+        except UnicodeEncodeError:  # a lone surrogate: no key can be spelled with it
+            message = f"a job id must be valid Unicode text, not {job_id!r:.40}"
+            raise InvalidArgument(message) from None
     return job_id
 
 

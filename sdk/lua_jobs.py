@@ -102,6 +102,11 @@ local function entry_data(stream, entry)
   local fields = entry_fields(stream, entry)
   return fields and field(fields, 'data')
 end
+-- whether entry `at` exists and is job jid's (an entry id read from a hash or the index)
+local function holds_job(stream, at, jid)
+  local fields = entry_fields(stream, at)
+  return fields ~= nil and field(fields, 'job') == jid
+end
 -- acknowledges and deletes the entry a job ran from; returns whether the job was still at it
 -- and, if so, its envelope (from the hash, or read from the entry before the entry goes)
 local function settle_entry(stream, group, job, entry)
@@ -162,26 +167,29 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
     return
   end
   fields = fields or entry_fields(stream, entry) or {}
+  local stale = false
   if not h[1] and not h[2] then
     local at, bucket, token = indexed_entry(base, jid)
-    if at == entry then
-      -- queued without a hash: it gets one now, as it starts (a queued job's, then active)
+    if at and at ~= entry and holds_job(stream, at, jid) then
+      stale = true  -- the job waits at another entry (enqueued again after this one)
+    elseif at then
+      -- queued without a hash (at this entry, or the index names none of the job's: this
+      -- one is taken as the job's): it gets its hash now, as it starts
       redis.call('HDEL', bucket, jid)
       h[7] = h[7] or field(fields, 'function') or ''
       redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'function', h[7])
       if token then redis.call('HSET', job, 'token', token) end
-    elseif redis.call('EXISTS', job) == 0 then
-      if at then
-        -- the index names another entry for this job: it is not to be trusted, and reported
-        redis.call('HDEL', bucket, jid)
-        out[#out + 1] = {entry, jid, field(fields, 'data') or '', 0, 'bad_field'}
-        return
-      end
-      -- the job is gone (it expired, or was aborted): its entry goes too
-      redis.call('XACK', stream, group, entry)
-      redis.call('XDEL', stream, entry)
-      return
+    else
+      stale = redis.call('EXISTS', job) == 0  -- the job is gone: it expired, or was aborted
     end
+  elseif h[2] == 'deferred' or (h[2] == 'queued' and h[5] and h[5] ~= entry and
+                                holds_job(stream, h[5], jid)) then
+    stale = true  -- the job waits for its time, or at another entry
+  end
+  if stale then  -- the entry goes, the job (if any) is left as it is
+    redis.call('XACK', stream, group, entry)
+    redis.call('XDEL', stream, entry)
+    return
   end
   local data = h[1] or field(fields, 'data')
   if not data then

@@ -13,12 +13,12 @@ from typing import Any, Final
 
 from jobwire.wire import Codec, FormatNotAccepted, JobHeader
 
+from .enqueue_scripts import ENQUEUE, ENQUEUE_ONCE
 from .keys import QueueKeys
 from .models import JobResult, JobStatus
 from .partitions import Partitions
 from .prepare import Prepared
 from .protocol import Command, script_command
-from .enqueue_scripts import ENQUEUE, ENQUEUE_ONCE
 
 __all__ = ["STATES", "JobRef", "QueueRouting"]
 

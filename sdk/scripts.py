@@ -306,7 +306,8 @@ end
 local h = indexed and {indexed} or redis.call('HMGET', job, 'entry', 'data')
 local data = h[2]
 if state == 'queued' then
-  if h[1] then
+  -- (an entry id read from the hash or the index is untrusted: only the job's own goes)
+  if h[1] and holds_job(stream, h[1], jid) then
     data = data or entry_data(stream, h[1])
     redis.call('XACK', stream, group, h[1])
     redis.call('XDEL', stream, h[1])

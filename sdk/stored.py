@@ -6,9 +6,10 @@ backslash escapes and out-of-range numbers fall back to a neutral value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Final
 
 from jobwire.wire import MAX_MS
 
@@ -17,10 +18,14 @@ from .keys import QueueKeys
 from .models import DeadLetter
 from .protocol import Command, Gen, Pipeline, Primaries
 
+# Lua's %S is C's isspace, as bytes' \s: the same six characters
+_ENTRY_AND_TOKEN: Final = re.compile(rb"(\S+) (\S+)")
+
 __all__ = [
     "dead_letter",
     "entry_data",
     "glob_escape",
+    "index_entry",
     "job_fields",
     "scan",
     "stored_state",
@@ -64,7 +69,10 @@ def job_fields(keys: QueueKeys, job_id: str, *names: str) -> Gen[tuple[bytes | N
         except RedisCommandError:  # an entry id that is none: the hash is not ours to trust
             return None, values
         if found:
-            return entry_data(found[0][1]), values
+            fields = found[0][1]
+            if not isinstance(fields, dict) or fields.get(b"job") != job_id.encode():
+                return None, values  # an entry of another job's: the id read was not to trust
+            return entry_data(fields), values
     return None, values
 
 
@@ -84,9 +92,16 @@ def with_index(
     indexed = replies[0]
     if isinstance(indexed, BaseException) and not isinstance(indexed, RedisCommandError):
         raise indexed
-    # the field is "ENTRY" or "ENTRY TOKEN"
-    entry = indexed.partition(b" ")[0] if isinstance(indexed, bytes) else None
-    return entry, replies[1:]
+    return (index_entry(indexed) if isinstance(indexed, bytes) else None), replies[1:]
+
+
+def index_entry(value: bytes) -> bytes:
+    """The entry id of an index field's value, ``ENTRY`` or ``ENTRY TOKEN`` (SPEC 12.1).
+
+    Read as the scripts read it: anything but two words is all entry id.
+    """
+    both = _ENTRY_AND_TOKEN.fullmatch(value)
+    return both.group(1) if both else value
 
 
 def stored_state(indexed: bytes | None, state: bytes | None) -> bytes | None:

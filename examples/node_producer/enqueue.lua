@@ -35,6 +35,11 @@ local function entry_data(stream, entry)
   local fields = entry_fields(stream, entry)
   return fields and field(fields, 'data')
 end
+-- whether entry `at` exists and is job jid's (an entry id read from a hash or the index)
+local function holds_job(stream, at, jid)
+  local fields = entry_fields(stream, at)
+  return fields ~= nil and field(fields, 'job') == jid
+end
 -- acknowledges and deletes the entry a job ran from; returns whether the job was still at it
 -- and, if so, its envelope (from the hash, or read from the entry before the entry goes)
 local function settle_entry(stream, group, job, entry)
@@ -109,6 +114,10 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   if string.sub(job, -#jid - 4) == 'job:' .. jid then base = string.sub(job, 1, -#jid - 5) end
   local indexed, bucket, stored_token
   if base then indexed, bucket, stored_token = indexed_entry(base, jid) end
+  if indexed and not holds_job(stream, indexed, jid) then
+    redis.call('HDEL', bucket, jid)  -- a field naming no entry of the job's holds nothing
+    indexed = nil
+  end
   if indexed then
     if sent_before(token, data, stored_token, entry_data(stream, indexed)) then return 3 end
     return 0

@@ -18,6 +18,7 @@ import pytest
 from jobwire.consumer import Consumer
 from jobwire.models import Delivery
 from jobwire.protocol import Gen
+from jobwire.stored import index_entry
 from jobwire.wire import ResultEnvelope
 
 
@@ -91,7 +92,7 @@ def stored_envelope(r: Any, keys: Any, job_id: str | bytes) -> bytes | None:
     data, entry = r.hmget(key, "data", "entry")
     if data is None and entry is None:  # queued without a hash: its entry is in the index
         indexed = r.hget(index_key(keys, job_id), job_id)  # "ENTRY" or "ENTRY TOKEN"
-        entry = indexed.partition(b" ")[0] if indexed else None
+        entry = index_entry(indexed) if indexed else None
     if data is None and entry is not None:
         found = r.xrange(keys.stream, entry, entry)
         data = found[0][1].get(b"data") if found else None

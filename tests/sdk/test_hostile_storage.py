@@ -8,6 +8,7 @@ jobs around it run normally. Also: leases under a full Redis, and handing a job 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
@@ -486,7 +487,7 @@ def test_an_index_bucket_of_the_wrong_type_holds_nothing_and_its_jobs_get_a_hash
     assert job.status() is JobStatus.IN_PROGRESS and other.status() is JobStatus.IN_PROGRESS
 
 
-def test_an_index_field_naming_another_entry_is_reported_and_the_jobs_beside_it_run(
+def test_an_index_field_naming_no_entry_of_the_jobs_takes_the_jobs_own_entry(
     producer: jobwire.Client, drive: Drive
 ) -> None:
     r, keys = producer.redis, keys_of(producer)
@@ -494,14 +495,62 @@ def test_an_index_field_naming_another_entry_is_reported_and_the_jobs_beside_it_
     odd = producer.enqueue("f", 2, _job_id="misindexed")
     last = producer.enqueue("f", 3)
     assert first and odd and last
-    r.hset(index_key(keys, "misindexed"), "misindexed", "1-1")
+    r.hset(index_key(keys, "misindexed"), "misindexed", "1-1  x")  # no such entry
     c = consumer(producer, "c")
     drive(c.ensure_group())
     batch = drive(fetch(c, 10))
-    assert seen(batch) == [(first.job_id, None, 1), ("misindexed", "bad_field", 0),
+    assert seen(batch) == [(first.job_id, None, 1), ("misindexed", None, 1),
                            (last.job_id, None, 1)]  # fmt: skip
-    assert batch[1].data and b'"misindexed"' in batch[1].data  # for the dead letter
     assert not r.hexists(index_key(keys, "misindexed"), "misindexed")
+    assert odd.status() is JobStatus.IN_PROGRESS
+
+
+def test_an_entry_left_from_an_earlier_job_of_the_same_id_is_dropped_not_run(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    """A job that expired (or was aborted, written with plain commands) leaves its entry: a
+    new job of that id is the one that runs, once, with its own arguments."""
+    r, keys = producer.redis, keys_of(producer)
+    assert producer.enqueue("f", "old", _job_id="report-7", _expires=0.05)
+    r.xadd(keys.stream, {"job": "stray"})  # a foreign stray entry, then its id's real job
+    time.sleep(0.1)
+    new = producer.enqueue("f", "new", _job_id="report-7")
+    stray = producer.enqueue("f", "real", _job_id="stray")
+    assert new is not None and stray is not None
+    assert new.status() is JobStatus.QUEUED and new.info().args == ("new",)
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    batch = drive(fetch(c, 10))
+    assert seen(batch) == [("report-7", None, 1), ("stray", None, 1)]
+    assert [json.loads(d.data)["args"] for d in batch] == [["new"], ["real"]]
+    assert r.xlen(keys.stream) == 2  # the two stale entries are gone
+
+
+def test_an_index_field_naming_another_jobs_entry_never_touches_that_job(
+    producer: jobwire.Client, drive: Drive
+) -> None:
+    r, keys = producer.redis, keys_of(producer)
+    other = producer.enqueue("f", "mine", _job_id="other")
+    assert other is not None
+    entry = r.hget(index_key(keys, "other"), "other")
+    r.hset(index_key(keys, "ghost"), "ghost", entry)
+    ghost = producer.job("ghost")
+    assert ghost.info() is None  # not the other job's
+    assert ghost.abort(timeout=1) is False
+    assert producer.enqueue("f", "its own", _job_id="ghost") is not None  # not taken
+    assert ghost.info().args == ("its own",)
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    batch = drive(fetch(c, 10))
+    assert seen(batch) == [("other", None, 1), ("ghost", None, 1)]
+    assert [json.loads(d.data)["args"] for d in batch] == [["mine"], ["its own"]]
+
+
+def test_a_job_id_that_is_not_unicode_text_is_a_typed_error(producer: jobwire.Client) -> None:
+    with pytest.raises(jobwire.InvalidArgument, match="valid Unicode text"):
+        producer.job("bad-\udcff")
+    with pytest.raises(jobwire.InvalidArgument, match="valid Unicode text"):
+        producer.enqueue("f", _job_id="bad-\udcff")
 
 
 def test_a_job_aborted_while_in_the_index_leaves_nothing_and_its_entry_is_dropped(
