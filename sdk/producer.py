@@ -42,7 +42,7 @@ from .prepare import Prepared, prepare_job
 from .protocol import Command, Gen, call, call_script, pipeline
 from .routing import STATES, JobRef
 from .scripts import ABORT
-from .stored import job_fields, stored_state, text, with_index
+from .stored import job_fields, stored_state, text, with_index, with_indexes
 
 __all__ = [
     "DEFAULT_QUEUE",
@@ -317,15 +317,17 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         names = [n for n in known if self.partitions.logical(n) != searched][:100]
         if not names:
             return []
-        found = []
-        for n in names:
-            keys = self.keys(n)
-            indexed, (count,) = yield from with_index(
-                keys, job_id, [Command(("EXISTS", keys.job(job_id), keys.results(job_id)))]
-            )
-            if indexed or count:
-                found.append(self.partitions.logical(n))
-        return sorted(set(found))
+        jobs = [(self.keys(n), job_id) for n in names]
+        indexed, counts = yield from with_indexes(
+            jobs, [Command(("EXISTS", k.job(job_id), k.results(job_id))) for k, _ in jobs]
+        )
+        return sorted(
+            {
+                self.partitions.logical(n)
+                for n, i, count in zip(names, indexed, counts, strict=True)
+                if i or count
+            }
+        )
 
     def result(self, job_id: str, queue_name: str, timeout: float | None) -> Gen[Any]:
         """The job's return value, waiting for it; raises JobFailed when it did not succeed."""

@@ -31,6 +31,7 @@ __all__ = [
     "stored_state",
     "text",
     "with_index",
+    "with_indexes",
 ]
 
 
@@ -85,14 +86,25 @@ def with_index(
     (SPEC 12.1), so a job read this way is never missed between the two. An index bucket
     that is not a hash holds nothing (untrusted, like every key); other errors are raised.
     """
-    replies = list((yield Pipeline((Command(("HGET", keys.index(job_id), job_id)), *commands))))
-    for reply in replies[1:]:
+    (entry,), replies = yield from with_indexes([(keys, job_id)], commands)
+    return entry, replies
+
+
+def with_indexes(
+    jobs: Sequence[tuple[QueueKeys, str]], commands: Sequence[Command]
+) -> Gen[tuple[list[bytes | None], list[Any]]]:
+    """:func:`with_index` for several jobs (or one job id in several queues) at once."""
+    reads = [Command(("HGET", keys.index(job_id), job_id)) for keys, job_id in jobs]
+    replies = list((yield Pipeline((*reads, *commands))))
+    for reply in replies[len(reads) :]:
         if isinstance(reply, BaseException):
             raise reply
-    indexed = replies[0]
-    if isinstance(indexed, BaseException) and not isinstance(indexed, RedisCommandError):
-        raise indexed
-    return (index_entry(indexed) if isinstance(indexed, bytes) else None), replies[1:]
+    entries: list[bytes | None] = []
+    for indexed in replies[: len(reads)]:
+        if isinstance(indexed, BaseException) and not isinstance(indexed, RedisCommandError):
+            raise indexed
+        entries.append(index_entry(indexed) if isinstance(indexed, bytes) else None)
+    return entries, replies[len(reads) :]
 
 
 def index_entry(value: bytes) -> bytes:
