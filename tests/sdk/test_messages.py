@@ -31,6 +31,9 @@ def test_a_result_looked_for_in_the_wrong_queue_names_the_right_one(
         message
     )
     assert default.job(job.job_id, queue_name="emails").result(timeout=1) == "sent"
+    waiting = emails.enqueue("send", 2)  # queued, in the index (SPEC 12.1): found there too
+    with pytest.raises(jobwire.ResultNotFound, match="it is in queue 'emails'"):
+        default.job(waiting.job_id).result(timeout=1)
 
 
 def test_a_job_found_nowhere_says_how_to_search_another_queue(client: Any) -> None:
