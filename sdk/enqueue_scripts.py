@@ -49,13 +49,12 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   if string.sub(job, -#jid - 4) == 'job:' .. jid then base = string.sub(job, 1, -#jid - 5) end
   local indexed, bucket, stored_token
   if base then indexed, bucket, stored_token = indexed_entry(base, jid) end
-  if indexed and not holds_job(stream, indexed, jid) then
-    redis.call('HDEL', bucket, jid)  -- a field naming no entry of the job's holds nothing
-    indexed = nil
-  end
-  if indexed then
-    if sent_before(token, data, stored_token, entry_data(stream, indexed)) then return 3 end
+  local fields = indexed and job_entry(stream, indexed, jid)
+  if fields then
+    if sent_before(token, data, stored_token, field(fields, 'data')) then return 3 end
     return 0
+  elseif indexed then
+    redis.call('HDEL', bucket, jid)  -- a field naming no entry of the job's holds nothing
   end
   if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
   redis.call('DEL', done)

@@ -102,10 +102,12 @@ local function entry_data(stream, entry)
   local fields = entry_fields(stream, entry)
   return fields and field(fields, 'data')
 end
--- whether entry `at` exists and is job jid's (an entry id read from a hash or the index)
-local function holds_job(stream, at, jid)
+-- the fields of entry `at` if it exists and is job jid's, else nil (an entry id read from a
+-- hash or the index is untrusted)
+local function job_entry(stream, at, jid)
   local fields = entry_fields(stream, at)
-  return fields ~= nil and field(fields, 'job') == jid
+  if fields and field(fields, 'job') == jid then return fields end
+  return nil
 end
 -- acknowledges and deletes the entry a job ran from; returns whether the job was still at it
 -- and, if so, its envelope (from the hash, or read from the entry before the entry goes)
@@ -170,7 +172,7 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
   local stale = false
   if not h[1] and not h[2] then
     local at, bucket, token = indexed_entry(base, jid)
-    if at and at ~= entry and holds_job(stream, at, jid) then
+    if at and at ~= entry and job_entry(stream, at, jid) then
       stale = true  -- the job waits at another entry (enqueued again after this one)
     elseif at then
       -- queued without a hash (at this entry, or the index names none of the job's: this
@@ -183,7 +185,7 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
       stale = redis.call('EXISTS', job) == 0  -- the job is gone: it expired, or was aborted
     end
   elseif h[2] == 'deferred' or (h[2] == 'queued' and h[5] and h[5] ~= entry and
-                                holds_job(stream, h[5], jid)) then
+                                job_entry(stream, h[5], jid)) then
     stale = true  -- the job waits for its time, or at another entry
   end
   if stale then  -- the entry goes, the job (if any) is left as it is

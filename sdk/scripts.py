@@ -307,8 +307,9 @@ local h = indexed and {indexed} or redis.call('HMGET', job, 'entry', 'data')
 local data = h[2]
 if state == 'queued' then
   -- (an entry id read from the hash or the index is untrusted: only the job's own goes)
-  if h[1] and holds_job(stream, h[1], jid) then
-    data = data or entry_data(stream, h[1])
+  local fields = h[1] and job_entry(stream, h[1], jid)
+  if fields then
+    data = data or field(fields, 'data')
     redis.call('XACK', stream, group, h[1])
     redis.call('XDEL', stream, h[1])
   end

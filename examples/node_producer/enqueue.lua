@@ -35,10 +35,12 @@ local function entry_data(stream, entry)
   local fields = entry_fields(stream, entry)
   return fields and field(fields, 'data')
 end
--- whether entry `at` exists and is job jid's (an entry id read from a hash or the index)
-local function holds_job(stream, at, jid)
+-- the fields of entry `at` if it exists and is job jid's, else nil (an entry id read from a
+-- hash or the index is untrusted)
+local function job_entry(stream, at, jid)
   local fields = entry_fields(stream, at)
-  return fields ~= nil and field(fields, 'job') == jid
+  if fields and field(fields, 'job') == jid then return fields end
+  return nil
 end
 -- acknowledges and deletes the entry a job ran from; returns whether the job was still at it
 -- and, if so, its envelope (from the hash, or read from the entry before the entry goes)
@@ -114,13 +116,12 @@ local function enqueue_job(keys, argv, log, fn, try0, cap)
   if string.sub(job, -#jid - 4) == 'job:' .. jid then base = string.sub(job, 1, -#jid - 5) end
   local indexed, bucket, stored_token
   if base then indexed, bucket, stored_token = indexed_entry(base, jid) end
-  if indexed and not holds_job(stream, indexed, jid) then
-    redis.call('HDEL', bucket, jid)  -- a field naming no entry of the job's holds nothing
-    indexed = nil
-  end
-  if indexed then
-    if sent_before(token, data, stored_token, entry_data(stream, indexed)) then return 3 end
+  local fields = indexed and job_entry(stream, indexed, jid)
+  if fields then
+    if sent_before(token, data, stored_token, field(fields, 'data')) then return 3 end
     return 0
+  elseif indexed then
+    redis.call('HDEL', bucket, jid)  -- a field naming no entry of the job's holds nothing
   end
   if unique_results == '1' and redis.call('EXISTS', results) == 1 then return 0 end
   redis.call('DEL', done)
