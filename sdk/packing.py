@@ -12,9 +12,10 @@ import functools
 from typing import Any
 
 from redis.connection import HiredisRespSerializer
+from redis.exceptions import ResponseError
 from redis.utils import HIREDIS_AVAILABLE
 
-__all__ = ["hiredis_packing"]
+__all__ = ["hiredis_packing", "plain_pipeline"]
 
 _SERIALIZER = HiredisRespSerializer()
 if HIREDIS_AVAILABLE:
@@ -45,3 +46,36 @@ def hiredis_packing(pool: Any) -> None:
     """Make ``pool`` (an asyncio connection pool) create connections that pack in C."""
     if HIREDIS_AVAILABLE and not issubclass(pool.connection_class, _HiredisPacking):
         pool.connection_class = _packed(pool.connection_class)
+
+
+async def plain_pipeline(client: Any, commands: list[tuple[Any, ...]]) -> list[Any] | None:
+    """``commands`` in one round trip on a single Redis, without a redis-py ``Pipeline``.
+
+    The same bytes, retries, disconnect on error and reply parsing as
+    ``client.pipeline(transaction=False).execute(raise_on_error=False)``, but none of that
+    object's per-call work, which showed on a worker's idle path (its blocking read and the
+    start of what it gave, one pipeline per job). A command's error is its reply. Returns
+    None for a client bound to one connection: that one takes redis-py's pipeline.
+    """
+    if client.connection is not None or client.single_connection_client:
+        return None
+    pool = client.connection_pool
+    conn = await pool.get_connection()
+
+    async def send_and_read() -> list[Any]:
+        await conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for args in commands:
+            try:
+                replies.append(await client.parse_response(conn, args[0]))
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    async def fail(error: Exception) -> None:
+        await conn.disconnect()
+
+    try:
+        return await conn.retry.call_with_retry(send_and_read, fail)  # type: ignore[no-any-return]
+    finally:
+        await pool.release(conn)

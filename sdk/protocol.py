@@ -41,6 +41,7 @@ from .errors import (
     ScriptMissing,
 )
 from .lua_script import Script
+from .packing import plain_pipeline
 
 __all__ = [
     "AsyncRedis",
@@ -442,6 +443,10 @@ async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
             return True, _one(op, reply)
         if isinstance(op, Primaries):
             return True, _primaries(conn)
+        if isinstance(op, Pipeline) and not _is_cluster(conn):
+            plain = await plain_pipeline(conn, [c.args for c in op.commands])
+            if plain is not None:
+                return True, _replies(plain)
         before = _routes(conn, op)
         replies = _replies(await _pipeline(conn, op).execute(raise_on_error=False))
         if _lost_a_node(conn, replies):

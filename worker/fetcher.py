@@ -115,6 +115,10 @@ class Fetcher:
                 continue
             for d in got:
                 self.start(d, q)
+            if got:
+                # the jobs just handed over start (up to their first wait) before the next
+                # fetch is built and sent: on an idle worker that is the job's start latency
+                await asyncio.sleep(0)
             state.beat()
             if self.burst and not got:
                 if not self.slots.running:
