@@ -143,14 +143,19 @@ def deliveries(direct: redis.Redis) -> int:
     return int(entries[0]["times_delivered"]) if entries else 0
 
 
-def wait_blocked_in_read(direct: redis.Redis) -> None:
-    """Wait until a worker is blocked in XREADGROUP (so the next job goes that way)."""
+def wait_blocked_in_read(direct: redis.Redis, only: bool = False) -> None:
+    """Wait until a worker is blocked in XREADGROUP (so the next job goes that way).
+
+    ``only``: until exactly one read is blocked, so that Redis has dropped the reads of
+    links cut before (a job handed to one of those would wait for its lease).
+    """
 
     def blocked() -> bool:
-        return any(
+        reads = sum(
             c.get("cmd") == "xreadgroup" and "b" in str(c.get("flags", ""))
             for c in direct.client_list()
         )
+        return reads == 1 if only else reads > 0
 
     assert wait_until(blocked, timeout=15), "the worker never blocked in XREADGROUP"
 
@@ -376,6 +381,7 @@ def test_cuts_during_the_blocking_read_do_not_stop_the_worker(
     rule = proxy.on(command_name("XREADGROUP"), "cut_later", times=3, delay=0.2)
     worker = start_worker(FUNCTIONS, url=proxy.url, lease=LEASE)
     rule.wait()
+    wait_blocked_in_read(direct, only=True)
     job = producer.enqueue(record, 5)
     assert job is not None and job.result(timeout=30) == 10
     assert wait_until(lambda: settled(direct, worker))
