@@ -174,9 +174,20 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
     local at, bucket, token = indexed_entry(base, jid)
     if at and at ~= entry and job_entry(stream, at, jid) then
       stale = true  -- the job waits at another entry (enqueued again after this one)
-    elseif at then
+    elseif at and not h[6] and not h[8] and field(fields, 'data') then
       -- queued without a hash (at this entry, or the index names none of the job's: this
-      -- one is taken as the job's): it gets its hash now, as it starts
+      -- one is taken as the job's): it gets its hash now, as it starts, in one write
+      redis.call('HDEL', bucket, jid)
+      local fn = h[7] or field(fields, 'function') or ''
+      redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
+                 'session', session, 'started_ms', now, 'function', fn, 'tries', 1)
+      if token then redis.call('HSET', job, 'token', token) end
+      redis.call('PERSIST', job)  -- (a hash written by hand may have had a time to live)
+      emit(base .. 'lifecycle', cap, 'started', jid, fn, 1, consumer, '', '')
+      out[#out + 1] = {entry, jid, field(fields, 'data'), 1, ''}
+      return
+    elseif at then
+      -- a hash holding a stray field beside the index entry: the long way below
       redis.call('HDEL', bucket, jid)
       h[7] = h[7] or field(fields, 'function') or ''
       redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'function', h[7])
