@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import logging
 import os
@@ -155,8 +156,22 @@ def worker_command(args: argparse.Namespace) -> int:
 
         command = _child_command(args, processes=False)
         return ProcessSupervisor(command, args.processes, burst=args.burst).run()
+    _tune_gc()
     worker.run()
     return 0
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic garbage collector off a worker process's hot path.
+
+    What exists now (modules, settings, the worker) lives as long as the process: frozen,
+    no collection walks it again (a full one took 20-30 ms mid-drain, measured). Young
+    collections, which came about every 20 jobs, come a tenth as often (every 7,000 net
+    allocations instead of 700): what a job allocates is mostly freed by reference counting.
+    """
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(7000, middle, old)
 
 
 def _child_command(args: argparse.Namespace, *, processes: bool = True) -> list[str]:
