@@ -1,9 +1,11 @@
-"""Command packing in C for redis-py's asyncio connections.
+"""Less per-call work on redis-py's asyncio connections: C packing, plain pipelines.
 
 redis-py packs a command in Python on its asyncio connections (its blocking ones use
 hiredis's C packer when hiredis is installed). A worker sends long script calls, a batch
 of results in one call, so packing showed in its profile; :func:`hiredis_packing` makes an
 asyncio client's pool pack as the blocking client does: the same bytes, made in C.
+:func:`plain_pipeline` sends a pipeline on a single Redis without redis-py's ``Pipeline``
+object, whose own bookkeeping showed on an idle worker's path to a job's start.
 """
 
 from __future__ import annotations
