@@ -2,7 +2,8 @@
 
 The client is created once in a ``cleanup_ctx`` (startup) and closed there (shutdown);
 tests pass their own, such as ``jobwire.testing.AsyncMemoryClient``, to ``create_app``.
-Run: ``REDIS_URL=redis://localhost:6379/0 python app.py``.
+Run, from this directory: ``REDIS_URL=redis://localhost:6379/0 python app.py`` and, for
+the jobs, ``REDIS_URL=... jobwire worker tasks.WorkerSettings`` (``tasks.py``).
 """
 
 from __future__ import annotations

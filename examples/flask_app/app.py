@@ -1,6 +1,7 @@
 """A Flask app that enqueues jobs with jobwire's blocking client.
 
-Run: ``REDIS_URL=redis://localhost:6379/0 flask --app app run`` (from this directory).
+Run, from this directory: ``REDIS_URL=redis://localhost:6379/0 flask --app app run`` and,
+for the jobs, ``REDIS_URL=... jobwire worker tasks.WorkerSettings`` (``tasks.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ def create_app(redis_url: str | None = None) -> Flask:
     @app.get("/jobs/<job_id>")
     def job_status(job_id: str):  # type: ignore[no-untyped-def]
         job = client.job(job_id, "reports")
-        return jsonify(job_id=job_id, status=job.status().value)
+        body: dict[str, object] = {"job_id": job_id, "status": job.status().value}
+        result = job.result_info()
+        if result is not None:
+            body["success"] = result.success
+            body["result"] = result.value if result.success else str(result.error)
+        return jsonify(body)
 
     return app
