@@ -18,9 +18,28 @@ ALLOW_OOM: Final = "#!lua flags=allow-oom\n"
 NO_WRITES: Final = "#!lua flags=no-writes\n"
 
 
+# Every script reads with redis.pcall where one bad key must not fail the call for the others
+# (a key of the wrong type is that job's problem). A key whose slot this master does not
+# serve (its slot moved, or is moving, to another master of a cluster) or a cluster that is
+# down is no such problem: those errors still fail the whole script, which the caller then
+# sends again (RedisUnavailable), as redis.call's would.
+_PCALL: Final = """
+-- redis.pcall, but a key of a slot another master serves (or a cluster down) fails the call
+local redis = setmetatable({pcall = function(...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and type(r.err) == 'string' and
+      (string.find(r.err, 'non local key', 1, true) or
+       string.find(r.err, 'cluster is down', 1, true)) then
+    error(r)
+  end
+  return r
+end}, {__index = redis})
+"""
+
+
 def lua(shebang: str, *pieces: str) -> str:
-    """A script's source: its shebang line, then its pieces."""
-    return shebang + "".join(pieces).lstrip("\n")
+    """A script's source: its shebang line, the ``redis.pcall`` rule above, its pieces."""
+    return shebang + _PCALL.lstrip("\n") + "".join(pieces).lstrip("\n")
 
 
 @dataclass(frozen=True, slots=True)

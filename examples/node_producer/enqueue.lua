@@ -1,4 +1,14 @@
 #!lua
+-- redis.pcall, but a key of a slot another master serves (or a cluster down) fails the call
+local redis = setmetatable({pcall = function(...)
+  local r = redis.pcall(...)
+  if type(r) == 'table' and type(r.err) == 'string' and
+      (string.find(r.err, 'non local key', 1, true) or
+       string.find(r.err, 'cluster is down', 1, true)) then
+    error(r)
+  end
+  return r
+end}, {__index = redis})
 local function wake_if_earliest(deferred, wake, due)
   local first = redis.call('ZRANGE', deferred, 0, 0, 'WITHSCORES')
   if first[2] == nil or tonumber(due) < tonumber(first[2]) then

@@ -158,3 +158,47 @@ def test_sigkilled_master_with_wait_replicas_loses_no_acknowledged_job(
         wait_replicated(master)
 
     flow(redis_url, start_worker, kill, replicas=1)
+
+
+@pytest.mark.parametrize("driver", ["sync", "async"])
+def test_a_scripts_guarded_read_of_a_key_another_master_serves_fails_the_call(
+    cluster_url: str, driver: str
+) -> None:
+    """What a script reads with redis.pcall (one job's key) may be of a slot that moved away
+    mid-call. That is no problem of that job's (wrong_type, dead-lettered) but a call to
+    send again: the script fails whole, RedisUnavailable, as the resharding test needs."""
+    import asyncio
+
+    from jobwire.errors import RedisUnavailable
+    from jobwire.lua_script import WRITES, Script, lua
+    from jobwire.protocol import call_script, run_async, run_sync
+
+    probe = Script(
+        "probe", keys=("here",), argv=("elsewhere",),
+        source=lua(WRITES, "local r = redis.pcall('GET', ARGV[1])\nreturn {type(r)}\n"),
+    )  # fmt: skip
+    settings = RedisSettings.from_url(cluster_url)
+    here, elsewhere = "{a}k", "{b}k"  # slots 15495 and 3300: two masters of three
+    sync = settings.sync_client()
+    assert sync.cluster_keyslot(here) != sync.cluster_keyslot(elsewhere)
+    assert sync.get_node_from_key(here).name != sync.get_node_from_key(elsewhere).name
+
+    async def run_on_async_client(gen: Any) -> None:
+        client = settings.async_client()
+        try:
+            await run_async(client, gen)
+        finally:
+            await client.aclose()
+
+    def run() -> None:
+        gen = call_script(probe, (here,), (elsewhere,))
+        if driver == "sync":
+            run_sync(sync, gen)
+        else:
+            asyncio.run(run_on_async_client(gen))
+
+    with pytest.raises(RedisUnavailable, match="non local key"):
+        run()
+    # a guarded read of a key served here is just a read
+    assert run_sync(sync, call_script(probe, (here,), (here,))) == [b"boolean"]
+    sync.close()

@@ -58,6 +58,10 @@ def test_no_acknowledged_job_is_lost_when_redis_is_killed(
         present = [job_stored(r, keys, job_id) for job_id in acknowledged]
     lost = [job_id for job_id, found in zip(acknowledged, present, strict=True) if not found]
     print(f"\nappendfsync {fsync}: {len(acknowledged)} acknowledged, {len(lost)} lost")
-    assert len(failures) == len(producers)  # every producer saw the outage as a typed error
-    assert len(acknowledged) > 100
-    assert lost == []
+    # what Redis said about its AOF (a slow fsync makes it postpone writes under everysec)
+    log = [line for line in (server.dir / "redis.log").read_text(errors="replace").splitlines()
+           if "AOF" in line or "fsync" in line][-5:]  # fmt: skip
+    # every producer saw the outage as a typed error
+    assert len(failures) == len(producers), (failures, log)
+    assert len(acknowledged) > 100, log
+    assert lost == [], (len(lost), len(acknowledged), log)
