@@ -174,22 +174,22 @@ local function start_job(stream, group, consumer, session, base, now, cap, entry
     local at, bucket, token = indexed_entry(base, jid)
     if at and at ~= entry and job_entry(stream, at, jid) then
       stale = true  -- the job waits at another entry (enqueued again after this one)
-    elseif at and not h[6] and not h[8] and field(fields, 'data') then
-      -- queued without a hash (at this entry, or the index names none of the job's: this
-      -- one is taken as the job's): it gets its hash now, as it starts, in one write
-      redis.call('HDEL', bucket, jid)
-      local fn = h[7] or field(fields, 'function') or ''
-      redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
-                 'session', session, 'started_ms', now, 'function', fn, 'tries', 1)
-      if token then redis.call('HSET', job, 'token', token) end
-      redis.call('PERSIST', job)  -- (a hash written by hand may have had a time to live)
-      emit(base .. 'lifecycle', cap, 'started', jid, fn, 1, consumer, '', '')
-      out[#out + 1] = {entry, jid, field(fields, 'data'), 1, ''}
-      return
     elseif at then
-      -- a hash holding a stray field beside the index entry: the long way below
+      -- queued without a hash (at this entry, or the index names none of the job's: this
+      -- one is taken as the job's): it gets its hash now, as it starts
       redis.call('HDEL', bucket, jid)
       h[7] = h[7] or field(fields, 'function') or ''
+      local data = field(fields, 'data')
+      if data and not h[6] and not h[8] then  -- the usual case: in one write
+        redis.call('HSET', job, 'state', 'active', 'entry', entry, 'worker', consumer,
+                   'session', session, 'started_ms', now, 'function', h[7], 'tries', 1)
+        if token then redis.call('HSET', job, 'token', token) end
+        redis.call('PERSIST', job)  -- (a hash written by hand may have had a time to live)
+        emit(base .. 'lifecycle', cap, 'started', jid, h[7], 1, consumer, '', '')
+        out[#out + 1] = {entry, jid, data, 1, ''}
+        return
+      end
+      -- no envelope, or a stray tries or try0 beside the index field: the long way below
       redis.call('HSET', job, 'state', 'queued', 'entry', entry, 'function', h[7])
       if token then redis.call('HSET', job, 'token', token) end
     else
