@@ -25,6 +25,7 @@ __all__ = ["Processing", "Sending", "process", "send"]
 
 _SYSTEM = "jobwire"
 _tracer: Any = None  # opentelemetry's tracer once loaded; False when the API is missing
+_trace: Any = None  # the opentelemetry.trace module, once loaded
 
 
 def _load() -> Any:
@@ -32,10 +33,11 @@ def _load() -> Any:
 
     None without the package, and while the application has set no tracer provider: the
     API's default provider only makes spans that record nothing and inject nothing, so
-    skipping them changes nothing but their per-job cost. Checked on each call, since an
-    application may set its provider after jobwire's first use.
+    skipping them changes nothing but their per-job cost. Checked on each call (a global
+    read and an ``isinstance``), since an application may set its provider after jobwire's
+    first use.
     """
-    global _tracer
+    global _tracer, _trace
     if _tracer is None:
         if importlib.util.find_spec("opentelemetry") is None:
             _tracer = False
@@ -44,12 +46,16 @@ def _load() -> Any:
 
             from ._version import __version__
 
+            _trace = trace
             # a proxy: spans go to whichever provider the application sets, even later
             _tracer = trace.get_tracer("jobwire", __version__)
     if not _tracer:
         return None
-    from opentelemetry import trace
+    if _trace is None:  # a tracer set from outside (tests do)
+        from opentelemetry import trace as module
 
+        _trace = module
+    trace = _trace
     if isinstance(_tracer, trace.ProxyTracer) and isinstance(
         trace.get_tracer_provider(), trace.ProxyTracerProvider
     ):

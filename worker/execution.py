@@ -12,6 +12,8 @@ import asyncio
 import contextvars
 import inspect
 import logging
+import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -84,6 +86,7 @@ class Attempts:
         job_hooks = ("on_job_start", "on_job_end", "after_job_end")
         self._job_hooks = {name for name in job_hooks if hooks.get(name)}
         self._tracebacks: dict[tuple[str, str, str, int], float] = {}
+        self._records = _LineRecords()
 
     async def run(self, r: Running) -> None:
         """The task of one delivery: decide, run, record; never raises but for shutdown."""
@@ -204,12 +207,7 @@ class Attempts:
                 else:  # a flood of one failure: every job has its line, the trace once
                     line += " (traceback as logged above, within %.0fs)"
                     args.append(_TRACEBACK_WINDOW)
-        # the record made directly: the caller is known, no need to look it up per job
-        record = logger.makeRecord(
-            logger.name, level, __file__, _LOG_LINE, line, tuple(args), None, "_log_outcome",
-            {"job": fields},
-        )  # fmt: skip
-        logger.handle(record)
+        logger.handle(self._records.make(level, line, tuple(args), fields))
 
     def _traceback_is_new(self, function: str, error: ErrorRecord, level: int) -> bool:
         """False when this failure logged its traceback lately.
@@ -291,6 +289,50 @@ class Attempts:
 
 
 _LOG_LINE = Attempts._log_outcome.__code__.co_firstlineno
+
+
+class _LineRecords:
+    """The records of the per-job lines, each a copy of a template made once.
+
+    ``Logger.makeRecord`` works out the caller's path, thread and process for each record;
+    for a line per job that was a good part of its cost. Those are the same for every line
+    of one level from one thread and process, so they are looked up once; the time, message
+    and fields are each line's own. An application's own record factory makes every record.
+    """
+
+    __slots__ = ("_templates",)
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[int, int, int], dict[str, Any]] = {}
+
+    def make(
+        self, level: int, line: str, args: tuple[Any, ...], fields: dict[str, Any]
+    ) -> logging.LogRecord:
+        if logging.getLogRecordFactory() is not logging.LogRecord:
+            return logger.makeRecord(
+                logger.name, level, __file__, _LOG_LINE, line, args, None, "_log_outcome",
+                {"job": fields},
+            )  # fmt: skip
+        key = (level, threading.get_ident(), os.getpid())
+        template = self._templates.get(key)
+        if template is None:
+            made = logger.makeRecord(
+                logger.name, level, __file__, _LOG_LINE, "", (), None, "_log_outcome"
+            )
+            template = self._templates[key] = dict(vars(made))
+        record = logging.LogRecord.__new__(logging.LogRecord)
+        values = vars(record)
+        values.update(template)
+        now = time.time()
+        values.update(
+            msg=line, args=args, job=fields, created=now,
+            msecs=int((now - int(now)) * 1000) + 0.0,
+            relativeCreated=template["relativeCreated"] + (now - template["created"]) * 1000,
+        )  # fmt: skip
+        if "taskName" in template:  # Python 3.12+: the task that logs
+            task = asyncio.current_task() if getattr(logging, "logAsyncioTasks", False) else None
+            values["taskName"] = task.get_name() if task is not None else None
+        return record
 
 
 class _Deadline:

@@ -9,14 +9,13 @@ import logging
 import os
 import shlex
 import sys
-import time
 from typing import Any
 
 import jobwire
 from jobwire.health import Assessment, assess, redis_time_ms
-from jobwire.logs import JsonFormatter
 
 from .output import positive_int, safe
+from .worker_logs import configure_logging
 
 __all__ = ["add_worker_parser", "load_settings", "worker_command"]
 
@@ -82,42 +81,6 @@ def load_settings(path: str) -> Any:
         return getattr(module, attr)
     except AttributeError:
         raise jobwire.InvalidArgument(f"module {module_name!r} has no {attr!r}") from None
-
-
-class _UtcSecondsFormatter(logging.Formatter):
-    """Lines stamped ``HH:MM:SS`` in UTC, the stamp formatted once per second.
-
-    A worker logs a line per job: formatting the time for each was a few percent of a no-op
-    job's cost.
-    """
-
-    _cache: tuple[int, str] = (-1, "")  # one tuple: threads read a matching pair
-
-    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second, stamp = self._cache
-        if int(record.created) != second:
-            second = int(record.created)
-            stamp = time.strftime("%H:%M:%S", time.gmtime(second))
-            self._cache = (second, stamp)
-        return stamp
-
-
-def configure_logging(verbose: bool, log_format: str = "text") -> None:
-    """Log to stderr, as text lines or as JSON lines (:class:`jobwire.logs.JsonFormatter`)."""
-    level = logging.DEBUG if verbose else logging.INFO
-    if log_format == "json":
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        logging.basicConfig(level=level, handlers=[handler])
-        return
-    # UTC, marked so: one clock for every process (Django's TIME_ZONE changes local time)
-    # one of --processes N: its lines name the process (the supervisor's own do not)
-    index = os.environ.get("JOBWIRE_PROCESS_INDEX")
-    process = f" [process {index}]" if index is not None and index.isdigit() else ""
-    formatter = _UtcSecondsFormatter(f"%(asctime)sZ %(levelname)-7s %(name)s{process}: %(message)s")
-    handler = logging.StreamHandler()
-    handler.setFormatter(formatter)
-    logging.basicConfig(level=level, handlers=[handler])
 
 
 def overrides_of(args: argparse.Namespace) -> dict[str, Any]:
