@@ -19,8 +19,8 @@ STORE_RESULT: Final = f"""
 local function store_result(base, jid, result, keep_ms)
   local results = base .. 'results:' .. jid
   if keep_ms ~= 0 then
-    if redis.call('LINDEX', results, 0) ~= result then
-      redis.call('LPUSH', results, result)
+    if redis.call('LINDEX', results, 0) ~= result and
+        redis.call('LPUSH', results, result) > {defaults.HISTORY} then
       redis.call('LTRIM', results, 0, {defaults.HISTORY - 1})
     end
     if keep_ms > 0 then
@@ -42,10 +42,16 @@ local function keep_failed(base, jid, data, outcome, keep_ms)
     redis.call('SET', failed, data)
   end
 end
+-- exactly one token, whatever the key held (an earlier token of the id, another type)
 local function signal_done(base, jid)
   local done = base .. 'done:' .. jid
-  redis.call('DEL', done)
-  redis.call('RPUSH', done, '1')
+  local n = redis.pcall('RPUSH', done, '1')
+  if type(n) ~= 'number' then
+    redis.call('DEL', done)
+    redis.call('RPUSH', done, '1')
+  elseif n > 1 then
+    redis.call('LTRIM', done, -1, -1)
+  end
   redis.call('PEXPIRE', done, 60000)
 end
 """

@@ -17,6 +17,7 @@ nothing is imported and every hook here is a shared do-nothing object.
 from __future__ import annotations
 
 import importlib.util
+import os
 from collections.abc import Mapping
 from types import TracebackType
 from typing import Any
@@ -26,6 +27,8 @@ __all__ = ["Processing", "Sending", "process", "send"]
 _SYSTEM = "jobwire"
 _tracer: Any = None  # opentelemetry's tracer once loaded; False when the API is missing
 _trace: Any = None  # the opentelemetry.trace module, once loaded
+_named_in_environment = False  # OTEL_PYTHON_TRACER_PROVIDER was set when the API loaded
+_UNKNOWN = object()
 
 
 def _load() -> Any:
@@ -33,11 +36,10 @@ def _load() -> Any:
 
     None without the package, and while the application has set no tracer provider: the
     API's default provider only makes spans that record nothing and inject nothing, so
-    skipping them changes nothing but their per-job cost. Checked on each call (a global
-    read and an ``isinstance``), since an application may set its provider after jobwire's
-    first use.
+    skipping them changes nothing but their per-job cost. Checked on each call, since an
+    application may set its provider after jobwire's first use.
     """
-    global _tracer, _trace
+    global _tracer, _trace, _named_in_environment
     if _tracer is None:
         if importlib.util.find_spec("opentelemetry") is None:
             _tracer = False
@@ -47,6 +49,7 @@ def _load() -> Any:
             from ._version import __version__
 
             _trace = trace
+            _named_in_environment = "OTEL_PYTHON_TRACER_PROVIDER" in os.environ
             # a proxy: spans go to whichever provider the application sets, even later
             _tracer = trace.get_tracer("jobwire", __version__)
     if not _tracer:
@@ -55,12 +58,22 @@ def _load() -> Any:
         from opentelemetry import trace as module
 
         _trace = module
-    trace = _trace
-    if isinstance(_tracer, trace.ProxyTracer) and isinstance(
-        trace.get_tracer_provider(), trace.ProxyTracerProvider
-    ):
+    if isinstance(_tracer, _trace.ProxyTracer) and not _provider_set(_trace):
         return None  # the proxy has no provider behind it yet
     return _tracer
+
+
+def _provider_set(trace: Any) -> bool:
+    """Whether the application has set a tracer provider (in code or by environment).
+
+    ``get_tracer_provider()`` reads the environment on each call while none is set, which
+    was a good part of a job's cost in a worker that traces nothing; the module global it
+    reads first tells the same without it (the public call decides whenever it may differ).
+    """
+    provider = getattr(trace, "_TRACER_PROVIDER", _UNKNOWN)
+    if provider is None and not _named_in_environment:
+        return False
+    return not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
 class Sending:

@@ -101,13 +101,22 @@ def check_version(obj: dict[str, Any]) -> tuple[int, int]:
     v = obj.get("v")
     if type(v) is not str:
         raise InvalidEnvelope("field 'v' (wire version, e.g. \"1.0\") is missing or not a string")
+    known = _KNOWN_VERSIONS.get(v)
+    if known is not None:
+        return known
     m = _VERSION_RE.fullmatch(v)
     if m is None:
         raise InvalidEnvelope(f"field 'v' must look like MAJOR.MINOR, got {v[:20]!r}")
     major, minor = int(m.group(1)), int(m.group(2))
     if major != WIRE_VERSION[0]:
         raise UnsupportedVersion(v, _SUPPORTED_TEXT)
+    if len(_KNOWN_VERSIONS) < 64:  # a few, in practice; never grown without bound
+        _KNOWN_VERSIONS[v] = (major, minor)
     return major, minor
+
+
+#: Version texts read before and found supported (every message carries one, usually "1.0").
+_KNOWN_VERSIONS: dict[str, tuple[int, int]] = {}
 
 
 def job_header(obj: dict[str, Any], fmt: Format, version: tuple[int, int]) -> JobHeader:

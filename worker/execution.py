@@ -390,5 +390,7 @@ def _job_fields(run: Run) -> dict[str, Any]:
 
 def _args(run: Run, limit: int = 80) -> str:
     job = run.job
+    if not job.args and not job.kwargs:
+        return ""
     text = ", ".join([*map(repr, job.args), *(f"{k}={v!r}" for k, v in job.kwargs.items())])
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -38,7 +38,7 @@ from jobwire.protocol import Command, Gen, call, run_sync, translate_error
 from jobwire.scripts import SCRIPTS
 from tests.helpers.clients import ClientFactory
 from tests.helpers.redis_harness import RedisServer
-from tests.helpers.support import fetch, index_key, stored_envelope
+from tests.helpers.support import fetch, finish, index_key, stored_envelope
 
 from .conftest import Drive, Worker
 
@@ -569,3 +569,48 @@ def test_a_job_aborted_while_in_the_index_leaves_nothing_and_its_entry_is_droppe
     assert seen(drive(fetch(c, 10))) == [(kept.job_id, None, 1)]
     assert job.retry() is not None  # its envelope was kept, from the entry
     assert job.info().args == (1,)
+
+
+@pytest.mark.parametrize("left", ["wrong type", "tokens left", "none"])
+def test_a_finished_job_has_exactly_one_done_token_whatever_its_key_held(
+    producer: jobwire.Client, drive: Drive, redis_url: str, left: str
+) -> None:
+    r, keys = producer.redis, keys_of(producer)
+    job = producer.enqueue("f")
+    assert job is not None
+    done = keys.base + "done:" + job.job_id
+    if left == "wrong type":
+        r.set(done, "x")
+    elif left == "tokens left":  # e.g. an earlier run of the same id, or a hand-made list
+        r.rpush(done, "1", "1", "junk")
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    (d,) = drive(fetch(c, 10))
+    w = Worker(redis_url)
+    drive(finish(c, d, w.result_for(d, "success", value=1), 60))
+    w.close()
+    assert r.lrange(done, 0, -1) == [b"1"]
+    assert 0 < r.pttl(done) <= 60_000
+    assert job.result(timeout=5) == 1
+
+
+def test_a_jobs_result_history_keeps_the_latest_results_up_to_its_limit(
+    producer: jobwire.Client, drive: Drive, redis_url: str
+) -> None:
+    from jobwire.defaults import HISTORY
+
+    r, keys = producer.redis, keys_of(producer)
+    c = consumer(producer, "c")
+    drive(c.ensure_group())
+    w = Worker(redis_url)
+    for i in range(HISTORY + 3):  # the same id run again and again
+        assert producer.enqueue("f", _job_id="again") is not None
+        (d,) = drive(fetch(c, 10))
+        result = w.result_for(d, "success", value=i)
+        drive(finish(c, d, result, 60))
+        drive(finish(c, d, result, 60))  # a resent call (its reply lost) adds nothing
+    w.close()
+    history = r.lrange(keys.base + "results:again", 0, -1)
+    assert len(history) == HISTORY
+    values = [json.loads(x)["value"] for x in history]
+    assert values == list(range(HISTORY + 2, 2, -1))  # newest first

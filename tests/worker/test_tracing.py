@@ -194,3 +194,27 @@ def test_importing_jobwire_imports_no_opentelemetry_of_its_own() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.strip() == "[]"
+
+
+PROVIDER_LATER = """
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from jobwire import tracing
+
+def span():
+    return tracing.process({}, queue="q", job_id="j", function="f", job_try=1)
+
+assert span() is tracing._NOT_PROCESSING
+trace.set_tracer_provider(TracerProvider())  # after jobwire's first use, as an app may
+assert span() is not tracing._NOT_PROCESSING
+print("traced")
+"""
+
+
+def test_a_provider_set_after_jobwires_first_use_is_traced_into_at_once() -> None:
+    # (a process of its own: a global tracer provider can be set only once)
+    done = subprocess.run(
+        [sys.executable, "-c", PROVIDER_LATER], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "traced"
