@@ -24,6 +24,7 @@ from jobwire.wire import Codec, ErrorRecord, JobHeader
 
 from .attempt import Final, Poison, Refused, Run, Unknown, conclude, job_context, plan
 from .config import WorkerConfig
+from .deadlines import Deadlines, uncancel
 from .executors import ProcessPool, ThreadRunner
 from .metrics import JobMetrics
 from .progress import ProgressWriter, current
@@ -87,6 +88,7 @@ class Attempts:
         self._job_hooks = {name for name in job_hooks if hooks.get(name)}
         self._tracebacks: dict[tuple[str, str, str, int], float] = {}
         self._records = _LineRecords()
+        self._deadlines = Deadlines()
 
     async def run(self, r: Running) -> None:
         """The task of one delivery: decide, run, record; never raises but for shutdown."""
@@ -247,7 +249,7 @@ class Attempts:
         cancellation that is neither (worker shutdown) propagates.
         """
         r.executing = True
-        deadline = _Deadline(run.timeout)
+        deadline = self._deadlines.deadline(run.timeout)
         try:
             with deadline:
                 value = await self._call(run, ctx, deadline.arm)
@@ -255,7 +257,7 @@ class Attempts:
         except asyncio.CancelledError:
             if not r.aborted:
                 raise
-            _uncancel()
+            uncancel()
             return "aborted", None, None, ErrorRecord("jobwire.JobAborted", "aborted while running")
         except BaseException as exc:
             if deadline.expired():
@@ -333,50 +335,6 @@ class _LineRecords:
             task = asyncio.current_task() if getattr(logging, "logAsyncioTasks", False) else None
             values["taskName"] = task.get_name() if task is not None else None
         return record
-
-
-class _Deadline:
-    """``asyncio.timeout`` for Python 3.10 too, armed when the function really starts.
-
-    It cancels the current task when it expires.
-    """
-
-    def __init__(self, seconds: float | None) -> None:
-        self._seconds = seconds
-        self._handle: asyncio.TimerHandle | None = None
-        self._task: asyncio.Task[Any] | None = None
-        self._expired = False
-
-    def expired(self) -> bool:
-        return self._expired
-
-    def arm(self) -> None:
-        """Start counting (once)."""
-        if self._seconds is not None and self._handle is None and self._task is not None:
-            loop = asyncio.get_running_loop()
-            self._handle = loop.call_later(self._seconds, self._fire, self._task)
-
-    def _fire(self, task: asyncio.Task[Any]) -> None:
-        self._expired = True
-        task.cancel()
-
-    def __enter__(self) -> _Deadline:
-        self._task = asyncio.current_task()
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._handle is not None:
-            self._handle.cancel()
-        if self._expired and exc_type is asyncio.CancelledError:
-            _uncancel()
-            raise TimeoutError
-
-
-def _uncancel() -> None:
-    """Forget one cancel request of the current task (3.11+; earlier versions keep none)."""
-    task = asyncio.current_task()
-    if task is not None and hasattr(task, "uncancel"):
-        task.uncancel()
 
 
 def _job_fields(run: Run) -> dict[str, Any]:

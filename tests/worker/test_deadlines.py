@@ -1,0 +1,75 @@
+"""Job timeouts: counted from the real start, shared timers, nothing left behind."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+
+import pytest
+
+from jobwire.worker.deadlines import TICK, Deadlines
+
+
+async def _run(deadlines: Deadlines, seconds: float | None, work: float, armed: bool = True) -> str:
+    deadline = deadlines.deadline(seconds)
+    try:
+        with deadline:
+            if armed:
+                deadline.arm()
+            await asyncio.sleep(work)
+        return "done"
+    except TimeoutError:
+        assert deadline.expired()
+        return "timed out"
+
+
+def test_a_job_past_its_time_is_cancelled_soon_after_and_others_are_not() -> None:
+    async def main() -> tuple[list[str], float, int]:
+        deadlines = Deadlines()
+        started = time.monotonic()
+        slow = asyncio.ensure_future(_run(deadlines, 0.05, 10))
+        quick = [asyncio.ensure_future(_run(deadlines, 0.05, 0.001)) for _ in range(20)]
+        outcomes = await asyncio.gather(slow, *quick)
+        return outcomes, time.monotonic() - started, deadlines.pending()
+
+    outcomes, took, left = asyncio.run(main())
+    assert outcomes == ["timed out"] + ["done"] * 20
+    assert 0.05 <= took < 0.05 + TICK + 0.5  # (slack for a loaded machine)
+    assert left == 0  # every timer was cancelled or fired
+
+
+def test_jobs_whose_deadlines_fall_together_share_one_timer() -> None:
+    async def main() -> int:
+        deadlines = Deadlines()
+        tasks = [asyncio.ensure_future(_run(deadlines, 30, 0.05)) for _ in range(100)]
+        await asyncio.sleep(0.01)
+        shared = deadlines.pending()
+        await asyncio.gather(*tasks)
+        assert deadlines.pending() == 0
+        return shared
+
+    assert 1 <= asyncio.run(main()) <= 2  # (their start may straddle a 10 ms boundary)
+
+
+@pytest.mark.parametrize("seconds", [None, math.inf])
+def test_no_deadline_or_an_endless_one_never_expires(seconds: float | None) -> None:
+    async def main() -> tuple[str, int]:
+        deadlines = Deadlines()
+        outcome = await _run(deadlines, seconds, 0.02)
+        return outcome, deadlines.pending()
+
+    assert asyncio.run(main()) == ("done", 0)
+
+
+def test_time_counts_from_the_arming_not_from_entering() -> None:
+    async def main() -> str:
+        deadlines = Deadlines()
+        deadline = deadlines.deadline(0.05)
+        with deadline:
+            await asyncio.sleep(0.1)  # waiting for a thread or process: not counted
+            deadline.arm()
+            await asyncio.sleep(0.01)
+        return "done"
+
+    assert asyncio.run(main()) == "done"
