@@ -136,6 +136,10 @@ class Processing:
         self._span = span
         self._token: Any = None
 
+    def __bool__(self) -> bool:
+        """True when it records a span (False: tracing is off, nothing to do)."""
+        return self._span is not None
+
     def ended(self, outcome: str, exc: BaseException | None, error_type: str | None) -> None:
         """Record how the attempt ended (``error_type`` when there is no exception)."""
         if self._span is None:

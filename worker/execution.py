@@ -231,9 +231,12 @@ class Attempts:
     ) -> tuple[str, Any, BaseException | None, ErrorRecord | None]:
         """Run the function in the attempt's consumer span (when tracing is on)."""
         job = run.job
-        with tracing.process(
+        span = tracing.process(
             job.headers, queue=job.queue, job_id=job.id, function=job.function, job_try=run.job_try
-        ) as span:
+        )
+        if not span:  # tracing is off
+            return await self._run_function(r, run, ctx)
+        with span:
             ended = await self._run_function(r, run, ctx)
             outcome, _, exc, record = ended
             span.ended(outcome, exc, record.type if record is not None else None)

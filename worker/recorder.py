@@ -53,10 +53,11 @@ class GroupCommit:
 
     async def add(self, item: Item) -> None:
         """Queue ``item`` for the next flush and wait until it is sent."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         self._items.append((item, done))
         if self._task is None:
-            self._task = asyncio.ensure_future(self._flush())
+            self._task = loop.create_task(self._flush())
         await done
 
     async def _flush(self) -> None:
