@@ -1,8 +1,11 @@
 """Job timeouts: a job's task is cancelled when its time is up, counted from its real start.
 
-One event-loop timer serves every job whose deadline falls in the same 10 ms: a timer per
-job, set as it starts and cancelled as it ends (nearly always long before it would fire),
-was a few percent of a short job's cost. A timeout fires at most that much late.
+Deadlines are grouped: one event-loop timer serves every job whose deadline falls in the
+same slice of time, a hundredth of the timeout (at least 10 ms, at most a second). A timer
+per job, set as it starts and cancelled as it ends (nearly always long before it would
+fire), was a few percent of a short job's cost. A timeout fires at most one slice late. A
+slice's timer is left to fire even once its jobs have ended, so a worker has at most about
+a hundred timers set per timeout value in use.
 """
 
 from __future__ import annotations
@@ -11,48 +14,51 @@ import asyncio
 import math
 from typing import Any
 
-__all__ = ["TICK", "Deadline", "Deadlines", "uncancel"]
+__all__ = ["MAX_SLICE", "MIN_SLICE", "Deadline", "Deadlines", "uncancel"]
 
-#: Seconds of deadlines one timer serves (a timeout fires up to this much late).
-TICK = 0.01
+#: The shortest and the longest slice of deadlines one timer serves (seconds).
+MIN_SLICE = 0.01
+MAX_SLICE = 1.0
+
+_Key = tuple[float, int]  # (slice width, slice number)
 
 
 class Deadlines:
     """The deadlines of one worker's running jobs (used on its event loop only)."""
 
     def __init__(self) -> None:
-        self._ticks: dict[int, tuple[asyncio.TimerHandle, set[Deadline]]] = {}
+        self._slices: dict[_Key, set[Deadline]] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def deadline(self, seconds: float | None) -> Deadline:
         """A job's deadline, ``seconds`` after it is armed (None: none)."""
         return Deadline(self, seconds)
 
     def pending(self) -> int:
-        """Timers set now (one per 10 ms holding a deadline)."""
-        return len(self._ticks)
+        """Timers set now (one per slice of time that held a deadline)."""
+        return len(self._slices)
 
-    def _add(self, deadline: Deadline, seconds: float) -> int:
+    def _add(self, deadline: Deadline, seconds: float) -> _Key:
         loop = asyncio.get_running_loop()
-        tick = math.ceil((loop.time() + seconds) / TICK)
-        entry = self._ticks.get(tick)
-        if entry is None:
-            entry = self._ticks[tick] = (loop.call_at(tick * TICK, self._fire, tick), set())
-        entry[1].add(deadline)
-        return tick
+        if loop is not self._loop:  # a worker run again, on a new loop: the old timers are gone
+            self._slices, self._loop = {}, loop
+        width = min(max(seconds / 100, MIN_SLICE), MAX_SLICE)
+        key = (width, math.ceil((loop.time() + seconds) / width))
+        held = self._slices.get(key)
+        if held is None:
+            held = self._slices[key] = set()
+            loop.call_at(key[1] * width, self._fire, key)
+        held.add(deadline)
+        return key
 
-    def _remove(self, deadline: Deadline, tick: int) -> None:
-        entry = self._ticks.get(tick)
-        if entry is not None:
-            entry[1].discard(deadline)
-            if not entry[1]:
-                entry[0].cancel()
-                del self._ticks[tick]
+    def _remove(self, deadline: Deadline, key: _Key) -> None:
+        held = self._slices.get(key)
+        if held is not None:
+            held.discard(deadline)
 
-    def _fire(self, tick: int) -> None:
-        entry = self._ticks.pop(tick, None)
-        if entry is not None:
-            for deadline in entry[1]:
-                deadline._expire()
+    def _fire(self, key: _Key) -> None:
+        for deadline in self._slices.pop(key, ()):
+            deadline._expire()
 
 
 class Deadline:
@@ -62,13 +68,13 @@ class Deadline:
     raises ``TimeoutError`` in place of the cancellation.
     """
 
-    __slots__ = ("_deadlines", "_expired", "_seconds", "_task", "_tick")
+    __slots__ = ("_deadlines", "_expired", "_seconds", "_slice", "_task")
 
     def __init__(self, deadlines: Deadlines, seconds: float | None) -> None:
         self._deadlines = deadlines
         self._seconds = seconds
         self._task: asyncio.Task[Any] | None = None
-        self._tick: int | None = None
+        self._slice: _Key | None = None
         self._expired = False
 
     def expired(self) -> bool:
@@ -78,10 +84,10 @@ class Deadline:
     def arm(self) -> None:
         """Start counting (once); a deadline of no finite time never expires."""
         seconds = self._seconds
-        if seconds is None or self._tick is not None or self._task is None:
+        if seconds is None or self._slice is not None or self._task is None:
             return
         if math.isfinite(seconds):
-            self._tick = self._deadlines._add(self, seconds)
+            self._slice = self._deadlines._add(self, seconds)
 
     def _expire(self) -> None:
         self._expired = True
@@ -93,8 +99,8 @@ class Deadline:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._tick is not None:
-            self._deadlines._remove(self, self._tick)
+        if self._slice is not None:
+            self._deadlines._remove(self, self._slice)
         if self._expired and exc_type is asyncio.CancelledError:
             uncancel()
             raise TimeoutError
