@@ -122,6 +122,13 @@ class Fetcher:
             state.beat()
             if self.burst and not got:
                 if not self.slots.running:
+                    # a job whose worker died (its lease ran out) is this queue's work too:
+                    # a burst worker runs it rather than leave it in progress
+                    taken = await self.reclaimed(q)
+                    if taken:
+                        for d in taken:
+                            self.start(d, q)
+                        continue
                     moved, q.next_due = await self._run(q.consumer.promote())
                     if moved:
                         continue  # it became due since the fetch (a short retry): take it

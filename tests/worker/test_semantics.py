@@ -282,3 +282,24 @@ def test_max_burst_jobs(redis_url: str, client: jobwire.Client) -> None:
         max_jobs=1,
     ).run()
     assert [j.status() for j in jobs].count(JobStatus.COMPLETE) == 2
+
+
+def test_burst_mode_runs_a_job_whose_workers_lease_ran_out(
+    redis_url: str, client: jobwire.Client
+) -> None:
+    from jobwire.consumer import Consumer
+    from jobwire.protocol import run_sync
+    from tests.helpers.support import fetch
+
+    job = client.enqueue("stamp")
+    assert job is not None
+    dead = Consumer(client._core, "dead-worker", lease=0.5)  # took the job, then died
+    run_sync(client.redis, dead.ensure_group())
+    (taken,) = run_sync(client.redis, fetch(dead, 10))
+    assert taken.job_id == job.job_id and job.status() is JobStatus.IN_PROGRESS
+    time.sleep(0.7)  # its lease (the same as the burst worker's) runs out
+    started = time.monotonic()
+    Worker([stamp], redis_settings=redis_url, burst=True, handle_signals=False, lease=0.5).run()
+    assert job.status() is JobStatus.COMPLETE  # not left "in progress" for a long-lived worker
+    assert isinstance(job.result(timeout=5), int)
+    assert time.monotonic() - started < 30
