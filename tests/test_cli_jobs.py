@@ -43,9 +43,11 @@ def test_job_shows_status_outcome_and_history(redis_url: str) -> None:
     for line in ("queue: default", "status: complete", "outcome: succeeded",
                  "function: double", "tries: 1", "result: 42"):  # fmt: skip
         assert f"  {line}\n" in out.stdout, (line, out.stdout)
+    assert "  args: (not kept once a job has finished)\n" in out.stdout
 
     out = jobwire_cli("job", bad.job_id, url=redis_url).stdout
     assert "  outcome: failed (builtins.ValueError: disk full)\n" in out
+    assert "  args: (not shown once a job has ended; kept for job.retry() with its result)\n" in out
     assert "  error: builtins.ValueError: disk full\n" in out
     assert "history (latest 1, newest first):" in out
     assert "Traceback (most recent call last):" in out and "raise ValueError(message)" in out

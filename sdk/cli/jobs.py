@@ -122,6 +122,8 @@ def _show_job(client: jobwire.Client, job: jobwire.Job, status: JobStatus) -> No
         else:
             shown = [*map(repr, info.args), *(f"{k}={v!r}" for k, v in info.kwargs.items())]
             _print(f"args: {clip(', '.join(shown)) if shown else '(none)'}", "  ")
+    elif readable and latest is not None and latest.outcome != "success":
+        _print("args: (not shown once a job has ended; kept for job.retry() with its result)", "  ")
     elif readable:
         _print("args: (not kept once a job has finished)", "  ")
     enqueued = info.enqueue_time if info else latest.enqueue_time if latest else None
