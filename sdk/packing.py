@@ -1,11 +1,13 @@
-"""Less per-call work on redis-py's asyncio connections: C packing, plain pipelines.
+"""Less per-call work on redis-py's asyncio connections: C packing, plain pipelines, lanes.
 
 redis-py packs a command in Python on its asyncio connections (its blocking ones use
 hiredis's C packer when hiredis is installed). A worker sends long script calls, a batch
 of results in one call, so packing showed in its profile; :func:`hiredis_packing` makes an
 asyncio client's pool pack as the blocking client does: the same bytes, made in C.
 :func:`plain_pipeline` sends a pipeline on a single Redis without redis-py's ``Pipeline``
-object, whose own bookkeeping showed on an idle worker's path to a job's start.
+object, whose own bookkeeping showed on an idle worker's path to a job's start. A
+:class:`Lane` keeps one connection of the pool for a caller that sends one call at a time
+(a worker's fetch loop, its group commit), without the pool's checkout per call.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from redis.connection import HiredisRespSerializer
 from redis.exceptions import ResponseError
 from redis.utils import HIREDIS_AVAILABLE
 
-__all__ = ["hiredis_packing", "plain_pipeline"]
+__all__ = ["Lane", "hiredis_packing", "plain_pipeline"]
 
 _SERIALIZER = HiredisRespSerializer()
 if HIREDIS_AVAILABLE:
@@ -50,21 +52,22 @@ def hiredis_packing(pool: Any) -> None:
         pool.connection_class = _packed(pool.connection_class)
 
 
-async def plain_pipeline(client: Any, commands: list[tuple[Any, ...]]) -> list[Any] | None:
-    """``commands`` in one round trip on a single Redis, without a redis-py ``Pipeline``.
+def _plain(client: Any) -> bool:
+    """True for a client whose commands may skip redis-py's wrappers (not one connection)."""
+    return client.connection is None and not client.single_connection_client
 
-    The same bytes, retries, disconnect on error and reply parsing as
-    ``client.pipeline(transaction=False).execute(raise_on_error=False)``, but none of that
-    object's per-call work, which showed on a worker's idle path (its blocking read and the
-    start of what it gave, one pipeline per job). A command's error is its reply. Returns
-    None for a client bound to one connection: that one takes redis-py's pipeline.
+
+async def _exchange(client: Any, conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` on ``conn`` in one write and read their replies (errors as values).
+
+    redis-py's retry and disconnect on error wrap it, as in ``execute_command``.
     """
-    if client.connection is not None or client.single_connection_client:
-        return None
-    pool = client.connection_pool
-    conn = await pool.get_connection()
 
     async def send_and_read() -> list[Any]:
+        if not conn.is_connected:
+            # the connection's own connect(): a Sentinel-managed one asks for the master
+            # there (redis-py's send reconnects to the address it had)
+            await conn.connect()
         await conn.send_packed_command(conn.pack_commands(commands))
         replies: list[Any] = []
         for args in commands:
@@ -77,7 +80,63 @@ async def plain_pipeline(client: Any, commands: list[tuple[Any, ...]]) -> list[A
     async def fail(error: Exception) -> None:
         await conn.disconnect()
 
+    return await conn.retry.call_with_retry(send_and_read, fail)  # type: ignore[no-any-return]
+
+
+async def plain_pipeline(client: Any, commands: list[tuple[Any, ...]]) -> list[Any] | None:
+    """``commands`` in one round trip on a single Redis, without a redis-py ``Pipeline``.
+
+    The same bytes, retries, disconnect on error and reply parsing as
+    ``client.pipeline(transaction=False).execute(raise_on_error=False)``, but none of that
+    object's per-call work, which showed on a worker's idle path (its blocking read and the
+    start of what it gave, one pipeline per job). A command's error is its reply. Returns
+    None for a client bound to one connection: that one takes redis-py's pipeline.
+    """
+    if not _plain(client):
+        return None
+    pool = client.connection_pool
+    conn = await pool.get_connection()
     try:
-        return await conn.retry.call_with_retry(send_and_read, fail)  # type: ignore[no-any-return]
+        return await _exchange(client, conn, commands)
     finally:
         await pool.release(conn)
+
+
+class Lane:
+    """A connection of a client's pool kept by one caller that sends one thing at a time.
+
+    A worker's fetch loop and its group commit each send a command (or a pipeline) per
+    batch of jobs, one after the other: on a lane those skip the pool's checkout and
+    return and redis-py's per-command wrapper (its observability hooks, its own retry
+    closure), which together took about a sixth of a no-op job's CPU. What goes over the
+    wire, the retries, the disconnect on error (a cancelled read included: the next call
+    reconnects) and the reply parsing are those of ``execute_command``.
+
+    :meth:`send` returns None when the lane cannot take the call (a client bound to one
+    connection, or the lane busy with another call): the caller then takes the pool.
+    """
+
+    __slots__ = ("_busy", "_client", "_conn")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._conn: Any = None
+        self._busy = False
+
+    async def send(self, commands: list[tuple[Any, ...]]) -> list[Any] | None:
+        """The replies to ``commands`` (errors as values), or None (see the class)."""
+        if self._busy or not _plain(self._client):
+            return None
+        self._busy = True
+        try:
+            if self._conn is None:
+                self._conn = await self._client.connection_pool.get_connection()
+            return await _exchange(self._client, self._conn, commands)
+        finally:
+            self._busy = False
+
+    async def close(self) -> None:
+        """Give the connection back to its pool (the lane may be used again after)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await self._client.connection_pool.release(conn)

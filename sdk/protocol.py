@@ -41,7 +41,7 @@ from .errors import (
     ScriptMissing,
 )
 from .lua_script import Script
-from .packing import plain_pipeline
+from .packing import Lane, plain_pipeline
 
 __all__ = [
     "AsyncRedis",
@@ -433,11 +433,21 @@ def _perform(conn: SyncRedis, op: Op) -> Outcome:
         return False, error
 
 
-async def _perform_async(conn: AsyncRedis, op: Op) -> Outcome:
+async def _perform_async(conn: AsyncRedis, op: Op, lane: Lane | None = None) -> Outcome:
     try:
         if isinstance(conn, redis.asyncio.cluster.RedisCluster):
             # learns the slots on first use (a no-op after that): routes need them
             await conn.initialize()
+        elif lane is not None and isinstance(op, Command):
+            replies = await lane.send([op.args])
+            if replies is not None:
+                if isinstance(replies[0], BaseException):
+                    raise replies[0]  # as execute_command raises it
+                return True, replies[0]
+        elif lane is not None and isinstance(op, Pipeline):
+            replies = await lane.send([c.args for c in op.commands])
+            if replies is not None:
+                return True, _replies(replies)
         if isinstance(op, Command):
             reply = await conn.execute_command(*op.args, **_target(conn, op))
             return True, _one(op, reply)
@@ -469,6 +479,10 @@ def run_sync(conn: SyncRedis, gen: Gen[T]) -> T:
     return drive(gen, functools.partial(_perform, conn))
 
 
-async def run_async(conn: AsyncRedis, gen: Gen[T]) -> T:
-    """Drive a protocol generator over an asyncio redis-py client (cancellation-safe)."""
-    return await drive_async(gen, functools.partial(_perform_async, conn))
+async def run_async(conn: AsyncRedis, gen: Gen[T], lane: Lane | None = None) -> T:
+    """Drive a protocol generator over an asyncio redis-py client (cancellation-safe).
+
+    With a ``lane`` (of that client), its commands go over the lane's connection when it
+    can take them (see :class:`~jobwire.packing.Lane`).
+    """
+    return await drive_async(gen, functools.partial(_perform_async, conn, lane=lane))

@@ -45,7 +45,7 @@ class Fetcher:
     def __init__(
         self,
         *,
-        run: Callable[[Gen[Any]], Awaitable[Any]],
+        run: Callable[..., Awaitable[Any]],  # (generator[, lane])
         pause: Callable[[float], Awaitable[None]],
         queues: Sequence[QueueState],
         slots: Slots,
@@ -198,7 +198,9 @@ class Fetcher:
         while True:
             with self.slots.reserving(self._share()) as count:
                 if count:
-                    got, q.next_due = await self._run(q.consumer.fetch_and_next_due(count))
+                    got, q.next_due = await self._run(
+                        q.consumer.fetch_and_next_due(count), q.fetch_lane
+                    )
                     break
             # another queue's fetch holds the free slots: wait for its jobs to start
             await self.slots.wait_for(self._may_start)
@@ -222,7 +224,7 @@ class Fetcher:
             # another connection instead; its XADD wakes the blocked read at once.
             timer = asyncio.ensure_future(self._promote_at(q, q.next_due))
         try:
-            got = await self._run(q.consumer.read(wanted, block))
+            got = await self._run(q.consumer.read(wanted, block), q.fetch_lane)
         finally:
             if timer is not None:
                 timer.cancel()

@@ -16,6 +16,7 @@ from typing import Any
 from jobwire.consumer import GRACE_OVER, HANDED_BACK
 from jobwire.errors import RedisOutOfMemory, RedisUnavailable
 from jobwire.models import Delivery
+from jobwire.packing import Lane
 from jobwire.protocol import Gen
 from jobwire.wire import Codec, JobHeader, ResultEnvelope
 
@@ -84,7 +85,7 @@ class Recorder:
     def __init__(
         self,
         *,
-        run: Callable[[Gen[Any]], Awaitable[Any]],
+        run: Callable[..., Awaitable[Any]],  # (generator[, lane])
         pause: Callable[[float], Awaitable[None]],
         codec: Codec,
         worker: str,
@@ -103,12 +104,14 @@ class Recorder:
         self.grace = grace
         self.log = RateLimitedLog()
 
-    async def retrying(self, step: Callable[[], Gen[Any]], what: str) -> Any:
+    async def retrying(
+        self, step: Callable[[], Gen[Any]], what: str, lane: Lane | None = None
+    ) -> Any:
         """Run a protocol step (made afresh each try) until Redis takes it, with backoff."""
         delay = 0.1
         while True:
             try:
-                return await self._run(step())
+                return await self._run(step(), lane)
             except (RedisUnavailable, RedisOutOfMemory) as exc:
                 self.log.log(
                     logging.WARNING, f"retry:{what}:{type(exc).__name__}",
@@ -152,7 +155,9 @@ class Recorder:
         consumer = queue.consumer
         encoded = [(d, data, keep) for d, data, keep, _ in items]
         results = [result for *_, result in items]
-        await self.retrying(lambda: consumer.finish_encoded(encoded, results), "store results")
+        await self.retrying(
+            lambda: consumer.finish_encoded(encoded, results), "store results", queue.commit_lane
+        )
 
     async def retry(self, r: Running, run: Run, final: Final, started_ms: int) -> None:
         """Record a failed attempt and queue the job again, ``final.retry_in`` from now."""

@@ -25,11 +25,14 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any
 
+import redis.asyncio
+
 from jobwire.consumer import Consumer
 from jobwire.errors import RedisError
 from jobwire.keys import QueueKeys
 from jobwire.models import Delivery
 from jobwire.options import make_producer
+from jobwire.packing import Lane
 from jobwire.producer import Producer
 from jobwire.protocol import AsyncRedis, Gen, run_async
 
@@ -207,9 +210,16 @@ class Worker:
             return  # stopped while waiting; shutdown() has nothing to undo
         self._started = True
         await self._check_memory_policy()
+        # each queue's fetch loop and group commit keep a connection of their own, within a
+        # quarter of the pool (the rest serves jobs, leases, health); a cluster has none
+        lanes = isinstance(self._redis, redis.asyncio.Redis) and (
+            2 * len(self.queues) <= c.redis.max_connections // 4
+        )
         for q in self.queues:
             await self._run(q.consumer.ensure_group())
             q.results = GroupCommit(partial(self.recorder.send_results, q))
+            if lanes:
+                q.fetch_lane, q.commit_lane = Lane(self._redis), Lane(self._redis)
         await self._run(self.core.register_queues([q.name for q in self.queues]))
         self.ctx.update(redis=self._redis, worker=self.name)
         await call_hook(c.hooks, "on_startup", self.ctx)
@@ -308,6 +318,10 @@ class Worker:
         await call_hook(self.config.hooks, "on_shutdown", self.ctx)
         if self.processes is not None:
             await self.processes.close()
+        for q in self.queues:
+            for lane in (q.fetch_lane, q.commit_lane):
+                if lane is not None:
+                    await lane.close()
         if self._redis is not None:
             await self._redis.aclose()
         logger.info(
@@ -345,9 +359,9 @@ class Worker:
 
     # ----------------------------------------------------------------- Redis
 
-    async def _run(self, gen: Gen[Any]) -> Any:
+    async def _run(self, gen: Gen[Any], lane: Lane | None = None) -> Any:
         assert self._redis is not None
-        return await run_async(self._redis, gen)
+        return await run_async(self._redis, gen, lane)
 
     async def _pause(self, seconds: float) -> None:
         """Sleep, but wake at once when the worker stops.

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from jobwire.consumer import Consumer
 from jobwire.models import Delivery
+from jobwire.packing import Lane
 
 if TYPE_CHECKING:
     from .recorder import GroupCommit
@@ -55,6 +56,9 @@ class QueueState:
     paused_read_at: float = float("-inf")
     # the last fetch took jobs (assumed at first): it competes for slots (Fetcher._share)
     busy: bool = True
+    # connections the fetch loop and the group commit keep (see jobwire.packing.Lane)
+    fetch_lane: Lane | None = None
+    commit_lane: Lane | None = None
 
 
 @dataclass(eq=False)

@@ -1,4 +1,4 @@
-"""Asyncio connections: commands packed in C (the bytes redis-py makes), plain pipelines."""
+"""Asyncio connections: commands packed in C (the bytes redis-py makes), plain pipelines, lanes."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ import redis.asyncio.connection
 from redis.utils import HIREDIS_AVAILABLE
 
 import jobwire
-from jobwire.packing import hiredis_packing, plain_pipeline
+from jobwire.errors import RedisCommandError
+from jobwire.packing import Lane, hiredis_packing, plain_pipeline
+from jobwire.protocol import Command, Gen, run_async
 
 ARGS = [
     ("EVALSHA", "a" * 40, 1, "jobwire:{q}:stream", "é€😀", b"\x00\xff" * 5000, 7, -3, 0.5),
@@ -118,4 +120,136 @@ async def _reconnects(redis_url: str) -> None:
         # the pooled connection is dead: redis-py's retry reconnects and sends again
         assert await plain_pipeline(client, [("INCR", "k"), ("GET", "k")]) == [2, b"2"]
     finally:
+        await client.aclose()
+
+
+# ------------------------------------------------------------------------ lanes
+
+
+def test_a_lane_replies_as_the_pool_does_and_keeps_one_connection(redis_url: str) -> None:
+    asyncio.run(_lane_replies(redis_url))
+
+
+async def _lane_replies(redis_url: str) -> None:
+    client = jobwire.RedisSettings.from_url(redis_url).async_client()
+    lane = Lane(client)
+    try:
+        ours = await lane.send(PIPELINE)
+        await client.flushall()
+        theirs = [await _reply(client, args) for args in PIPELINE]
+        assert ours is not None
+        assert _normal(ours) == _normal(theirs)
+        ids = {await _client_id(lane) for _ in range(3)}
+        assert len(ids) == 1  # the same connection each time, out of the pool
+        pool = client.connection_pool
+        assert len(pool._in_use_connections) == 1
+        await lane.close()
+        assert not pool._in_use_connections
+        assert await lane.send([("PING",)]) == [True]  # usable again: takes a connection anew
+    finally:
+        await lane.close()
+        await client.aclose()
+
+
+async def _reply(client: redis.asyncio.Redis, args: tuple[object, ...]) -> object:
+    try:
+        return await client.execute_command(*args)
+    except redis.exceptions.ResponseError as exc:
+        return exc
+
+
+async def _client_id(lane: Lane) -> object:
+    replies = await lane.send([("CLIENT", "ID")])
+    assert replies is not None
+    return replies[0]
+
+
+def test_commands_driven_over_a_lane_reply_and_fail_as_over_the_pool(redis_url: str) -> None:
+    """run_async with a lane: the same values, and a Redis error is the same typed error."""
+    asyncio.run(_driven(redis_url))
+
+
+def _steps() -> Gen[tuple[object, object]]:
+    yield Command(("SET", "n", "1"))
+    value = yield Command(("INCR", "n"))
+    try:
+        yield Command(("HGET", "n", "f"))  # WRONGTYPE
+    except RedisCommandError as exc:
+        return value, str(exc)
+    return value, None
+
+
+async def _driven(redis_url: str) -> None:
+    client = jobwire.RedisSettings.from_url(redis_url).async_client()
+    lane = Lane(client)
+    try:
+        over_lane = await run_async(client, _steps(), lane)
+        over_pool = await run_async(client, _steps())
+        assert over_lane == over_pool
+        assert over_lane[0] == 2 and "WRONGTYPE" in str(over_lane[1])
+    finally:
+        await lane.close()
+        await client.aclose()
+
+
+def test_a_busy_lane_sends_nothing_and_the_caller_takes_the_pool(redis_url: str) -> None:
+    asyncio.run(_busy(redis_url))
+
+
+async def _busy(redis_url: str) -> None:
+    client = jobwire.RedisSettings.from_url(redis_url).async_client()
+    lane = Lane(client)
+    try:
+        blocked = asyncio.ensure_future(lane.send([("BLPOP", "nothing", 0.5)]))
+        await asyncio.sleep(0.1)
+        assert await lane.send([("PING",)]) is None
+        # through run_async the second caller's command still runs (on the pool)
+        assert await run_async(client, _one(("PING",)), lane) is True
+        assert await blocked == [None]
+    finally:
+        await lane.close()
+        await client.aclose()
+
+
+def _one(args: tuple[object, ...]) -> Gen[object]:
+    reply = yield Command(args)
+    return reply
+
+
+def test_a_cancelled_lane_call_leaves_no_reply_behind(redis_url: str) -> None:
+    asyncio.run(_lane_cancelled(redis_url))
+
+
+async def _lane_cancelled(redis_url: str) -> None:
+    client = jobwire.RedisSettings.from_url(redis_url).async_client()
+    lane = Lane(client)
+    try:
+        await client.set("k", "v")
+        slow = asyncio.ensure_future(
+            lane.send([("SET", "k", "slow"), ("BLPOP", "nothing", 1), ("GET", "k")])
+        )
+        await asyncio.sleep(0.2)
+        slow.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await slow
+        await asyncio.sleep(1.0)  # the late replies arrive on the connection the lane keeps
+        assert await lane.send([("GET", "k"), ("PING",)]) == [b"slow", True]
+    finally:
+        await lane.close()
+        await client.aclose()
+
+
+def test_a_lane_reconnects_after_its_connection_is_dropped(redis_url: str) -> None:
+    asyncio.run(_lane_reconnects(redis_url))
+
+
+async def _lane_reconnects(redis_url: str) -> None:
+    client = jobwire.RedisSettings.from_url(redis_url).async_client()
+    lane = Lane(client)
+    try:
+        assert await lane.send([("SET", "k", "1")]) == [True]
+        await client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        assert await lane.send([("INCR", "k"), ("GET", "k")]) == [2, b"2"]
+    finally:
+        await lane.close()
         await client.aclose()
