@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import json
 import os
 import platform
@@ -704,6 +705,20 @@ def redis_for_bench() -> Iterator[RedisServer]:
         server.close()
 
 
+def byte_compile() -> None:
+    """Write jobwire's bytecode first, as installing a wheel does.
+
+    A source tree imported with ``PYTHONDONTWRITEBYTECODE`` set (or not yet imported since
+    an edit) compiles every changed module again in each worker process it spawns, which
+    showed as tens of milliseconds of start-up that no installed jobwire pays.
+    """
+    import jobwire.wire
+    import jobwire.worker
+
+    for package in (jobwire, jobwire.wire, jobwire.worker):
+        compileall.compile_dir(str(Path(package.__file__).parent), quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="small counts: under a minute")
@@ -715,6 +730,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     repeat = args.repeat or (1 if args.quick else 3)
+    byte_compile()
     EVENTS["events"] = not args.no_events
     with redis_for_bench() as server:
         bench = Bench(server.url, server, args.quick, repeat, events=not args.no_events)
