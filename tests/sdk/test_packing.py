@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 import pytest
 import redis.asyncio.connection
@@ -126,14 +128,23 @@ async def _reconnects(redis_url: str) -> None:
 # ------------------------------------------------------------------------ lanes
 
 
+@contextlib.asynccontextmanager
+async def _lane(redis_url: str) -> AsyncIterator[tuple[redis.asyncio.Redis, Lane]]:
+    client = jobwire.RedisSettings.from_url(redis_url).async_client()
+    lane = Lane(client)
+    try:
+        yield client, lane
+    finally:
+        await lane.close()
+        await client.aclose()
+
+
 def test_a_lane_replies_as_the_pool_does_and_keeps_one_connection(redis_url: str) -> None:
     asyncio.run(_lane_replies(redis_url))
 
 
 async def _lane_replies(redis_url: str) -> None:
-    client = jobwire.RedisSettings.from_url(redis_url).async_client()
-    lane = Lane(client)
-    try:
+    async with _lane(redis_url) as (client, lane):
         ours = await lane.send(PIPELINE)
         await client.flushall()
         theirs = [await _reply(client, args) for args in PIPELINE]
@@ -146,9 +157,6 @@ async def _lane_replies(redis_url: str) -> None:
         await lane.close()
         assert not pool._in_use_connections
         assert await lane.send([("PING",)]) == [True]  # usable again: takes a connection anew
-    finally:
-        await lane.close()
-        await client.aclose()
 
 
 async def _reply(client: redis.asyncio.Redis, args: tuple[object, ...]) -> object:
@@ -180,16 +188,11 @@ def _steps() -> Gen[tuple[object, object]]:
 
 
 async def _driven(redis_url: str) -> None:
-    client = jobwire.RedisSettings.from_url(redis_url).async_client()
-    lane = Lane(client)
-    try:
+    async with _lane(redis_url) as (client, lane):
         over_lane = await run_async(client, _steps(), lane)
         over_pool = await run_async(client, _steps())
         assert over_lane == over_pool
         assert over_lane[0] == 2 and "WRONGTYPE" in str(over_lane[1])
-    finally:
-        await lane.close()
-        await client.aclose()
 
 
 def test_a_busy_lane_sends_nothing_and_the_caller_takes_the_pool(redis_url: str) -> None:
@@ -197,18 +200,13 @@ def test_a_busy_lane_sends_nothing_and_the_caller_takes_the_pool(redis_url: str)
 
 
 async def _busy(redis_url: str) -> None:
-    client = jobwire.RedisSettings.from_url(redis_url).async_client()
-    lane = Lane(client)
-    try:
+    async with _lane(redis_url) as (client, lane):
         blocked = asyncio.ensure_future(lane.send([("BLPOP", "nothing", 0.5)]))
         await asyncio.sleep(0.1)
         assert await lane.send([("PING",)]) is None
         # through run_async the second caller's command still runs (on the pool)
         assert await run_async(client, _one(("PING",)), lane) is True
         assert await blocked == [None]
-    finally:
-        await lane.close()
-        await client.aclose()
 
 
 def _one(args: tuple[object, ...]) -> Gen[object]:
@@ -221,9 +219,7 @@ def test_a_cancelled_lane_call_leaves_no_reply_behind(redis_url: str) -> None:
 
 
 async def _lane_cancelled(redis_url: str) -> None:
-    client = jobwire.RedisSettings.from_url(redis_url).async_client()
-    lane = Lane(client)
-    try:
+    async with _lane(redis_url) as (client, lane):
         await client.set("k", "v")
         slow = asyncio.ensure_future(
             lane.send([("SET", "k", "slow"), ("BLPOP", "nothing", 1), ("GET", "k")])
@@ -234,9 +230,6 @@ async def _lane_cancelled(redis_url: str) -> None:
             await slow
         await asyncio.sleep(1.0)  # the late replies arrive on the connection the lane keeps
         assert await lane.send([("GET", "k"), ("PING",)]) == [b"slow", True]
-    finally:
-        await lane.close()
-        await client.aclose()
 
 
 def test_a_lane_reconnects_after_its_connection_is_dropped(redis_url: str) -> None:
@@ -244,12 +237,7 @@ def test_a_lane_reconnects_after_its_connection_is_dropped(redis_url: str) -> No
 
 
 async def _lane_reconnects(redis_url: str) -> None:
-    client = jobwire.RedisSettings.from_url(redis_url).async_client()
-    lane = Lane(client)
-    try:
+    async with _lane(redis_url) as (client, lane):
         assert await lane.send([("SET", "k", "1")]) == [True]
         await client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
         assert await lane.send([("INCR", "k"), ("GET", "k")]) == [2, b"2"]
-    finally:
-        await lane.close()
-        await client.aclose()
