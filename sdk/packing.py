@@ -21,7 +21,7 @@ from redis.utils import HIREDIS_AVAILABLE
 
 __all__ = ["Lane", "hiredis_packing", "plain_pipeline"]
 
-_SERIALIZER = HiredisRespSerializer()
+_SERIALIZER: Any = HiredisRespSerializer()  # type: ignore[no-untyped-call, unused-ignore]  # redis-py 8.2
 if HIREDIS_AVAILABLE:
     from hiredis import pack_command as _pack
 
