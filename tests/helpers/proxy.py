@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -76,7 +77,15 @@ class _Link:
         self.tail = b""
 
     def close(self) -> None:
+        """Close both sockets now: a peer sees the end before anything the test does next.
+
+        ``abort()`` alone closes the socket on the proxy loop's next turn, after a rule has
+        told the test it acted: Redis could then hand a job to the read of a link already
+        cut (the test thread's next command arriving first).
+        """
         for writer in (self.client, self.server):
+            with contextlib.suppress(Exception):
+                writer.transport.get_extra_info("socket").shutdown(socket.SHUT_RDWR)
             with contextlib.suppress(Exception):
                 writer.transport.abort()
 
