@@ -30,6 +30,7 @@ from .models import (
     params_of,
 )
 from .options import ClientOptions, coalescing, make_producer, specs_from
+from .packing import Lane
 from .producer import JobRef, Producer, now_ms
 from .protocol import AsyncRedis, Gen, run_async
 from .settings import RedisSettings
@@ -59,6 +60,8 @@ class AsyncClient:
         self.redis = redis_client if redis_client is not None else self.settings.async_client()
         self._owns_redis = redis_client is None
         self._core: Producer = make_producer(self.settings, options)
+        # calls made one at a time skip the pool's checkout (jobwire.packing)
+        self._lane = Lane(self.redis) if type(self.redis) is redis.asyncio.Redis else None
         # concurrent enqueues of several tasks share round trips (jobwire.coalesce)
         self._coalescer = AsyncCoalescer(self._run) if coalescing(options) else None
 
@@ -79,9 +82,10 @@ class AsyncClient:
         return client
 
     _coalescer: AsyncCoalescer | None = None  # (the in-memory twin has none)
+    _lane: Lane | None = None
 
     async def _run(self, gen: Gen[T]) -> T:
-        return await run_async(self.redis, gen)
+        return await run_async(self.redis, gen, self._lane)
 
     def _job(self, ref: JobRef | None) -> AsyncJob | None:
         return None if ref is None else AsyncJob(self, *ref)
@@ -93,6 +97,8 @@ class AsyncClient:
 
     async def close(self) -> None:
         """Close the connection pool (if this client created it)."""
+        if self._lane is not None:
+            await self._lane.close()
         if self._owns_redis:
             await self.redis.aclose()
             if isinstance(self.redis, redis.asyncio.Redis):  # a cluster closes its own pools

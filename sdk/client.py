@@ -33,6 +33,7 @@ from .models import (
     params_of,
 )
 from .options import ClientOptions, coalescing, make_producer, specs_from
+from .packing import SyncLane
 from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, SyncRedis, run_sync
 from .settings import RedisSettings
@@ -62,6 +63,8 @@ class Client:
         self.redis = redis_client if redis_client is not None else self.settings.sync_client()
         self._owns_redis = redis_client is None
         self._core: Producer = make_producer(self.settings, options)
+        # calls made one at a time skip the pool's checkout (jobwire.packing)
+        self._lane = SyncLane(self.redis) if type(self.redis) is redis.Redis else None
         # concurrent enqueues of several threads share round trips (jobwire.coalesce)
         self._coalescer = Coalescer(self._run) if coalescing(options) else None
 
@@ -76,11 +79,12 @@ class Client:
 
     _warned_loop = False
     _coalescer: Coalescer | None = None  # (the in-memory twin has none)
+    _lane: SyncLane | None = None
 
     def _run(self, gen: Gen[T]) -> T:
         if not self._warned_loop and asyncio.events._get_running_loop() is not None:
             self._warn_blocking()
-        return run_sync(self.redis, gen)
+        return run_sync(self.redis, gen, self._lane)
 
     def _warn_blocking(self) -> None:
         # once per client: a hint, not a flood; the call goes ahead (it may be deliberate)
@@ -103,6 +107,8 @@ class Client:
 
     def close(self) -> None:
         """Close the connection pool (if this client created it)."""
+        if self._lane is not None:
+            self._lane.close()
         if self._owns_redis:
             self.redis.close()
             if isinstance(self.redis, redis.Redis):  # a cluster client closes its nodes' pools

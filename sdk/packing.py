@@ -1,44 +1,59 @@
-"""Less per-call work on redis-py's asyncio connections: C packing, plain pipelines, lanes.
+"""Less per-call work on redis-py's connections: C packing, plain pipelines, lanes.
 
-redis-py packs a command in Python on its asyncio connections (its blocking ones use
-hiredis's C packer when hiredis is installed). A worker sends long script calls, a batch
-of results in one call, so packing showed in its profile; :func:`hiredis_packing` makes an
-asyncio client's pool pack as the blocking client does: the same bytes, made in C.
-:func:`plain_pipeline` sends a pipeline on a single Redis without redis-py's ``Pipeline``
-object, whose own bookkeeping showed on an idle worker's path to a job's start. A
-:class:`Lane` keeps one connection of the pool for a caller that sends one call at a time
-(a worker's fetch loop, its group commit), without the pool's checkout per call.
+redis-py packs a command in Python on its asyncio connections, and on its blocking ones it
+encodes every argument in Python before hiredis packs them. A worker sends long script
+calls (a batch of results in one call) and an enqueue is a script call of some twenty
+arguments, so packing showed in both profiles: :func:`hiredis_packing` makes a pool's
+connections (asyncio or blocking) hand the arguments to hiredis's C packer as they are,
+the same bytes. :func:`plain_pipeline` sends a pipeline on a single Redis without
+redis-py's ``Pipeline`` object, whose own bookkeeping showed on an idle worker's path to a
+job's start. A :class:`Lane` (:class:`SyncLane` for threads) keeps one connection of the
+pool for a caller that sends one call at a time (a worker's fetch loop, its group commit,
+a client's enqueues), without the pool's checkout and redis-py's wrapper per call.
 """
 
 from __future__ import annotations
 
 import functools
+import os
+import threading
 from typing import Any
 
+import redis.asyncio
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ResponseError
 from redis.utils import HIREDIS_AVAILABLE
 
-__all__ = ["Lane", "hiredis_packing", "plain_pipeline"]
+__all__ = ["Lane", "SyncLane", "hiredis_packing", "plain_pipeline"]
 
 _SERIALIZER: Any = HiredisRespSerializer()  # type: ignore[no-untyped-call, unused-ignore]  # redis-py 8.2
 if HIREDIS_AVAILABLE:
     from hiredis import pack_command as _pack
 
 
+def _pack_command(*args: Any) -> list[bytes]:
+    # the usual command (str, bytes and numbers) straight to hiredis; anything else
+    # (a memoryview, a value Redis cannot take) as redis-py's own serializer has it
+    first = args[0]
+    if isinstance(first, str) and " " not in first:
+        try:
+            return [_pack(args)]
+        except TypeError:
+            pass
+    return _SERIALIZER.pack(*args)  # type: ignore[no-any-return]
+
+
 class _HiredisPacking:
     """Mixed into a redis-py asyncio connection class: ``pack_command`` by hiredis."""
 
     def pack_command(self, *args: Any) -> list[bytes]:
-        # the usual command (str, bytes and numbers) straight to hiredis; anything else
-        # (a memoryview, a value Redis cannot take) as redis-py's own serializer has it
-        first = args[0]
-        if isinstance(first, str) and " " not in first:
-            try:
-                return [_pack(args)]
-            except TypeError:
-                pass
-        return _SERIALIZER.pack(*args)  # type: ignore[no-any-return]
+        return _pack_command(*args)
+
+
+class _Packer:
+    """A blocking connection's ``command_packer``: what ``_pack_command`` makes."""
+
+    pack = staticmethod(_pack_command)
 
 
 @functools.cache
@@ -47,9 +62,15 @@ def _packed(connection_class: type) -> type:
 
 
 def hiredis_packing(pool: Any) -> None:
-    """Make ``pool`` (an asyncio connection pool) create connections that pack in C."""
-    if HIREDIS_AVAILABLE and not issubclass(pool.connection_class, _HiredisPacking):
-        pool.connection_class = _packed(pool.connection_class)
+    """Make ``pool`` (an asyncio or a blocking one) create connections that pack in C."""
+    if not HIREDIS_AVAILABLE:
+        return
+    if not isinstance(pool, redis.asyncio.ConnectionPool):
+        pool.connection_kwargs.setdefault("command_packer", _Packer())
+        return
+    made: Any = pool.connection_class
+    if not issubclass(made, _HiredisPacking):
+        pool.connection_class = _packed(made)
 
 
 def _plain(client: Any) -> bool:
@@ -140,3 +161,68 @@ class Lane:
         conn, self._conn = self._conn, None
         if conn is not None:
             await self._client.connection_pool.release(conn)
+
+
+def _exchange_sync(client: Any, conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """:func:`_exchange` on a blocking connection."""
+
+    def send_and_read() -> list[Any]:
+        if not conn.is_connected:
+            conn.connect()  # (a Sentinel-managed connection asks for the master here)
+        conn.send_packed_command(conn.pack_commands(commands))
+        replies: list[Any] = []
+        for args in commands:
+            try:
+                replies.append(client.parse_response(conn, args[0]))
+            except ResponseError as exc:
+                replies.append(exc)
+        return replies
+
+    def fail(error: Exception) -> None:
+        conn.disconnect()
+
+    try:
+        return conn.retry.call_with_retry(send_and_read, fail)  # type: ignore[no-any-return]
+    except BaseException:
+        conn.disconnect()  # an interrupted read (Ctrl-C) leaves no reply behind
+        raise
+
+
+class SyncLane:
+    """:class:`Lane` for a blocking client: one connection kept for calls made one at a time.
+
+    A client's enqueues go one round trip at a time (concurrent ones are coalesced into
+    the next round trip, :mod:`jobwire.coalesce`), so one kept connection serves them all.
+    :meth:`send` returns None when it cannot take the call: a client bound to one
+    connection, the lane busy in another thread, or a process forked since the lane took
+    its connection (the parent's socket is not this process's to use).
+    """
+
+    __slots__ = ("_client", "_conn", "_lock", "_pid")
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self._conn: Any = None
+        self._pid = os.getpid()
+        self._lock = threading.Lock()
+
+    def send(self, commands: list[tuple[Any, ...]]) -> list[Any] | None:
+        """The replies to ``commands`` (errors as values), or None (see the class)."""
+        # (a blocking client bound to one connection holds it in ``connection``)
+        if self._client.connection is not None or not self._lock.acquire(blocking=False):
+            return None
+        try:
+            if self._pid != os.getpid():
+                self._conn, self._pid = None, os.getpid()  # the parent's: not ours to touch
+            if self._conn is None:
+                self._conn = self._client.connection_pool.get_connection()
+            return _exchange_sync(self._client, self._conn, commands)
+        finally:
+            self._lock.release()
+
+    def close(self) -> None:
+        """Give the connection back to its pool (the lane may be used again after)."""
+        with self._lock:
+            conn, self._conn = self._conn, None
+            if conn is not None and self._pid == os.getpid():
+                self._client.connection_pool.release(conn)

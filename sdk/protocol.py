@@ -41,7 +41,7 @@ from .errors import (
     ScriptMissing,
 )
 from .lua_script import Script
-from .packing import Lane, plain_pipeline
+from .packing import Lane, SyncLane, plain_pipeline
 
 __all__ = [
     "AsyncRedis",
@@ -414,8 +414,12 @@ async def drive_async(gen: Gen[T], perform: Callable[[Op], Awaitable[Outcome]]) 
         gen.close()
 
 
-def _perform(conn: SyncRedis, op: Op) -> Outcome:
+def _perform(conn: SyncRedis, op: Op, lane: SyncLane | None = None) -> Outcome:
     try:
+        if lane is not None and isinstance(op, (Command, Pipeline)):
+            replies = lane.send(_argses(op))
+            if replies is not None:
+                return _laned(op, replies)
         if isinstance(op, Command):
             return True, _one(op, conn.execute_command(*op.args, **_target(conn, op)))  # type: ignore[no-untyped-call]
         if isinstance(op, Primaries):
@@ -438,16 +442,10 @@ async def _perform_async(conn: AsyncRedis, op: Op, lane: Lane | None = None) -> 
         if isinstance(conn, redis.asyncio.cluster.RedisCluster):
             # learns the slots on first use (a no-op after that): routes need them
             await conn.initialize()
-        elif lane is not None and isinstance(op, Command):
-            replies = await lane.send([op.args])
+        elif lane is not None and isinstance(op, (Command, Pipeline)):
+            replies = await lane.send(_argses(op))
             if replies is not None:
-                if isinstance(replies[0], BaseException):
-                    raise replies[0]  # as execute_command raises it
-                return True, replies[0]
-        elif lane is not None and isinstance(op, Pipeline):
-            replies = await lane.send([c.args for c in op.commands])
-            if replies is not None:
-                return True, _replies(replies)
+                return _laned(op, replies)
         if isinstance(op, Command):
             reply = await conn.execute_command(*op.args, **_target(conn, op))
             return True, _one(op, reply)
@@ -474,9 +472,26 @@ async def _perform_async(conn: AsyncRedis, op: Op, lane: Lane | None = None) -> 
         return False, error
 
 
-def run_sync(conn: SyncRedis, gen: Gen[T]) -> T:
-    """Drive a protocol generator over a blocking redis-py client."""
-    return drive(gen, functools.partial(_perform, conn))
+def _argses(op: Command | Pipeline) -> list[tuple[Any, ...]]:
+    return [op.args] if isinstance(op, Command) else [c.args for c in op.commands]
+
+
+def _laned(op: Command | Pipeline, replies: list[Any]) -> Outcome:
+    """What a lane's replies to ``op`` make: as ``execute_command`` or a pipeline has them."""
+    if isinstance(op, Pipeline):
+        return True, _replies(replies)
+    if isinstance(replies[0], BaseException):
+        raise replies[0]  # as execute_command raises it
+    return True, replies[0]
+
+
+def run_sync(conn: SyncRedis, gen: Gen[T], lane: SyncLane | None = None) -> T:
+    """Drive a protocol generator over a blocking redis-py client.
+
+    With a ``lane`` (of that client), its commands go over the lane's connection when it
+    can take them (see :class:`~jobwire.packing.SyncLane`).
+    """
+    return drive(gen, functools.partial(_perform, conn, lane=lane))
 
 
 async def run_async(conn: AsyncRedis, gen: Gen[T], lane: Lane | None = None) -> T:

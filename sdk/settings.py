@@ -168,6 +168,7 @@ class RedisSettings:
         if self.cluster_nodes:
             return _build_cluster(redis.cluster, _Retry, self)  # type: ignore[no-any-return]
         client: redis.Redis = _build(redis, _Retry, redis.sentinel.Sentinel, self)
+        hiredis_packing(client.connection_pool)
         return client
 
     def async_client(self) -> AsyncRedis:

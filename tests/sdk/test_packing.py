@@ -1,10 +1,13 @@
-"""Asyncio connections: commands packed in C (the bytes redis-py makes), plain pipelines, lanes."""
+"""redis-py connections: commands packed in C (the bytes redis-py makes), plain pipelines, lanes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import pytest
 import redis.asyncio.connection
@@ -12,8 +15,8 @@ from redis.utils import HIREDIS_AVAILABLE
 
 import jobwire
 from jobwire.errors import RedisCommandError
-from jobwire.packing import Lane, hiredis_packing, plain_pipeline
-from jobwire.protocol import Command, Gen, run_async
+from jobwire.packing import Lane, SyncLane, hiredis_packing, plain_pipeline
+from jobwire.protocol import Command, Gen, run_async, run_sync
 
 ARGS = [
     ("EVALSHA", "a" * 40, 1, "jobwire:{q}:stream", "é€😀", b"\x00\xff" * 5000, 7, -3, 0.5),
@@ -23,25 +26,39 @@ ARGS = [
 ]
 
 
-@pytest.mark.skipif(not HIREDIS_AVAILABLE, reason="hiredis is not installed")
-@pytest.mark.parametrize("args", ARGS)
-def test_the_async_client_packs_what_redis_py_packs(args: tuple[object, ...]) -> None:
+def _pool(kind: str) -> Any:
     settings = jobwire.RedisSettings.from_url("redis://127.0.0.1:1/0")
-    pool = settings.async_client().connection_pool
-    packed = pool.make_connection().pack_command(*args)
-    plain = redis.asyncio.connection.Connection().pack_command(*args)
-    assert b"".join(packed) == b"".join(plain)
-    before = pool.connection_class
-    hiredis_packing(pool)  # once is enough
-    assert pool.connection_class is before
+    client = settings.async_client() if kind == "async" else settings.sync_client()
+    return client.connection_pool
+
+
+def _redis_pys(kind: str) -> Any:
+    return redis.asyncio.connection.Connection() if kind == "async" else redis.Connection()
 
 
 @pytest.mark.skipif(not HIREDIS_AVAILABLE, reason="hiredis is not installed")
-def test_a_value_redis_cannot_take_is_refused_as_before() -> None:
-    pool = jobwire.RedisSettings.from_url("redis://127.0.0.1:1/0").async_client().connection_pool
+@pytest.mark.parametrize("kind", ["async", "sync"])
+@pytest.mark.parametrize("args", ARGS)
+def test_both_clients_pack_what_redis_py_packs(kind: str, args: tuple[object, ...]) -> None:
+    pool = _pool(kind)
+    conn = pool.make_connection()
+    assert b"".join(conn.pack_command(*args)) == b"".join(_redis_pys(kind).pack_command(*args))
+    pipeline = [args, ("PING",), args]
+    assert b"".join(conn.pack_commands(pipeline)) == b"".join(
+        _redis_pys(kind).pack_commands(pipeline)
+    )
+    before = (pool.connection_class, pool.connection_kwargs.get("command_packer"))
+    hiredis_packing(pool)  # once is enough
+    assert (pool.connection_class, pool.connection_kwargs.get("command_packer")) == before
+
+
+@pytest.mark.skipif(not HIREDIS_AVAILABLE, reason="hiredis is not installed")
+@pytest.mark.parametrize("kind", ["async", "sync"])
+def test_a_value_redis_cannot_take_is_refused_as_before(kind: str) -> None:
+    conn = _pool(kind).make_connection()
     for value in (object(), True):
         with pytest.raises(redis.exceptions.DataError):
-            pool.make_connection().pack_command("SET", "k", value)
+            conn.pack_command("SET", "k", value)
 
 
 # ----------------------------------------------------------------- plain_pipeline
@@ -241,3 +258,94 @@ async def _lane_reconnects(redis_url: str) -> None:
         assert await lane.send([("SET", "k", "1")]) == [True]
         await client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
         assert await lane.send([("INCR", "k"), ("GET", "k")]) == [2, b"2"]
+
+
+# ------------------------------------------------------------------- blocking lanes
+
+
+@contextlib.contextmanager
+def _sync_lane(redis_url: str) -> Iterator[tuple[redis.Redis, SyncLane]]:
+    client = jobwire.RedisSettings.from_url(redis_url).sync_client()
+    lane = SyncLane(client)
+    try:
+        yield client, lane
+    finally:
+        lane.close()
+        client.close()
+
+
+def test_a_blocking_lane_replies_as_the_pool_does_and_keeps_one_connection(
+    redis_url: str,
+) -> None:
+    with _sync_lane(redis_url) as (client, lane):
+        ours = lane.send(PIPELINE)
+        client.flushall()
+        theirs = [_sync_reply(client, args) for args in PIPELINE]
+        assert ours is not None
+        assert _normal(ours) == _normal(theirs)
+        ids = {_sync_id(lane) for _ in range(3)}
+        assert len(ids) == 1  # the same connection each time
+        assert client.client_id() not in ids  # held: the pool hands out another one
+        lane.close()
+        assert client.client_id() in ids  # given back to the pool
+        assert lane.send([("PING",)]) == [True]
+        # driven commands: the same values and the same typed error as over the pool
+        assert run_sync(client, _steps(), lane) == run_sync(client, _steps())
+
+
+def _sync_reply(client: redis.Redis, args: tuple[object, ...]) -> object:
+    try:
+        return client.execute_command(*args)
+    except redis.exceptions.ResponseError as exc:
+        return exc
+
+
+def _sync_id(lane: SyncLane) -> object:
+    replies = lane.send([("CLIENT", "ID")])
+    assert replies is not None
+    return replies[0]
+
+
+def test_a_blocking_lane_busy_in_another_thread_leaves_the_call_to_the_pool(
+    redis_url: str,
+) -> None:
+    with _sync_lane(redis_url) as (client, lane):
+        replies: list[object] = []
+        blocked = threading.Thread(target=lambda: replies.append(lane.send([("BLPOP", "x", 0.5)])))
+        blocked.start()
+        try:
+            deadline = 50
+            while b"cmd=blpop" not in client.execute_command("CLIENT", "LIST") and deadline:
+                deadline -= 1
+                threading.Event().wait(0.02)
+            assert lane.send([("PING",)]) is None
+            assert run_sync(client, _one(("PING",)), lane) is True  # on the pool
+        finally:
+            blocked.join()
+        assert replies == [[None]]
+
+
+def test_a_blocking_lane_reconnects_after_its_connection_is_dropped(redis_url: str) -> None:
+    with _sync_lane(redis_url) as (client, lane):
+        assert lane.send([("SET", "k", "1")]) == [True]
+        client.execute_command("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        assert lane.send([("INCR", "k"), ("GET", "k")]) == [2, b"2"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork here")
+def test_a_forked_child_does_not_use_its_parents_lane_connection(redis_url: str) -> None:
+    with _sync_lane(redis_url) as (_, lane):
+        parent = _sync_id(lane)
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: its own connection, the parent's socket untouched
+            try:
+                os.write(write, repr(_sync_id(lane)).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        with os.fdopen(read) as f:
+            child = f.read()
+        os.waitpid(pid, 0)
+        assert child and child != repr(parent)
+        assert _sync_id(lane) == parent  # the parent's connection still answers it alone
