@@ -14,12 +14,14 @@ a client's enqueues), without the pool's checkout and redis-py's wrapper per cal
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 import threading
 from typing import Any
 
 import redis.asyncio
+import redis.exceptions
 from redis.connection import HiredisRespSerializer
 from redis.exceptions import ResponseError
 from redis.utils import HIREDIS_AVAILABLE
@@ -29,6 +31,7 @@ __all__ = ["Lane", "SyncLane", "hiredis_packing", "plain_pipeline"]
 _SERIALIZER: Any = HiredisRespSerializer()  # type: ignore[no-untyped-call, unused-ignore]  # redis-py 8.2
 if HIREDIS_AVAILABLE:
     from hiredis import pack_command as _pack
+_timeout: Any = getattr(asyncio, "timeout", None)  # Python 3.11 and later
 
 
 def _pack_command(*args: Any) -> list[bytes]:
@@ -78,6 +81,29 @@ def _plain(client: Any) -> bool:
     return client.connection is None and not client.single_connection_client
 
 
+async def _send(conn: Any, packed: list[bytes]) -> None:
+    """``conn.send_packed_command(packed)``, its write bounded by ``asyncio.timeout``.
+
+    redis-py bounds the write with ``asyncio.wait_for``, which on Python 3.11 runs it as a
+    task of its own: two more turns of the event loop per call, for a write that almost
+    always completes at once. The bound is the same (``socket_timeout``) and so is the
+    error when it passes (redis-py's ``TimeoutError``, the connection dropped).
+    """
+    timeout = conn.socket_timeout
+    if not timeout or _timeout is None:
+        await conn.send_packed_command(packed)
+        return
+    conn.socket_timeout = None  # (the lane's connection: no one else uses it meanwhile)
+    try:
+        async with _timeout(timeout):
+            await conn.send_packed_command(packed)
+    except TimeoutError as exc:
+        await conn.disconnect(nowait=True)
+        raise redis.exceptions.TimeoutError("Timeout writing to socket") from exc
+    finally:
+        conn.socket_timeout = timeout
+
+
 async def _exchange(client: Any, conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
     """Send ``commands`` on ``conn`` in one write and read their replies (errors as values).
 
@@ -89,7 +115,7 @@ async def _exchange(client: Any, conn: Any, commands: list[tuple[Any, ...]]) -> 
             # the connection's own connect(): a Sentinel-managed one asks for the master
             # there (redis-py's send reconnects to the address it had)
             await conn.connect()
-        await conn.send_packed_command(conn.pack_commands(commands))
+        await _send(conn, conn.pack_commands(commands))
         replies: list[Any] = []
         for args in commands:
             try:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -28,6 +28,7 @@ import redis
 import jobwire
 from jobwire import JobStatus, RedisSettings
 from jobwire.keys import CONSUMER_GROUP, QueueKeys
+from jobwire.packing import Lane, SyncLane
 from jobwire.scripts import (
     ABORT,
     DEAD_LETTER,
@@ -237,6 +238,53 @@ def test_a_stall_times_out_with_a_typed_error_and_a_retry_with_the_job_id_is_saf
     client.enqueue("pay", 10, _job_id="payment-7")
     assert direct.xlen(KEYS.stream) == 1
     assert client.job("payment-7").status() is JobStatus.QUEUED
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_write_that_cannot_leave_times_out_and_the_lane_recovers(
+    kind: str, proxy: FaultProxy
+) -> None:
+    """A request too big for the socket buffers while nothing reads them: the *write* waits.
+
+    Its bound is ``socket_timeout`` as a read's is, on the connections the clients keep
+    (the asyncio lane bounds its writes itself, jobwire.packing), and the lane is whole
+    again once Redis reads.
+    """
+    settings = RedisSettings.from_url(proxy.url, socket_timeout=0.5, retries=0)
+    big = ("SET", "big", b"x" * (64 << 20))  # more than both hops' socket buffers hold
+
+    def check(send: Callable[[list[tuple[Any, ...]]], Any]) -> None:
+        assert send([("PING",)]) == [True]
+        started = time.monotonic()
+        with proxy.stalled(), pytest.raises(redis.TimeoutError):
+            send([big])
+        assert time.monotonic() - started < 5
+        assert send([("SET", "k", "1"), ("GET", "k")]) == [True, b"1"]
+
+    if kind == "sync":
+        client = settings.sync_client()
+        lane = SyncLane(client)
+        try:
+            check(lane.send)
+        finally:
+            lane.close()
+            client.close()
+        return
+
+    async def main() -> None:
+        client = settings.async_client()
+        lane = Lane(client)
+        loop = asyncio.get_running_loop()
+        try:
+            # the checks block (the proxy's stall): they run in a thread, sends on this loop
+            await asyncio.to_thread(
+                check, lambda c: asyncio.run_coroutine_threadsafe(lane.send(c), loop).result()
+            )
+        finally:
+            await lane.close()
+            await client.aclose()
+
+    asyncio.run(main())
 
 
 def test_waiting_for_a_result_survives_cuts_during_the_blocking_wait(
