@@ -81,25 +81,69 @@ def _plain(client: Any) -> bool:
     return client.connection is None and not client.single_connection_client
 
 
-async def _send(conn: Any, packed: list[bytes]) -> None:
-    """``conn.send_packed_command(packed)``, its write bounded by ``asyncio.timeout``.
+async def _send_and_read(
+    client: Any, conn: Any, commands: list[tuple[Any, ...]], watch: _Stalled | None = None
+) -> list[Any]:
+    await conn.send_packed_command(conn.pack_commands(commands))
+    replies: list[Any] = []
+    for args in commands:
+        try:
+            replies.append(await client.parse_response(conn, args[0]))
+        except ResponseError as exc:
+            replies.append(exc)
+        if watch is not None:
+            watch.replies += 1
+    return replies
 
-    redis-py bounds the write with ``asyncio.wait_for``, which on Python 3.11 runs it as a
-    task of its own: two more turns of the event loop per call, for a write that almost
-    always completes at once. The bound is the same (``socket_timeout``) and so is the
-    error when it passes (redis-py's ``TimeoutError``, the connection dropped).
+
+class _Stalled:
+    """The bound of one exchange: it fails when a whole ``socket_timeout`` brings no reply.
+
+    redis-py bounds a write with ``asyncio.wait_for`` (on Python 3.11 a task of its own:
+    two more turns of the event loop per call) and each reply with a timer of its own (a
+    batch of enqueues coalesced into one pipeline made hundreds). Here one timer watches
+    the whole exchange: as before, a connection that goes quiet for ``socket_timeout``
+    fails with redis-py's ``TimeoutError`` and is dropped, within one more period.
     """
+
+    __slots__ = ("_bound", "_handle", "_loop", "_seen", "_timeout", "replies")
+
+    def __init__(self, bound: Any, timeout: float) -> None:
+        self._bound, self._timeout = bound, timeout
+        self._loop = asyncio.get_running_loop()
+        self.replies = self._seen = 0
+        self._handle = self._loop.call_later(timeout, self._check)
+
+    def _check(self) -> None:
+        if self.replies == self._seen:
+            self._bound.reschedule(self._loop.time())  # quiet a whole period: time out now
+        else:
+            self._seen = self.replies
+            self._handle = self._loop.call_later(self._timeout, self._check)
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+async def _bounded(client: Any, conn: Any, commands: list[tuple[Any, ...]]) -> list[Any]:
+    """Send ``commands`` and read their replies under one :class:`_Stalled` bound."""
     timeout = conn.socket_timeout
-    if not timeout or _timeout is None:
-        await conn.send_packed_command(packed)
-        return
-    conn.socket_timeout = None  # (the lane's connection: no one else uses it meanwhile)
+    if not timeout or _timeout is None:  # (no bound, or Python 3.10: as redis-py does it)
+        return await _send_and_read(client, conn, commands)
+    # the connection is this caller's alone meanwhile (a lane's, or checked out)
+    conn.socket_timeout = None
+    watch: _Stalled | None = None
     try:
-        async with _timeout(timeout):
-            await conn.send_packed_command(packed)
+        async with _timeout(None) as bound:
+            watch = _Stalled(bound, timeout)
+            try:
+                return await _send_and_read(client, conn, commands, watch)
+            finally:
+                watch.cancel()
     except TimeoutError as exc:
         await conn.disconnect(nowait=True)
-        raise redis.exceptions.TimeoutError("Timeout writing to socket") from exc
+        doing = "reading from" if watch and watch.replies else "writing to or reading from"
+        raise redis.exceptions.TimeoutError(f"Timeout {doing} socket") from exc
     finally:
         conn.socket_timeout = timeout
 
@@ -115,14 +159,7 @@ async def _exchange(client: Any, conn: Any, commands: list[tuple[Any, ...]]) -> 
             # the connection's own connect(): a Sentinel-managed one asks for the master
             # there (redis-py's send reconnects to the address it had)
             await conn.connect()
-        await _send(conn, conn.pack_commands(commands))
-        replies: list[Any] = []
-        for args in commands:
-            try:
-                replies.append(await client.parse_response(conn, args[0]))
-            except ResponseError as exc:
-                replies.append(exc)
-        return replies
+        return await _bounded(client, conn, commands)
 
     async def fail(error: Exception) -> None:
         await conn.disconnect()

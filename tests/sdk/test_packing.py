@@ -349,3 +349,26 @@ def test_a_forked_child_does_not_use_its_parents_lane_connection(redis_url: str)
         os.waitpid(pid, 0)
         assert child and child != repr(parent)
         assert _sync_id(lane) == parent  # the parent's connection still answers it alone
+
+
+def test_a_lanes_bound_is_a_quiet_socket_timeout_not_the_whole_batch(redis_url: str) -> None:
+    """Replies that keep coming are waited for; a connection quiet too long is dropped."""
+    asyncio.run(_bound(redis_url))
+
+
+async def _bound(redis_url: str) -> None:
+    settings = jobwire.RedisSettings.from_url(redis_url, socket_timeout=0.5, retries=0)
+    client = settings.async_client()
+    lane = Lane(client)
+    try:
+        steady = [("BLPOP", "nothing", 0.3)] * 3  # 0.9 s in all, a reply every 0.3 s
+        assert await lane.send(steady) == [None, None, None]
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(redis.exceptions.TimeoutError):
+            await lane.send([("BLPOP", "nothing", 3)])
+        assert 0.5 <= loop.time() - started < 1.5  # one or two quiet periods, not 3 s
+        assert await lane.send([("PING",)]) == [True]  # a new connection, no stale reply
+    finally:
+        await lane.close()
+        await client.aclose()
