@@ -5,7 +5,9 @@ When many threads share one :class:`~jobwire.Client`, or many tasks one
 caller to arrive sends its enqueue at once, exactly as alone (a single caller waits for
 nothing); whoever arrives while that round trip is in flight is queued, and when it ends
 everything queued goes together, as one pipeline: the next *batch*. While a batch is in
-flight the following one gathers; no timer is involved.
+flight the following one gathers; no timer is involved. With asyncio, a batch's callers
+that enqueue again as soon as they have their replies leave in batches of :data:`SPLIT`
+while the rest are still being woken (at most :data:`MAX_FLYING` round trips at once).
 
 A batch runs the callers' own protocol generators side by side (:func:`together`): each
 round, the op each one waits on is merged into one :class:`~jobwire.protocol.Pipeline` and
@@ -40,6 +42,14 @@ T = TypeVar("T")
 
 #: Most callers one batch carries (the rest go in the next one).
 MAX_BATCH: Final = 1000
+#: asyncio: after this many callers of a batch have their replies, the next enqueues of
+#: those callers leave at once, without waiting for the rest: Redis runs them while the
+#: callers behind are still preparing theirs, instead of the two taking turns (each
+#: batch in flight on a connection of its own). Measured with 100 tasks: 1.4-1.7x the
+#: rate of one batch at a time. (Threads gained nothing from it: they share one GIL.)
+SPLIT: Final = 32
+#: Most asyncio round trips in flight at once.
+MAX_FLYING: Final = 4
 #: Commands sent once per batch however many callers ask for them: a ``WAIT`` (moved after
 #: every write of the batch, which it then covers too) and ``SCRIPT LOAD``.
 _SHARED: Final = frozenset({"WAIT", "SCRIPT"})
@@ -71,12 +81,17 @@ class Entry:
         return True
 
 
-def together(entries: Sequence[Entry], replied: Callable[[], None] | None = None) -> Gen[None]:
+def together(
+    entries: Sequence[Entry],
+    replied: Callable[[], None] | None = None,
+    every: Callable[[], None] | None = None,
+) -> Gen[None]:
     """Run started operations side by side, each round of their ops as one pipeline.
 
     Settles every entry; an entry left unsettled when this is closed early (its driver
     interrupted) is failed by :func:`fail_unsettled`. ``replied`` is called once, when
-    the first round's reply is in (before the entries hear of it).
+    the first round's reply is in (before the entries hear of it); ``every`` after each
+    :data:`SPLIT` entries settled.
     """
     live = []
     for entry in entries:
@@ -90,7 +105,15 @@ def together(entries: Sequence[Entry], replied: Callable[[], None] | None = None
             if replied is not None:
                 replied()
                 replied = None
-            live = [entry for entry, out in zip(live, outcomes, strict=True) if _step(entry, out)]
+            going, settled = [], 0
+            for entry, out in zip(live, outcomes, strict=True):
+                if _step(entry, out):
+                    going.append(entry)
+                    continue
+                settled += 1
+                if every is not None and settled % SPLIT == 0:
+                    every()
+            live = going
     finally:
         for entry in live:  # closed before the end: the driver fails them
             entry.gen.close()
@@ -401,17 +424,17 @@ class AsyncCoalescer:
     def __init__(self, run: Callable[[Gen[Any]], Awaitable[Any]]) -> None:
         self._run = run
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._busy = False  # a round trip is in flight (or its batch is about to leave)
+        self._flying = 0  # round trips in flight (or batches about to leave)
         self._pending: list[_Awaiting] = []
-        self._sending: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def run(self, gen: Gen[T]) -> T:
         """Run an operation: at once when nothing is in flight, else in the next batch."""
         loop = asyncio.get_running_loop()
         if loop is not self._loop:  # (a loop that ended may have left a batch unsent)
-            self._loop, self._busy, self._pending = loop, False, []
-        if not self._busy:
-            self._busy = True
+            self._loop, self._flying, self._pending = loop, 0, []
+        if not self._flying:
+            self._flying = 1
             try:
                 return await self._run(gen)  # type: ignore[no-any-return]
             finally:
@@ -424,19 +447,34 @@ class AsyncCoalescer:
         return await entry.future  # type: ignore[no-any-return]
 
     def _release(self) -> None:
-        """The round trip in flight ended: what is queued leaves on the loop's next turn."""
-        if self._pending and self._loop is not None:
-            self._sending = self._loop.create_task(self._send())
-        else:
-            self._busy = False
+        """A round trip ended: what is queued leaves on the loop's next turn."""
+        self._flying -= 1
+        if self._pending:
+            self._launch()
+
+    def _launch(self) -> None:
+        """Start a batch, to be taken once the callers woken so far have queued theirs.
+
+        Called after each :data:`SPLIT` callers of a batch are given their replies, as
+        well as when a batch ends: those callers' next enqueues then leave while the rest
+        of them are still being prepared.
+        """
+        if self._flying < MAX_FLYING and self._loop is not None:
+            self._flying += 1
+            task = self._loop.create_task(self._send())
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     async def _send(self) -> None:
         # taken now, so that callers woken by the previous batch (whose wake-ups were
         # scheduled before this task's first step) are in it
         batch = self._pending[:MAX_BATCH]
         del self._pending[:MAX_BATCH]
+        if not batch:  # (taken by a batch that left before this one)
+            self._flying -= 1
+            return
         try:
-            await self._run(together(batch))
+            await self._run(together(batch, every=self._launch))
         except BaseException as exc:
             fail_unsettled(batch, exc)
             if not isinstance(exc, Exception):

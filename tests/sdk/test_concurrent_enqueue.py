@@ -19,6 +19,7 @@ import redis
 
 import jobwire
 from jobwire import RedisSettings
+from jobwire.coalesce import MAX_FLYING
 from jobwire.keys import QueueKeys
 from tests.helpers.proxy import FaultProxy
 from tests.helpers.redis_harness import RedisServer, wait_replicated
@@ -100,6 +101,32 @@ def test_100_concurrent_async_enqueues_land_once_each_with_its_own_handle(
         assert opened <= 1
     else:
         assert opened > 2
+
+
+def test_tasks_enqueuing_again_at_once_keep_their_order_and_bound_the_connections(
+    redis_url: str,
+) -> None:
+    """Batches leave while others are in flight (SPLIT): each job lands once, each task's
+    jobs in the order it enqueued them, on a bounded number of connections."""
+    client = jobwire.AsyncClient.from_url(redis_url)
+    counted: list[int] = []
+
+    async def warm() -> None:
+        await client.enqueue("f", "warm")
+        counted.append(connections(redis_url))
+
+    async def task(t: int) -> list[str]:
+        return [(await client.enqueue("f", t, i)).job_id for i in range(6)]  # type: ignore[union-attr]
+
+    calls = [lambda t=t: task(t) for t in range(100)]
+    ids = gather(client, calls, lambda: counted.append(connections(redis_url)), warm)  # type: ignore[arg-type]
+    assert len({i for each in ids for i in each}) == 600
+    with jobwire.Client.from_url(redis_url) as check:
+        queued = [info.args for info in check.queued_jobs(limit=1000) if info.args != ("warm",)]
+    assert sorted(queued) == [(t, i) for t in range(100) for i in range(6)]
+    for t in range(100):  # the stream's order is each task's own
+        assert [i for (u, i) in queued if u == t] == list(range(6))
+    assert counted[1] - counted[0] <= MAX_FLYING
 
 
 def break_queue(redis_url: str) -> None:
