@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +33,7 @@ from django.db import transaction
 from . import defaults
 from .client import Client, Job
 from .errors import InvalidArgument
+from .keys import new_job_id
 from .models import JobSpec, function_name
 from .producer import now_ms
 
@@ -105,7 +105,7 @@ def enqueue_on_commit(
         )
     given_id = kwargs.pop("_job_id", None)
     spec = JobSpec(
-        function, *args, _job_id=uuid.uuid4().hex if given_id is None else given_id, **kwargs
+        function, *args, _job_id=new_job_id() if given_id is None else given_id, **kwargs
     )
     # check and encode now, so that a bad job fails inside the transaction, not after it
     prepared = client._core.prepare(spec, now_ms())

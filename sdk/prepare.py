@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import NamedTuple
@@ -10,7 +9,7 @@ from typing import NamedTuple
 from jobwire.wire import Codec, Format, JobEnvelope
 
 from .errors import InvalidArgument
-from .keys import QueueKeys, check_job_id
+from .keys import QueueKeys, check_job_id, new_job_id
 from .models import JobSpec, function_name, seconds
 
 __all__ = ["Prepared", "prepare_job"]
@@ -49,7 +48,7 @@ def prepare_job(
     opts = spec.options
     if opts.defer_until is not None and opts.defer_by is not None:
         raise InvalidArgument("use _defer_until or _defer_by, not both")
-    job_id = uuid.uuid4().hex if opts.job_id is None else check_job_id(opts.job_id)
+    job_id = new_job_id() if opts.job_id is None else check_job_id(opts.job_id)
     due: int | None = None
     if opts.defer_until is not None:
         due = _epoch_ms(opts.defer_until, "_defer_until")

@@ -128,12 +128,14 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         )
         return self.ref(job.job_id, job.keys), job.keys, command
 
-    def _registration(self, queues: Iterable[str]) -> list[Command]:
+    def _registration(self, queues: Sequence[str]) -> list[Command]:
         """SADD of queue names this client has not registered yet (for listings).
 
         The names count as registered once the call that carries it succeeded (a refused or
         lost SADD is sent again with the next enqueue).
         """
+        if len(queues) == 1 and queues[0] in self._registered:  # (every enqueue asks)
+            return []
         new = sorted(set(queues) - self._registered)
         return [Command(("SADD", queues_key(self.prefix), *new))] if new else []
 
@@ -205,7 +207,7 @@ class Producer(QueueAdmin, EventReads, QueueListings):
         queues = {self.keys(spec.options.queue_name).queue for spec in specs}
         with tracing.send(queues.pop() if len(queues) == 1 else "(several)", len(specs)) as span:
             built = [self.build(spec, now, None, span.headers) for spec in specs]
-            register = self._registration(keys.queue for _, keys, _ in built)
+            register = self._registration([keys.queue for _, keys, _ in built])
             waits = self._waits(keys.queue for _, keys, _ in built)
             commands = [*register, *(command for _, _, command in built), *waits.values()]
             replies = yield from pipeline(commands)
