@@ -284,8 +284,17 @@ class SyncLane:
             self._lock.release()
 
     def close(self) -> None:
-        """Give the connection back to its pool (the lane may be used again after)."""
-        with self._lock:
+        """Give the connection back to its pool (the lane may be used again after).
+
+        Never waits: with a call in flight in another thread (a long wait for a result),
+        the connection is left to that call, and the pool's own close ends it.
+        """
+        if not self._lock.acquire(blocking=False):
+            self._conn = None
+            return
+        try:
             conn, self._conn = self._conn, None
             if conn is not None and self._pid == os.getpid():
                 self._client.connection_pool.release(conn)
+        finally:
+            self._lock.release()

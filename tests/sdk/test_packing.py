@@ -372,3 +372,18 @@ async def _bound(redis_url: str) -> None:
     finally:
         await lane.close()
         await client.aclose()
+
+
+def test_closing_a_blocking_lane_does_not_wait_for_a_call_in_flight(redis_url: str) -> None:
+    with _sync_lane(redis_url) as (_, lane):
+        replies: list[object] = []
+        blocked = threading.Thread(target=lambda: replies.append(lane.send([("BLPOP", "x", 2)])))
+        blocked.start()
+        threading.Event().wait(0.2)  # sent, and waiting
+        started = threading.Event()
+        closing = threading.Thread(target=lambda: (lane.close(), started.set()))
+        closing.start()
+        assert started.wait(1.0)  # at once, not after the 2 s wait
+        blocked.join()
+        assert replies == [[None]]  # the call in flight ended as it would have
+        assert lane.send([("PING",)]) == [True]
