@@ -212,17 +212,25 @@ class Lane:
         if self._busy or not _plain(self._client):
             return None
         self._busy = True
+        conn = None
         try:
             if self._conn is None:
                 self._conn = await self._client.connection_pool.get_connection()
-            return await _exchange(self._client, self._conn, commands)
+            conn = self._conn
+            return await _exchange(self._client, conn, commands)
         finally:
             self._busy = False
+            if conn is not None and conn is not self._conn:  # closed meanwhile: back now
+                await self._client.connection_pool.release(conn)
 
     async def close(self) -> None:
-        """Give the connection back to its pool (the lane may be used again after)."""
+        """Give the connection back to its pool (the lane may be used again after).
+
+        With a call in flight, the connection goes back when that call ends, not before:
+        another caller of the pool must not read that call's reply.
+        """
         conn, self._conn = self._conn, None
-        if conn is not None:
+        if conn is not None and not self._busy:
             await self._client.connection_pool.release(conn)
 
 
@@ -274,20 +282,24 @@ class SyncLane:
         # (a blocking client bound to one connection holds it in ``connection``)
         if self._client.connection is not None or not self._lock.acquire(blocking=False):
             return None
+        conn = None
         try:
             if self._pid != os.getpid():
                 self._conn, self._pid = None, os.getpid()  # the parent's: not ours to touch
             if self._conn is None:
                 self._conn = self._client.connection_pool.get_connection()
-            return _exchange_sync(self._client, self._conn, commands)
+            conn = self._conn
+            return _exchange_sync(self._client, conn, commands)
         finally:
+            if conn is not None and conn is not self._conn:  # closed meanwhile: back now
+                self._client.connection_pool.release(conn)
             self._lock.release()
 
     def close(self) -> None:
         """Give the connection back to its pool (the lane may be used again after).
 
         Never waits: with a call in flight in another thread (a long wait for a result),
-        the connection is left to that call, and the pool's own close ends it.
+        the connection goes back when that call ends.
         """
         if not self._lock.acquire(blocking=False):
             self._conn = None

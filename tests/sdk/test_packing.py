@@ -387,3 +387,21 @@ def test_closing_a_blocking_lane_does_not_wait_for_a_call_in_flight(redis_url: s
         blocked.join()
         assert replies == [[None]]  # the call in flight ended as it would have
         assert lane.send([("PING",)]) == [True]
+
+
+def test_closing_a_lane_with_a_call_in_flight_gives_its_connection_back_after_it(
+    redis_url: str,
+) -> None:
+    """No other caller of the pool may get the connection while its reply is unread."""
+    asyncio.run(_close_in_flight(redis_url))
+
+
+async def _close_in_flight(redis_url: str) -> None:
+    async with _lane(redis_url) as (client, lane):
+        lane_id = await _client_id(lane)
+        slow = asyncio.ensure_future(lane.send([("BLPOP", "nothing", 0.5)]))
+        await asyncio.sleep(0.1)
+        await lane.close()
+        assert await client.client_id() != lane_id  # still the call's, not the pool's
+        assert await slow == [None]
+        assert await client.client_id() == lane_id  # back in the pool once it ended
