@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import jobwire
 from jobwire.worker import Retry, func
 from tests.helpers.redis_harness import free_port
+from tests.helpers.support import wait_until
 from tests.helpers.workers import StartWorker
 
 
@@ -51,7 +52,12 @@ def test_metrics_count_jobs_by_function_and_outcome_with_durations(
     with pytest.raises(jobwire.JobFailed):
         client.enqueue("boom").result(timeout=10)
     assert client.enqueue("once_more").result(timeout=10) == "again"
-    samples = _scrape(port)
+    # A result is visible to the client as soon as Redis commits it; the worker frees
+    # the slot when it reads the commit's reply, a moment later.
+    samples = wait_until(
+        lambda: (s := _scrape(port)).get(("jobwire_jobs_in_flight", ()), 1) == 0 and s
+    )
+    assert samples, "jobwire_jobs_in_flight never went back to 0"
 
     def jobs(function: str, outcome: str) -> float:
         labels = (("function", function), ("outcome", outcome), ("queue", "default"))
