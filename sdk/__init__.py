@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 from .errors import (
+    ClientClosed,
     DecodeError,
     EncodeError,
     FormatNotAccepted,
@@ -88,6 +89,7 @@ __all__ = [
     "AsyncJob",
     "Backoff",
     "Client",
+    "ClientClosed",
     "DeadLetter",
     "DecodeError",
     "EncodeError",

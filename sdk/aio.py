@@ -16,6 +16,7 @@ import redis.asyncio
 from typing_extensions import Self, Unpack
 
 from .coalesce import AsyncCoalescer
+from .errors import ClientClosed, RedisError
 from .events import Event, Progress, check_since, follow_async
 from .keys import check_job_id
 from .models import (
@@ -33,7 +34,7 @@ from .options import ClientOptions, coalescing, make_producer, specs_from
 from .packing import Lane
 from .producer import JobRef, Producer, now_ms
 from .protocol import AsyncRedis, Gen, run_async
-from .settings import RedisSettings
+from .settings import RedisSettings, close_retries
 from .stats import Resolution, Statistics, check_function, check_resolution
 
 __all__ = ["AsyncClient", "AsyncJob"]
@@ -83,9 +84,20 @@ class AsyncClient:
 
     _coalescer: AsyncCoalescer | None = None  # (the in-memory twin has none)
     _lane: Lane | None = None
+    _closed = False
+
+    def _is_closed(self) -> bool:
+        return self._closed
 
     async def _run(self, gen: Gen[T]) -> T:
-        return await run_async(self.redis, gen, self._lane)
+        if self._closed:
+            raise ClientClosed()
+        try:
+            return await run_async(self.redis, gen, self._lane, self._is_closed)
+        except RedisError as exc:
+            if self._closed:  # close() cut the call short (its socket went)
+                raise ClientClosed() from exc
+            raise
 
     def _job(self, ref: JobRef | None) -> AsyncJob | None:
         return None if ref is None else AsyncJob(self, *ref)
@@ -96,10 +108,16 @@ class AsyncClient:
         return self._core.queue_name
 
     async def close(self) -> None:
-        """Close the connection pool (if this client created it)."""
+        """Close the client: its connection pool (if it created it), its calls in flight.
+
+        The same as :meth:`jobwire.Client.close`: every call made afterwards, and every
+        call still waiting in another task, raises :class:`~jobwire.ClientClosed`.
+        """
+        self._closed = True
         if self._lane is not None:
             await self._lane.close()
         if self._owns_redis:
+            close_retries(self.redis)  # before the sockets go: nothing reconnects
             await self.redis.aclose()
             if isinstance(self.redis, redis.asyncio.Redis):  # a cluster closes its own pools
                 await self.redis.connection_pool.disconnect()

@@ -19,6 +19,7 @@ import redis
 from typing_extensions import Self, Unpack
 
 from .coalesce import Coalescer
+from .errors import ClientClosed, RedisError
 from .events import Event, Progress, check_since, follow
 from .keys import check_job_id
 from .models import (
@@ -36,7 +37,7 @@ from .options import ClientOptions, coalescing, make_producer, specs_from
 from .packing import SyncLane
 from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, SyncRedis, run_sync
-from .settings import RedisSettings
+from .settings import RedisSettings, close_retries
 from .stats import Resolution, Statistics, check_function, check_resolution
 
 __all__ = ["Client", "Job"]
@@ -80,11 +81,22 @@ class Client:
     _warned_loop = False
     _coalescer: Coalescer | None = None  # (the in-memory twin has none)
     _lane: SyncLane | None = None
+    _closed = False
+
+    def _is_closed(self) -> bool:
+        return self._closed
 
     def _run(self, gen: Gen[T]) -> T:
+        if self._closed:
+            raise ClientClosed()
         if not self._warned_loop and asyncio.events._get_running_loop() is not None:
             self._warn_blocking()
-        return run_sync(self.redis, gen, self._lane)
+        try:
+            return run_sync(self.redis, gen, self._lane, self._is_closed)
+        except RedisError as exc:
+            if self._closed:  # close() cut the call short (its socket went)
+                raise ClientClosed() from exc
+            raise
 
     def _warn_blocking(self) -> None:
         # once per client: a hint, not a flood; the call goes ahead (it may be deliberate)
@@ -106,10 +118,16 @@ class Client:
         return self._core.queue_name
 
     def close(self) -> None:
-        """Close the connection pool (if this client created it)."""
+        """Close the client: its connection pool (if it created it), its calls in flight.
+
+        Every call made afterwards raises :class:`~jobwire.ClientClosed`, and so does a
+        call another thread is still waiting on (a ``job.result()``): it ends now.
+        """
+        self._closed = True
         if self._lane is not None:
             self._lane.close()
         if self._owns_redis:
+            close_retries(self.redis)  # before the sockets go: nothing reconnects
             self.redis.close()
             if isinstance(self.redis, redis.Redis):  # a cluster client closes its nodes' pools
                 self.redis.connection_pool.disconnect()

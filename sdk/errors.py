@@ -30,6 +30,8 @@ unavailable Redis::
     │   │                           an enqueue in time; the job *was* written on the master
     │   │                           (``.job_ids``, ``.acknowledged``, ``.wanted``)
     │   └── ScriptMissing           internal: a Lua script to load again (never reaches you)
+    ├── ClientClosed                the client was closed: a call after ``close()``, or a wait
+    │                               for a result that ``close()`` ended
     ├── JobNotFound                 no job (or dead-letter entry) with that id
     ├── ResultNotFound              the job is gone and no result was kept
     ├── WaitTimeout                 *your wait* for a result (or an abort) took longer than
@@ -75,6 +77,7 @@ from jobwire.wire.errors import (
 )
 
 __all__ = [
+    "ClientClosed",
     "DecodeError",
     "EncodeError",
     "FormatNotAccepted",
@@ -162,6 +165,20 @@ class ReplicationTimeout(RedisError):
 
 class ScriptMissing(RedisError):
     """Internal: EVALSHA found no script (after a restart or SCRIPT FLUSH); it is reloaded."""
+
+
+class ClientClosed(JobwireError):
+    """The client was closed: nothing more goes to Redis through it.
+
+    Raised by any call made after ``close()``, and by a call still waiting when another
+    thread or task closes the client (a ``job.result()``), which ``close()`` ends at once
+    rather than leave it to reconnect. A closed client stays closed: make another.
+    (An asyncio wait on a Redis Cluster, or on a redis-py client of your own, which
+    ``close()`` leaves open, ends at its next round trip: within ``max_block`` seconds.)
+    """
+
+    def __init__(self, message: str = "the client was closed: make another one") -> None:
+        super().__init__(message)
 
 
 class _JobError(JobwireError):

@@ -34,6 +34,7 @@ import redis.asyncio.cluster
 import redis.cluster
 
 from .errors import (
+    ClientClosed,
     RedisAuthError,
     RedisCommandError,
     RedisOutOfMemory,
@@ -485,19 +486,61 @@ def _laned(op: Command | Pipeline, replies: list[Any]) -> Outcome:
     return True, replies[0]
 
 
-def run_sync(conn: SyncRedis, gen: Gen[T], lane: SyncLane | None = None) -> T:
+def run_sync(
+    conn: SyncRedis,
+    gen: Gen[T],
+    lane: SyncLane | None = None,
+    closed: Callable[[], bool] | None = None,
+) -> T:
     """Drive a protocol generator over a blocking redis-py client.
 
     With a ``lane`` (of that client), its commands go over the lane's connection when it
-    can take them (see :class:`~jobwire.packing.SyncLane`).
+    can take them (see :class:`~jobwire.packing.SyncLane`). Once ``closed()`` is true no
+    further op is sent: :class:`~jobwire.ClientClosed` is raised instead.
     """
-    return drive(gen, functools.partial(_perform, conn, lane=lane))
+    perform = functools.partial(_perform, conn, lane=lane)
+    return drive(gen, perform if closed is None else guarded(perform, closed))
 
 
-async def run_async(conn: AsyncRedis, gen: Gen[T], lane: Lane | None = None) -> T:
+async def run_async(
+    conn: AsyncRedis,
+    gen: Gen[T],
+    lane: Lane | None = None,
+    closed: Callable[[], bool] | None = None,
+) -> T:
     """Drive a protocol generator over an asyncio redis-py client (cancellation-safe).
 
     With a ``lane`` (of that client), its commands go over the lane's connection when it
-    can take them (see :class:`~jobwire.packing.Lane`).
+    can take them (see :class:`~jobwire.packing.Lane`); ``closed`` as for :func:`run_sync`.
     """
-    return await drive_async(gen, functools.partial(_perform_async, conn, lane=lane))
+    perform = functools.partial(_perform_async, conn, lane=lane)
+    return await drive_async(gen, perform if closed is None else guarded_async(perform, closed))
+
+
+def guarded(
+    perform: Callable[[Op], Outcome], closed: Callable[[], bool]
+) -> Callable[[Op], Outcome]:
+    """``perform``, refusing each op once ``closed()``: the driver of a closed client.
+
+    Checked before each op, never after: an op that Redis carried out is reported as such.
+    """
+
+    def perform_open(op: Op) -> Outcome:
+        if closed():
+            raise ClientClosed()
+        return perform(op)
+
+    return perform_open
+
+
+def guarded_async(
+    perform: Callable[[Op], Awaitable[Outcome]], closed: Callable[[], bool]
+) -> Callable[[Op], Awaitable[Outcome]]:
+    """The asyncio twin of :func:`guarded`."""
+
+    async def perform_open(op: Op) -> Outcome:
+        if closed():
+            raise ClientClosed()
+        return await perform(op)
+
+    return perform_open

@@ -35,7 +35,7 @@ from typing_extensions import Self, Unpack
 
 from jobwire.aio import AsyncClient
 from jobwire.client import Client
-from jobwire.errors import InvalidArgument
+from jobwire.errors import ClientClosed, InvalidArgument
 from jobwire.models import JobInfo
 from jobwire.options import ClientOptions, core_options
 from jobwire.producer import Producer
@@ -190,10 +190,14 @@ class MemoryClient(_TestControls, Client):
     """
 
     def _run(self, gen: Gen[T]) -> T:
-        return run_memory_sync(gen)
+        if self._closed:
+            raise ClientClosed()
+        return run_memory_sync(gen, self._is_closed)
 
     def close(self) -> None:
-        """Nothing to close (kept for the client interface)."""
+        """Refuse every call from now on, as a closed :class:`jobwire.Client` does."""
+        self._closed = True
+        self._twin.store._wake()  # a wait in another thread ends
 
     def __repr__(self) -> str:
         return f"MemoryClient(queue={self.queue_name!r}, eager={self.eager})"
@@ -217,10 +221,14 @@ class AsyncMemoryClient(_TestControls, AsyncClient):
         return cls(**options)
 
     async def _run(self, gen: Gen[T]) -> T:
-        return await run_memory_async(gen)
+        if self._closed:
+            raise ClientClosed()
+        return await run_memory_async(gen, self._is_closed)
 
     async def close(self) -> None:
-        """Nothing to close (kept for the client interface)."""
+        """Refuse every call from now on, as a closed :class:`jobwire.AsyncClient` does."""
+        self._closed = True
+        self._twin.store._wake()  # a wait in another task ends
 
     def __repr__(self) -> str:
         return f"AsyncMemoryClient(queue={self.queue_name!r}, eager={self.eager})"

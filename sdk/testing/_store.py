@@ -21,7 +21,7 @@ from typing import Any, Final, ParamSpec, TypeVar
 
 from jobwire import defaults
 from jobwire.models import DeadLetter, JobStatus
-from jobwire.protocol import Gen, Op, Outcome, drive, drive_async
+from jobwire.protocol import Gen, Op, Outcome, drive, drive_async, guarded, guarded_async
 from jobwire.wire import JobHeader
 
 __all__ = [
@@ -154,6 +154,11 @@ class MemoryStore:
     def _next(self) -> int:
         return next(self._seq)
 
+    def _wake(self) -> None:
+        """Wake every waiter: a client closes (its waits end; the others wait on)."""
+        with self._cond:
+            self._changed()
+
     def _changed(self) -> None:
         """Wake every waiter (call with the lock held)."""
         self._version += 1
@@ -271,14 +276,14 @@ def _as_call(op: Op) -> Call:
     return op
 
 
-def run_memory_sync(gen: Gen[T]) -> T:
-    """Drive a memory operation in blocking code."""
-    return drive(gen, _perform)
+def run_memory_sync(gen: Gen[T], closed: Callable[[], bool] = lambda: False) -> T:
+    """Drive a memory operation in blocking code (``closed``: its client was closed)."""
+    return drive(gen, guarded(_perform, closed))
 
 
-async def run_memory_async(gen: Gen[T]) -> T:
+async def run_memory_async(gen: Gen[T], closed: Callable[[], bool] = lambda: False) -> T:
     """Drive a memory operation on an event loop (plain job functions run in a thread)."""
-    return await drive_async(gen, _perform_async)
+    return await drive_async(gen, guarded_async(_perform_async, closed))
 
 
 def immediate(method: Callable[P, T]) -> Callable[P, Gen[T]]:

@@ -1,0 +1,75 @@
+"""A closed client: every call refused (``ClientClosed``), waits in flight ended, nothing lost."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+import jobwire
+from jobwire import JobStatus
+from tests.helpers.clients import ClientFactory
+
+
+def test_a_closed_client_refuses_every_call_and_loses_nothing(make_client: ClientFactory) -> None:
+    client = make_client()
+    job = client.enqueue("f", 1)
+    client.close()
+    calls = {
+        "enqueue": lambda: client.enqueue("f", 2),
+        "enqueue_many": lambda: client.enqueue_many(["f"]),
+        "status": job.status,
+        "result": lambda: job.result(timeout=1),
+        "queue_size": client.queue_size,
+        "job": lambda: client.job(job.job_id).info(),
+    }
+    for name, call in calls.items():
+        with pytest.raises(jobwire.ClientClosed):
+            call()
+        assert name  # (named for the failure message)
+    client.close()  # closing again is harmless
+    # the closed client wrote nothing more; another one sees the job as it was
+    other = make_client()
+    assert other.job(job.job_id).status() == JobStatus.QUEUED
+    assert other.queue_size() == 1
+
+
+def test_close_ends_a_wait_for_a_result_in_another_thread(make_client: ClientFactory) -> None:
+    client = make_client()
+    job = client.enqueue("nobody_runs_this")
+    ended: list[tuple[type[BaseException], float]] = []
+
+    def wait() -> None:
+        started = time.monotonic()
+        try:
+            job.result(timeout=30)
+        except BaseException as exc:
+            ended.append((type(exc), time.monotonic() - started))
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    time.sleep(0.5)  # the wait is under way (blocked in Redis, or on the twin's store)
+    closed_at = time.monotonic()
+    client.close()
+    waiter.join(10)
+    assert not waiter.is_alive(), "the wait went on after close()"
+    ((error, _),) = ended
+    assert error is jobwire.ClientClosed
+    # at once; an asyncio wait on a Redis Cluster (whose client retries the lost call by
+    # itself) at its next round trip, within the client's max_block of 4 s
+    assert time.monotonic() - closed_at < (5 if make_client.kind == "cluster-async" else 1.5)
+    assert make_client().job(job.job_id).status() == JobStatus.QUEUED
+
+
+def test_closing_a_client_leaves_a_redis_client_of_its_own_open(redis_url: str) -> None:
+    import redis
+
+    own = redis.Redis.from_url(redis_url)
+    client = jobwire.Client(own)
+    client.enqueue("f")
+    client.close()
+    with pytest.raises(jobwire.ClientClosed):
+        client.enqueue("f")
+    assert own.ping()  # the caller's client is the caller's to close
+    own.close()
