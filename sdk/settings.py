@@ -17,6 +17,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import functools
 import inspect
 import math
 import re
@@ -302,15 +303,22 @@ def _check_url(url: str, scheme: str) -> None:
         raise InvalidArgument(f"Redis URL {_shown(url)!r}: {exc}") from None
     if options.get("db", 0) < 0:
         raise InvalidArgument(f"the database of Redis URL {_shown(url)!r} must not be negative")
-    known = _url_options(options.get("connection_class", redis.connection.Connection))
-    for name in parse_qs(parts.query):
+    names = parse_qs(parts.query)
+    # (read from redis-py's signatures only for a URL with options: 6 ms, once per class)
+    known = (
+        _url_options(options.get("connection_class", redis.connection.Connection))
+        if names
+        else set()
+    )
+    for name in names:
         if name not in known:
             close = difflib.get_close_matches(name, sorted(known), n=1)
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise InvalidArgument(f"Redis URL {_shown(url)!r}: unknown option {name!r}{hint}")
 
 
-def _url_options(connection_class: type) -> set[str]:
+@functools.lru_cache(maxsize=8)
+def _url_options(connection_class: type) -> frozenset[str]:
     """What a URL's query may set: the parameters of the pools and of their connections."""
     classes = [connection_class, redis.BlockingConnectionPool, redis.asyncio.BlockingConnectionPool]
     twin = getattr(redis.asyncio.connection, connection_class.__name__, None)
@@ -327,7 +335,7 @@ def _url_options(connection_class: type) -> set[str]:
                     if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
                 )
     names.discard("self")
-    return names
+    return frozenset(names)
 
 
 def _check_names(options: dict[str, Any]) -> None:
