@@ -19,16 +19,15 @@ statuses and the escaping of text from Redis.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import jobwire
 from jobwire import defaults
 from jobwire.wire import FORMATS, WIRE_VERSION, WireError
 
-from .info import dead_command, info_command
-from .jobs import failures_command, job_command
 from .output import EXIT_BAD_INPUT, EXIT_NEGATIVE, EXIT_REDIS, positive_int
 from .output import safe as _safe
 from .worker import add_worker_parser, load_settings, worker_command
@@ -141,21 +140,25 @@ def run(argv: list[str]) -> int:
         return 130
 
 
-_COMMANDS: dict[str, Any] = {
-    "worker": worker_command,
-    "info": info_command,
-    "job": job_command,
-    "failures": failures_command,
-    "dead": dead_command,
+#: Each command's module and function, imported when it runs (a worker's start-up, or a
+#: quick ``jobwire info``, does not wait for the others' imports).
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("info", "info_command"),
+    "job": ("jobs", "job_command"),
+    "failures": ("jobs", "failures_command"),
+    "dead": ("info", "dead_command"),
 }
 
 
 def _run(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    command = _COMMANDS.get(args.command)
-    if command is not None:
-        return int(command(args))
+    if args.command == "worker":
+        return worker_command(args)
+    where = _COMMANDS.get(args.command)
+    if where is not None:
+        module = importlib.import_module(f"{__name__}.{where[0]}")
+        return int(getattr(module, where[1])(args))
     if args.command == "dashboard":
         from jobwire.dashboard.cli import run as dashboard
 
