@@ -16,7 +16,7 @@ import redis.asyncio
 from typing_extensions import Self, Unpack
 
 from .coalesce import AsyncCoalescer
-from .errors import ClientClosed, RedisError
+from .errors import ClientClosed, JobwireError
 from .events import Event, Progress, check_since, follow_async
 from .keys import check_job_id
 from .models import (
@@ -94,10 +94,14 @@ class AsyncClient:
             raise ClientClosed()
         try:
             return await run_async(self.redis, gen, self._lane, self._is_closed)
-        except RedisError as exc:
-            if self._closed:  # close() cut the call short (its socket went)
-                raise ClientClosed() from exc
-            raise
+        except JobwireError as exc:
+            if not self._closed:
+                raise
+            # close() cut the call short; a connection it was opening meanwhile goes too
+            await self._disconnect()
+            if isinstance(exc, ClientClosed):
+                raise
+            raise ClientClosed() from exc
 
     def _job(self, ref: JobRef | None) -> AsyncJob | None:
         return None if ref is None else AsyncJob(self, *ref)
@@ -118,6 +122,10 @@ class AsyncClient:
             await self._lane.close()
         if self._owns_redis:
             close_retries(self.redis)  # before the sockets go: nothing reconnects
+        await self._disconnect()
+
+    async def _disconnect(self) -> None:
+        if self._owns_redis:
             await self.redis.aclose()
             if isinstance(self.redis, redis.asyncio.Redis):  # a cluster closes its own pools
                 await self.redis.connection_pool.disconnect()

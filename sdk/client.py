@@ -19,7 +19,7 @@ import redis
 from typing_extensions import Self, Unpack
 
 from .coalesce import Coalescer
-from .errors import ClientClosed, RedisError
+from .errors import ClientClosed, JobwireError
 from .events import Event, Progress, check_since, follow
 from .keys import check_job_id
 from .models import (
@@ -93,10 +93,14 @@ class Client:
             self._warn_blocking()
         try:
             return run_sync(self.redis, gen, self._lane, self._is_closed)
-        except RedisError as exc:
-            if self._closed:  # close() cut the call short (its socket went)
-                raise ClientClosed() from exc
-            raise
+        except JobwireError as exc:
+            if not self._closed:
+                raise
+            # close() cut the call short; a connection it was opening meanwhile goes too
+            self._disconnect()
+            if isinstance(exc, ClientClosed):
+                raise
+            raise ClientClosed() from exc
 
     def _warn_blocking(self) -> None:
         # once per client: a hint, not a flood; the call goes ahead (it may be deliberate)
@@ -128,6 +132,10 @@ class Client:
             self._lane.close()
         if self._owns_redis:
             close_retries(self.redis)  # before the sockets go: nothing reconnects
+        self._disconnect()
+
+    def _disconnect(self) -> None:
+        if self._owns_redis:
             self.redis.close()
             if isinstance(self.redis, redis.Redis):  # a cluster client closes its nodes' pools
                 self.redis.connection_pool.disconnect()

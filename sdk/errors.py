@@ -173,8 +173,9 @@ class ClientClosed(JobwireError):
     Raised by any call made after ``close()``, and by a call still waiting when another
     thread or task closes the client (a ``job.result()``), which ``close()`` ends at once
     rather than leave it to reconnect. A closed client stays closed: make another.
-    (An asyncio wait on a Redis Cluster, or on a redis-py client of your own, which
-    ``close()`` leaves open, ends at its next round trip: within ``max_block`` seconds.)
+    (A wait on a Redis Cluster, whose client sends a lost call again by itself, or on a
+    redis-py client of your own, which ``close()`` leaves open, ends at its next round
+    trip: within ``max_block`` seconds, 4 by default.)
     """
 
     def __init__(self, message: str = "the client was closed: make another one") -> None:
