@@ -95,7 +95,7 @@ class AsyncClient:
         try:
             return await run_async(self.redis, gen, self._lane, self._is_closed)
         except JobwireError as exc:
-            if not self._closed:
+            if not self._is_closed():  # (read again: another thread or task may close)
                 raise
             # close() cut the call short; a connection it was opening meanwhile goes too
             await self._disconnect()

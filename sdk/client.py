@@ -94,7 +94,7 @@ class Client:
         try:
             return run_sync(self.redis, gen, self._lane, self._is_closed)
         except JobwireError as exc:
-            if not self._closed:
+            if not self._is_closed():  # (read again: another thread or task may close)
                 raise
             # close() cut the call short; a connection it was opening meanwhile goes too
             self._disconnect()
