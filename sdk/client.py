@@ -121,6 +121,11 @@ class Client:
         """The default queue of this client."""
         return self._core.queue_name
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called: every call raises ``ClientClosed`` then."""
+        return self._closed
+
     def close(self) -> None:
         """Close the client: its connection pool (if it created it), its calls in flight.
 

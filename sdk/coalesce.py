@@ -33,7 +33,7 @@ import threading
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final, TypeVar
 
-from .errors import RedisUnavailable
+from .errors import ClientClosed, JobwireError, RedisUnavailable
 from .protocol import Command, Gen, Op, Outcome, Pipeline
 
 __all__ = ["AsyncCoalescer", "Coalescer", "Entry", "together"]
@@ -122,11 +122,16 @@ def together(
 def fail_unsettled(entries: Sequence[Entry], exc: BaseException) -> None:
     """Fail the entries of a batch whose sending was interrupted by ``exc``.
 
-    Each gets a :class:`~jobwire.RedisUnavailable`: its job may or may not have been
-    written, as when a connection is lost before the reply.
+    Each gets a :class:`~jobwire.RedisUnavailable` (a :class:`~jobwire.ClientClosed` when
+    the client was closed): its job may or may not have been written, as when a connection
+    is lost before the reply.
     """
     for entry in (e for e in entries if not e.settled()):
-        error = RedisUnavailable(f"the enqueue was interrupted before Redis answered: {exc!r}")
+        error: JobwireError
+        if isinstance(exc, ClientClosed):  # close() ended the batch: the client says so
+            error = ClientClosed()
+        else:
+            error = RedisUnavailable(f"the enqueue was interrupted before Redis answered: {exc!r}")
         error.__cause__ = exc
         entry.settle(False, error)
 

@@ -53,14 +53,15 @@ def get_client() -> Client:
 
     Without that setting it is ``$REDIS_URL``, else ``redis://localhost:6379/0`` (where a
     worker connects too). Made on first use and shared by every thread (a ``Client`` is
-    thread-safe); one per URL, so ``override_settings`` in tests gets its own.
+    thread-safe); one per URL, so ``override_settings`` in tests gets its own. A client
+    someone closed is replaced by a new one on the next call.
     """
     url = getattr(settings, SETTING, None) or defaults.redis_url()
     if not isinstance(url, str):
         raise InvalidArgument(f"settings.{SETTING} must be a Redis URL, not {url!r:.40}")
     with _clients_lock:
         client = _clients.get(url)
-        if client is None:
+        if client is None or client.closed:
             client = _clients[url] = Client.from_url(url)
     return client
 

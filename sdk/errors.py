@@ -172,7 +172,10 @@ class ClientClosed(JobwireError):
 
     Raised by any call made after ``close()``, and by a call still waiting when another
     thread or task closes the client (a ``job.result()``), which ``close()`` ends at once
-    rather than leave it to reconnect. A closed client stays closed: make another.
+    rather than leave it to reconnect. A closed client stays closed: make another. A call
+    cut short so may have been carried out, as with :class:`RedisUnavailable`: enqueue
+    again with the same ``_job_id`` to be sure, and the job exists once. A call refused
+    before it started changed nothing.
     (A wait on a Redis Cluster, whose client sends a lost call again by itself, or on a
     redis-py client of your own, which ``close()`` leaves open, ends at its next round
     trip: within ``max_block`` seconds, 4 by default.)

@@ -28,6 +28,7 @@ their jobs, like clients of one Redis.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -223,6 +224,9 @@ class AsyncMemoryClient(_TestControls, AsyncClient):
     async def _run(self, gen: Gen[T]) -> T:
         if self._closed:
             raise ClientClosed()
+        # a turn of the loop, as a call to Redis gives: a task enqueuing in a loop on the
+        # twin lets the app's other tasks run, as it does on Redis
+        await asyncio.sleep(0)
         return await run_memory_async(gen, self._is_closed)
 
     async def close(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 import pytest
 
@@ -105,3 +106,38 @@ def test_a_call_opening_its_connection_as_the_client_closes_leaves_no_socket_ope
 
     assert asyncio.run(race()) <= {"answered", "ClientClosed"}
     admin.close()
+
+
+def test_concurrent_enqueues_as_the_client_closes_get_a_job_or_client_closed(
+    make_client: ClientFactory,
+) -> None:
+    client = make_client()
+    outcomes: list[Any] = []
+    lock = threading.Lock()
+
+    def produce(n: int) -> None:
+        for i in range(10_000):
+            try:
+                job = client.enqueue("f", _job_id=f"t{n}-{i}")
+            except BaseException as exc:
+                with lock:
+                    outcomes.append(type(exc))
+                return
+            with lock:
+                outcomes.append(job.job_id)
+
+    threads = [threading.Thread(target=produce, args=(n,)) for n in range(16)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.3)  # enqueues flow, coalesced in batches (where the client coalesces)
+    client.close()
+    for thread in threads:
+        thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    errors = [o for o in outcomes if isinstance(o, type)]
+    assert errors == [jobwire.ClientClosed] * 16  # each thread stopped by the close, so told
+    # every enqueue that returned a job wrote it (one cut short may have been written too)
+    other = make_client()
+    enqueued = [o for o in outcomes if isinstance(o, str)]
+    assert enqueued and all(other.job(j).status() == JobStatus.QUEUED for j in enqueued[::50])
+    assert other.queue_size() >= len(enqueued)

@@ -178,6 +178,21 @@ def test_outside_a_transaction_the_job_is_sent_at_once(run_django: RunDjango) ->
     assert ran["status"] == "queued"
 
 
+def test_a_closed_default_client_is_replaced_on_the_next_call(run_django: RunDjango) -> None:
+    ran = run_django("""
+        from jobwire.django import get_client
+        first = get_client()
+        first.close()  # (an app's shutdown hook, a test's teardown)
+        second = get_client()
+        with transaction.atomic():
+            insert("a@example.com")
+            job = enqueue_on_commit("send_receipt", 1)
+        report(closed=first.closed, new=second is not first, open=not second.closed,
+               status=job.status().value)
+    """)
+    assert ran.report == {"closed": True, "new": True, "open": True, "status": "queued"}
+
+
 def test_the_transaction_of_the_database_named_by_using(run_django: RunDjango) -> None:
     ran = run_django("""
         with transaction.atomic(using="other"):
