@@ -34,7 +34,8 @@ from .options import ClientOptions, coalescing, make_producer, specs_from
 from .packing import Lane
 from .producer import JobRef, Producer, now_ms
 from .protocol import AsyncRedis, Gen, run_async
-from .settings import RedisSettings, close_retries
+from .retrying import close_retries
+from .settings import RedisSettings
 from .stats import Resolution, Statistics, check_function, check_resolution
 
 __all__ = ["AsyncClient", "AsyncJob"]

@@ -37,7 +37,8 @@ from .options import ClientOptions, coalescing, make_producer, specs_from
 from .packing import SyncLane
 from .producer import JobRef, Producer, now_ms
 from .protocol import Gen, SyncRedis, run_sync
-from .settings import RedisSettings, close_retries
+from .retrying import close_retries
+from .settings import RedisSettings
 from .stats import Resolution, Statistics, check_function, check_resolution
 
 __all__ = ["Client", "Job"]
